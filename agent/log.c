@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Logging to stderr in journald or JSON form. */
+#include <stdarg.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "log.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
+static LogFormat log_format = LOG_FORMAT_TEXT;
+static int log_max_level = LOG_INFO;
+
+static const char * const log_format_table[_LOG_FORMAT_MAX] = {
+        [LOG_FORMAT_JOURNAL] = "journal",
+        [LOG_FORMAT_TEXT] = "text",
+        [LOG_FORMAT_JSON] = "json",
+};
+
+static const char * const level_table[] = {
+        [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit", [LOG_ERR] = "error",
+        [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
+};
+
+const char *log_format_to_string(LogFormat f) {
+        if (f < 0 || f >= _LOG_FORMAT_MAX)
+                return NULL;
+        return log_format_table[f];
+}
+
+LogFormat log_format_from_string(const char *s) {
+        if (!s)
+                return _LOG_FORMAT_INVALID;
+        for (LogFormat f = 0; f < _LOG_FORMAT_MAX; f++)
+                if (streq(log_format_table[f], s))
+                        return f;
+        return _LOG_FORMAT_INVALID;
+}
+
+void log_set_format(LogFormat f) {
+        log_format = f;
+}
+
+LogFormat log_get_format(void) {
+        return log_format;
+}
+
+void log_set_max_level(int level) {
+        log_max_level = level;
+}
+
+int log_get_max_level(void) {
+        return log_max_level;
+}
+
+void log_setup_default(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        struct stat st;
+
+        /* systemd sets JOURNAL_STREAM to "dev:inode" of the stream it connected to stderr. */
+        if (e && fstat(STDERR_FILENO, &st) >= 0) {
+                unsigned long long dev, ino;
+                if (sscanf(e, "%llu:%llu", &dev, &ino) == 2 && dev == st.st_dev && ino == st.st_ino) {
+                        log_format = LOG_FORMAT_JOURNAL;
+                        return;
+                }
+        }
+        log_format = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JOURNAL;
+
+        e = getenv("NODESEAL_LOG_LEVEL");
+        if (e && streq(e, "debug"))
+                log_max_level = LOG_DEBUG;
+}
+
+static void write_json(int level, int error, const char *file, int line, const char *func, const char *msg) {
+        _cleanup_(cJSON_Deletep) cJSON *o = NULL;
+        _cleanup_free_ char *s = NULL;
+        struct timespec ts;
+        char when[64];
+        struct tm tm;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        (void) gmtime_r(&ts.tv_sec, &tm);
+        (void) snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+
+        o = cJSON_CreateObject();
+        if (!o)
+                return;
+        cJSON_AddStringToObject(o, "time", when);
+        cJSON_AddStringToObject(o, "level", level_table[level & LOG_PRIMASK]);
+        cJSON_AddNumberToObject(o, "priority", level & LOG_PRIMASK);
+        cJSON_AddStringToObject(o, "message", msg);
+        if (error != 0)
+                cJSON_AddNumberToObject(o, "errno", error < 0 ? -error : error);
+        if (log_max_level >= LOG_DEBUG) {
+                cJSON_AddStringToObject(o, "code_file", file);
+                cJSON_AddNumberToObject(o, "code_line", line);
+                cJSON_AddStringToObject(o, "code_func", func);
+        }
+        s = cJSON_PrintUnformatted(o);
+        if (s)
+                fprintf(stderr, "%s\n", s);
+}
+
+int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
+        char msg[2048];
+        int saved = errno;
+        va_list ap;
+
+        if (error > 0)
+                error = -error;
+
+        if ((level & LOG_PRIMASK) > log_max_level)
+                return error;
+
+        /* Let "%m" print the error we were given, not whatever errno holds. */
+        errno = error < 0 ? -error : saved;
+        va_start(ap, format);
+        (void) vsnprintf(msg, sizeof(msg), format, ap);
+        va_end(ap);
+
+        switch (log_format) {
+        case LOG_FORMAT_JSON:
+                write_json(level, error, file, line, func, msg);
+                break;
+        case LOG_FORMAT_JOURNAL:
+                fprintf(stderr, "<%d>%s\n", level & LOG_PRIMASK, msg);
+                break;
+        default:
+                fprintf(stderr, "%s\n", msg);
+                break;
+        }
+
+        errno = saved;
+        return error;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* CA validation, node key and certificate issuance and checking (OpenSSL 3). */
+#pragma once
+
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "secret.h"
+#include "secure.h"
+
+/* A validated CA: its certificate, its private key (in secret memory), any intermediates that
+ * come with tls.crt, and the trust bundle clients should use (ca.crt, else the root of tls.crt). */
+typedef struct Ca Ca;
+
+/* Parses and validates: CA:TRUE, keyCertSign, valid now, private key matches; the error says
+ * which rule failed. bundle_pem may be NULL. */
+int ca_from_pem(const SecretValue *cert_pem, const SecretValue *key_pem, const SecretValue *bundle_pem, Ca **ret,
+                NsError *error);
+/* Fetches the CA Secret from the source and validates it. */
+int ca_load(SecretSource *s, Ca **ret, NsError *error);
+Ca *ca_free(Ca *ca);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Ca *, ca_free);
+
+/* The PEM text clients should trust (the bundle). */
+int ca_trust_pem(const Ca *ca, char **ret);
+/* notAfter of the CA certificate, in µs since the epoch. */
+uint64_t ca_not_after(const Ca *ca);
+
+/* Issues or reuses the node certificate of cc in its profile's file layout, writing atomically.
+ * Returns 0 when what is on disk was reused, >0 when it was (re)issued. ret_not_after (optional)
+ * receives the certificate's notAfter (µs since the epoch). */
+int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca *ca, uint64_t *ret_not_after,
+                          NsError *error);
+
+/* Checks the files of cc: present, valid now, key matches, chains to the trust anchors in
+ * trust_pem, carries the wanted SANs, and not expiring within margin_usec. -ENOENT when missing,
+ * -EKEYEXPIRED when expired or expiring, -EKEYREJECTED for mismatch/chain/SAN problems.
+ * ret_not_after/ret_renew_at (optional) receive notAfter and the start of the renewal window. */
+int certificate_check(const Config *c, const CertificateConfig *cc, const char *trust_pem, uint64_t margin_usec,
+                      uint64_t *ret_not_after, uint64_t *ret_renew_at, NsError *error);
+
+/* Creates a new self-signed CA (EC P-256 key unless told otherwise) valid for days. */
+int ca_generate(const char *common_name, KeyType key_type, uint32_t days, char **ret_cert_pem,
+                SecretValue **ret_key_pem, NsError *error);

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One pass over volumes and certificates: provision, check, close. */
+#include <sys/stat.h>
+
+#include "log.h"
+#include "provision.h"
+#include "verbs.h"
+#include "volume.h"
+
+static int write_trust_bundle(const Config *c, const Ca *ca, NsError *error) {
+        _cleanup_free_ char *pem = NULL, *path = NULL;
+        int r;
+
+        r = ca_trust_pem(ca, &pem);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to encode the CA trust bundle: %s", strerror(-r));
+        r = mkdir_p(c->runtime_dir, 0755);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to create %s: %s", c->runtime_dir, strerror(-r));
+        if (asprintf(&path, "%s/%s", c->runtime_dir, PROVISION_CA_FILE) < 0)
+                return -ENOMEM;
+        r = write_file_atomic(path, pem, strlen(pem), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to write %s: %s", path, strerror(-r));
+        return 0;
+}
+
+int provision_all(const Config *c, SecretSource *s, Ca **ret_ca, NsError *error) {
+        _cleanup_(ca_freep) Ca *ca = NULL;
+        bool changed = false;
+        int r;
+
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                const VolumeConfig *v = c->volumes + i;
+
+                r = volume_provision(c, v, s, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Volume %s", v->name);
+                if (r > 0) {
+                        log_info("Volume %s: open and mounted at %s.", v->name, v->mountpoint);
+                        changed = true;
+                } else
+                        log_debug("Volume %s: already in place.", v->name);
+        }
+
+        if (c->n_certificates == 0 && !ret_ca)
+                return changed;
+
+        r = ca_load(s, &ca, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "CA (Secret %s)", c->secrets.ca_secret);
+        r = write_trust_bundle(c, ca, error);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < c->n_certificates; i++) {
+                const CertificateConfig *cc = c->certificates + i;
+
+                r = certificate_provision(c, cc, ca, NULL, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Certificate %s", cc->name);
+                if (r > 0) {
+                        log_info("Certificate %s: issued in %s.", cc->name, cc->directory);
+                        changed = true;
+                } else
+                        log_debug("Certificate %s: valid, reused.", cc->name);
+        }
+
+        if (ret_ca)
+                *ret_ca = TAKE_PTR(ca);
+        return changed;
+}
+
+int check_all(const Config *c, NsError *error) {
+        _cleanup_free_ char *path = NULL, *trust = NULL;
+        int r;
+
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                const VolumeConfig *v = c->volumes + i;
+
+                r = volume_check(c, v, error);
+                if (r < 0) {
+                        (void) ns_error_prefix(error, r, "Volume %s", v->name);
+                        return CHECK_EXIT_VOLUME;
+                }
+        }
+
+        if (c->n_certificates == 0)
+                return CHECK_EXIT_OK;
+
+        if (asprintf(&path, "%s/%s", c->runtime_dir, PROVISION_CA_FILE) < 0)
+                return -ENOMEM;
+        r = read_full_file(path, 1024 * 1024, &trust, NULL);
+        if (r < 0) {
+                (void) ns_error_set(error, r, "CA trust bundle %s: %s (not provisioned yet?)", path, strerror(-r));
+                return CHECK_EXIT_CERT_MISSING;
+        }
+
+        for (size_t i = 0; i < c->n_certificates; i++) {
+                const CertificateConfig *cc = c->certificates + i;
+
+                r = certificate_check(c, cc, trust, c->check_margin_usec, NULL, NULL, error);
+                if (r < 0) {
+                        (void) ns_error_prefix(error, r, "Certificate %s", cc->name);
+                        switch (r) {
+                        case -ENOENT:
+                                return CHECK_EXIT_CERT_MISSING;
+                        case -EKEYEXPIRED:
+                                return CHECK_EXIT_CERT_EXPIRING;
+                        case -EKEYREJECTED:
+                                return CHECK_EXIT_CERT_INVALID;
+                        default:
+                                return CHECK_EXIT_FAILURE;
+                        }
+                }
+        }
+        return CHECK_EXIT_OK;
+}
+
+int close_all(const Config *c, NsError *error) {
+        for (size_t i = c->n_volumes; i > 0; i--) {
+                const VolumeConfig *v = c->volumes + i - 1;
+                int r = volume_close(c, v, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Volume %s", v->name);
+        }
+        return 0;
+}

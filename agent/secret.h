@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Secret sources behind one interface: "directory" (embedded default) and "kubernetes". */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "error.h"
+#include "secure.h"
+
+typedef struct SecretSource SecretSource;
+
+/* Called from the event loop when one of the watched Secrets may have changed. */
+typedef int (*SecretChangedHandler)(SecretSource *s, const char *secret, void *userdata);
+
+typedef struct SecretSourceVTable {
+        SecretSourceType type;
+        size_t object_size;
+        int (*init)(SecretSource *s);
+        void (*done)(SecretSource *s);
+        /* -ENOENT: no such Secret; -ENOKEY: the Secret exists without that key. */
+        int (*get)(SecretSource *s, const char *secret, const char *key, SecretValue **ret, NsError *error);
+        /* Stores value under key unless the key already exists, then reads back and returns what is
+         * stored (another node may have won a race; its value is the one to use). NULL when the
+         * source cannot write (-EOPNOTSUPP). */
+        int (*put_if_missing)(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
+                              SecretValue **ret_stored, NsError *error);
+        /* Starts watching the named Secrets on the event loop; NULL when unsupported. */
+        int (*watch)(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
+                     void *userdata, NsError *error);
+} SecretSourceVTable;
+
+struct SecretSource {
+        const SecretSourceVTable *vtable;
+        const Config *config;      /* borrowed; outlives the source */
+};
+
+/* Creates the source the config names. */
+int secret_source_new(const Config *c, SecretSource **ret, NsError *error);
+SecretSource *secret_source_free(SecretSource *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SecretSource *, secret_source_free);
+
+int secret_source_get(SecretSource *s, const char *secret, const char *key, SecretValue **ret, NsError *error);
+int secret_source_put_if_missing(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
+                                 SecretValue **ret_stored, NsError *error);
+int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
+                        void *userdata, NsError *error);
+
+/* A volume key: from the keys Secret, at least VOLUME_KEY_MIN_BYTES long (-EMSGSIZE otherwise).
+ * previous=true reads "<key>.previous" (the old key during a rotation). */
+int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
+                                 NsError *error);
+
+/* The CA: tls.crt and tls.key of the CA Secret; ca.crt (trust bundle) when present, else NULL. */
+int secret_source_get_ca(SecretSource *s, SecretValue **ret_cert_pem, SecretValue **ret_key_pem,
+                         SecretValue **ret_bundle_pem, NsError *error);
+
+/* Checks a name for a Secret or a Secret key: what Kubernetes accepts, so that a directory source
+ * can never be led outside its root. */
+bool secret_name_is_valid(const char *name);
+bool secret_key_is_valid(const char *key);
+
+extern const SecretSourceVTable secret_source_directory_vtable;
+extern const SecretSourceVTable secret_source_kubernetes_vtable;

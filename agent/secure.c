@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Secret memory, core-dump protection and atomic file writes. */
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <libcryptsetup.h>
+#include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include "secure.h"
+
+int secret_value_new(size_t size, SecretValue **ret) {
+        SecretValue *v;
+
+        v = calloc(1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        /* crypt_safe_alloc() zeroes, and crypt_safe_free() wipes before it frees. */
+        v->data = crypt_safe_alloc(size + 1);
+        if (!v->data) {
+                free(v);
+                return -ENOMEM;
+        }
+        v->size = size;
+        *ret = v;
+        return 0;
+}
+
+int secret_value_new_copy(const void *data, size_t size, SecretValue **ret) {
+        SecretValue *v;
+        int r;
+
+        r = secret_value_new(size, &v);
+        if (r < 0)
+                return r;
+        if (size > 0)
+                memcpy(v->data, data, size);
+        *ret = v;
+        return 0;
+}
+
+SecretValue *secret_value_free(SecretValue *v) {
+        if (!v)
+                return NULL;
+        crypt_safe_free(v->data);
+        free(v);
+        return NULL;
+}
+
+bool secret_value_equal(const SecretValue *a, const SecretValue *b) {
+        unsigned char d = 0;
+
+        if (!a || !b)
+                return a == b;
+        if (a->size != b->size)
+                return false;
+        /* Constant time: the comparison must not tell how much of a key matched. */
+        for (size_t i = 0; i < a->size; i++)
+                d |= a->data[i] ^ b->data[i];
+        return d == 0;
+}
+
+int random_bytes(void *buf, size_t n) {
+        uint8_t *p = buf;
+
+        while (n > 0) {
+                ssize_t k = getrandom(p, n, 0);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+int secure_process_setup(void) {
+        struct rlimit rl = {};
+
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+                return -errno;
+        if (setrlimit(RLIMIT_CORE, &rl) < 0)
+                return -errno;
+        return 0;
+}
+
+int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret) {
+        _cleanup_(secret_value_freep) SecretValue *v = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        size_t done = 0;
+        int r;
+
+        fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((size_t) st.st_size > max)
+                return -EFBIG;
+
+        r = secret_value_new((size_t) st.st_size, &v);
+        if (r < 0)
+                return r;
+
+        /* The size can change underneath (a Secret volume is updated through symlink swaps, which
+         * we never see half-way, but be careful anyway): read until EOF, never past the buffer. */
+        while (done < v->size) {
+                ssize_t k = read(fd, v->data + done, v->size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                done += (size_t) k;
+        }
+        v->size = done;
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t size = 0, alloc = 0;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+
+        for (;;) {
+                ssize_t k;
+
+                if (alloc - size < 4096) {
+                        size_t n = alloc ? alloc * 2 : 8192;
+                        char *p;
+                        if (n > max + 1)
+                                n = max + 1;
+                        if (n <= size)
+                                return -EFBIG;
+                        p = realloc(buf, n + 1);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        alloc = n;
+                }
+                k = read(fd, buf + size, alloc - size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                size += (size_t) k;
+                if (size > max)
+                        return -EFBIG;
+        }
+        if (!buf) {
+                buf = malloc(1);
+                if (!buf)
+                        return -ENOMEM;
+        }
+        buf[size] = '\0';
+        *ret = TAKE_PTR(buf);
+        if (ret_size)
+                *ret_size = size;
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t size) {
+        const uint8_t *p = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, p, size);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                size -= (size_t) k;
+        }
+        return 0;
+}
+
+/* Filesystems without O_TMPFILE: a named temporary file, created exclusively with the final mode,
+ * removed again on any failure. */
+#define IN_SET_TMPFILE_UNSUPPORTED(e) ((e) == EOPNOTSUPP || (e) == EISDIR || (e) == EINVAL)
+
+static int fill_and_sync(int fd, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
+        int r;
+
+        if ((uid != (uid_t) -1 || gid != (gid_t) -1) && fchown(fd, uid, gid) < 0)
+                return -errno;
+        /* fchmod after fchown: chown may clear mode bits, and the umask applied at creation. */
+        if (fchmod(fd, mode & 07777) < 0)
+                return -errno;
+        r = write_all(fd, data, size);
+        if (r < 0)
+                return r;
+        if (fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+static int temp_name(const char *base, char *buf, size_t n) {
+        uint64_t rnd;
+        int r;
+
+        r = random_bytes(&rnd, sizeof(rnd));
+        if (r < 0)
+                return r;
+        (void) snprintf(buf, n, ".#%s.%016llx", base, (unsigned long long) rnd);
+        return 0;
+}
+
+static int write_file_atomic_named(int dfd, const char *base, const void *data, size_t size, mode_t mode,
+                                   uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = -EBADF;
+        char tmp[NAME_MAX + 1];
+        int r;
+
+        r = temp_name(base, tmp, sizeof(tmp));
+        if (r < 0)
+                return r;
+        fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode & 0700);
+        if (fd < 0)
+                return -errno;
+        r = fill_and_sync(fd, data, size, mode, uid, gid);
+        if (r >= 0 && renameat(dfd, tmp, dfd, base) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlinkat(dfd, tmp, 0);
+                return r;
+        }
+        if (fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *dcopy = NULL, *bcopy = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        char tmp[NAME_MAX + 1], proc[64];
+        const char *dir, *base;
+        int r;
+
+        dcopy = strdup(path);
+        bcopy = strdup(path);
+        if (!dcopy || !bcopy)
+                return -ENOMEM;
+        dir = dirname(dcopy);
+        base = basename(bcopy);
+        if (strlen(base) > NAME_MAX - 24)
+                return -ENAMETOOLONG;
+
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+
+        /* O_TMPFILE: the new content has no name until it is complete, so nothing half-written is
+         * ever visible and nothing is left behind if we die. Created with the final mode from the
+         * start, so a private key is never readable by others, not even for a moment. */
+        fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode & 07777);
+        if (fd < 0) {
+                if (!IN_SET_TMPFILE_UNSUPPORTED(errno))
+                        return -errno;
+                return write_file_atomic_named(dfd, base, data, size, mode, uid, gid);
+        }
+
+        r = fill_and_sync(fd, data, size, mode, uid, gid);
+        if (r < 0)
+                return r;
+        r = temp_name(base, tmp, sizeof(tmp));
+        if (r < 0)
+                return r;
+        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        /* linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc path with AT_SYMLINK_FOLLOW does not. */
+        if (linkat(AT_FDCWD, proc, dfd, tmp, AT_SYMLINK_FOLLOW) < 0)
+                return -errno;
+
+        if (renameat(dfd, tmp, dfd, base) < 0) {
+                r = -errno;
+                (void) unlinkat(dfd, tmp, 0);
+                return r;
+        }
+        if (fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = NULL;
+
+        p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+
+        for (char *s = p + 1; ; s++) {
+                if (*s == '/' || *s == '\0') {
+                        char c = *s;
+                        *s = '\0';
+                        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                                return -errno;
+                        *s = c;
+                        if (c == '\0')
+                                break;
+                }
+        }
+        return 0;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Secret memory, core-dump protection and atomic file writes. */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+/* A secret value (volume key, CA private key) held in crypt_safe_alloc() memory, wiped on free.
+ * One spare NUL byte follows the data so PEM text can be handed to parsers as a string. */
+typedef struct SecretValue {
+        uint8_t *data;
+        size_t size;
+} SecretValue;
+
+int secret_value_new(size_t size, SecretValue **ret);
+int secret_value_new_copy(const void *data, size_t size, SecretValue **ret);
+SecretValue *secret_value_free(SecretValue *v);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SecretValue *, secret_value_free);
+bool secret_value_equal(const SecretValue *a, const SecretValue *b);
+
+/* Fills buf with cryptographically secure random bytes (getrandom, blocking until seeded). */
+int random_bytes(void *buf, size_t n);
+
+/* No core dumps and no ptrace by non-root: keys in memory stay in memory. */
+int secure_process_setup(void);
+
+/* Reads a whole file (at most max bytes; -EFBIG beyond) into secret memory. */
+int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret);
+/* Reads a whole (non-secret) file into a malloc'ed NUL-terminated buffer. */
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+
+/* Replaces path atomically: a new unnamed file in the same directory, written, fchown'ed/fchmod'ed,
+ * fsync'ed, linked under a temporary name, renamed over path, and the directory fsync'ed.
+ * uid/gid of (uid_t)-1/(gid_t)-1 leave ownership as created. A reader never sees half a file and
+ * a crash leaves the old file or the new one, never a mix. */
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
+
+/* Creates a directory and its parents (mode for the ones it creates). */
+int mkdir_p(const char *path, mode_t mode);

@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Config loading: defaults, every kind of bad input named by file, field and reason. */
+#include "config.h"
+#include "tests.h"
+
+static int parse(const char *json, Config **ret, NsError *e) {
+        return config_parse(json, strlen(json), "test.json", ret, e);
+}
+
+/* Asserts that json is refused with -EINVAL and a message containing want. */
+#define ASSERT_REFUSED(json, want)                                              \
+        do {                                                                    \
+                NsError _e = {};                                                \
+                Config *_c = NULL;                                              \
+                ASSERT_ERROR(parse((json), &_c, &_e), EINVAL);                  \
+                ASSERT_TRUE(_c == NULL);                                        \
+                ASSERT_CONTAINS(_e.message, "test.json: ");                     \
+                ASSERT_CONTAINS(_e.message, (want));                            \
+        } while (0)
+
+TEST(defaults) {
+        NsError e = {};
+        Config *c = NULL;
+
+        setenv("NODE_NAME", "db-1", 1);
+        ASSERT_OK(parse("{}", &c, &e));
+        ASSERT_STREQ(c->node_name, "db-1");
+        ASSERT_EQ(c->secrets.type, SECRET_SOURCE_DIRECTORY);
+        ASSERT_STREQ(c->secrets.ca_secret, "nodeseal-ca");
+        ASSERT_STREQ(c->secrets.keys_secret, "nodeseal-keys-db-1");
+        ASSERT_STREQ(c->secrets.directory, "/etc/nodeseal/secrets");
+        ASSERT_STREQ(c->runtime_dir, "/run/nodeseal");
+        ASSERT_EQ(c->check_margin_usec, 7 * USEC_PER_DAY);
+        ASSERT_EQ(c->retry.initial_usec, USEC_PER_SEC);
+        ASSERT_EQ(c->n_volumes, 0);
+        config_free(c);
+}
+
+TEST(node_name_from_hostname) {
+        char host[256] = {};
+        NsError e = {};
+        Config *c = NULL;
+
+        unsetenv("NODE_NAME");
+        gethostname(host, sizeof(host) - 1);
+        ASSERT_OK(parse("{}", &c, &e));
+        ASSERT_STREQ(c->node_name, host);
+        config_free(c);
+        setenv("NODE_NAME", "db-1", 1);
+}
+
+TEST(full) {
+        static const char json[] =
+                "{ \"node_name\": \"pg-0\","
+                "  \"secrets\": { \"source\": \"kubernetes\", \"keys_secret\": \"keys-{node}\","
+                "                 \"kubernetes\": { \"api_url\": \"https://127.0.0.1:6443\", \"namespace\": \"db\","
+                "                                  \"connect_timeout_sec\": 2.5, \"generate_missing_keys\": true } },"
+                "  \"retry\": { \"initial_sec\": 0.5, \"max_sec\": 30, \"max_attempts\": 3 },"
+                "  \"check\": { \"expiry_margin_days\": 2 },"
+                "  \"volumes\": [ { \"name\": \"pgdata\", \"device\": \"LABEL=data\", \"mountpoint\": \"/var/lib/postgresql\","
+                "                   \"filesystem\": \"xfs\", \"owner\": \"postgres\", \"mode\": \"0700\","
+                "                   \"luks\": { \"pbkdf\": \"argon2id\", \"argon2_memory_kib\": 1024, \"allow_discards\": true } } ],"
+                "  \"certificates\": [ { \"name\": \"pg\", \"profile\": \"postgresql\", \"directory\": \"/etc/pg/tls\","
+                "                        \"key_type\": \"rsa-3072\", \"dns_names\": [\"{node}\", \"{node}.db.svc\"],"
+                "                        \"ip_addresses\": [\"10.1.2.3\", \"::1\"], \"validity_days\": 30,"
+                "                        \"reload_command\": [\"/bin/true\", \"x\"] } ] }";
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse(json, &c, &e));
+        ASSERT_STREQ(c->node_name, "pg-0");
+        ASSERT_EQ(c->secrets.type, SECRET_SOURCE_KUBERNETES);
+        ASSERT_STREQ(c->secrets.keys_secret, "keys-pg-0");
+        ASSERT_STREQ(c->secrets.kubernetes.api_url, "https://127.0.0.1:6443");
+        ASSERT_EQ(c->secrets.kubernetes.connect_timeout_usec, 2500000);
+        ASSERT_TRUE(c->secrets.kubernetes.generate_missing_keys);
+        ASSERT_EQ(c->retry.initial_usec, 500000);
+        ASSERT_EQ(c->retry.max_attempts, 3);
+        ASSERT_EQ(c->check_margin_usec, 2 * USEC_PER_DAY);
+        ASSERT_EQ(c->n_volumes, 1);
+        ASSERT_STREQ(c->volumes[0].device, "LABEL=data");
+        ASSERT_EQ(c->volumes[0].filesystem, FILESYSTEM_XFS);
+        ASSERT_EQ(c->volumes[0].mode, 0700);
+        ASSERT_STREQ(c->volumes[0].luks.cipher, "aes-xts-plain64");
+        ASSERT_EQ(c->volumes[0].luks.key_size_bits, 512);
+        ASSERT_EQ(c->volumes[0].luks.sector_size, 4096);
+        ASSERT_EQ(c->volumes[0].luks.pbkdf, PBKDF_ARGON2ID);
+        ASSERT_EQ(c->volumes[0].luks.argon2_memory_kib, 1024);
+        ASSERT_TRUE(c->volumes[0].luks.allow_discards);
+        ASSERT_EQ(c->volumes[0].format, FORMAT_IF_BLANK);
+        ASSERT_FALSE(c->volumes[0].adopt);
+        ASSERT_EQ(c->n_certificates, 1);
+        ASSERT_EQ(c->certificates[0].profile, PROFILE_POSTGRESQL);
+        ASSERT_EQ(c->certificates[0].key_type, KEY_TYPE_RSA_3072);
+        ASSERT_STREQ(c->certificates[0].dns_names[1], "{node}.db.svc");
+        ASSERT_STREQ(c->certificates[0].ip_addresses[1], "::1");
+        ASSERT_EQ(c->certificates[0].validity_days, 30);
+        ASSERT_TRUE(c->certificates[0].renew_fraction > 0.33 && c->certificates[0].renew_fraction < 0.34);
+        ASSERT_STREQ(c->certificates[0].reload_command[1], "x");
+        config_free(c);
+}
+
+TEST(certificate_defaults) {
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse("{\"certificates\": [{\"name\": \"a\", \"directory\": \"/x\"}]}", &c, &e));
+        ASSERT_EQ(c->certificates[0].profile, PROFILE_GENERIC);
+        ASSERT_EQ(c->certificates[0].key_type, KEY_TYPE_EC_P256);
+        ASSERT_EQ(c->certificates[0].validity_days, 90);
+        ASSERT_STREQ(c->certificates[0].dns_names[0], "{node}");
+        ASSERT_TRUE(c->certificates[0].dns_names[1] == NULL);
+        ASSERT_TRUE(c->certificates[0].reload);
+        config_free(c);
+}
+
+TEST(bad_json) {
+        ASSERT_REFUSED("{\n  \"node_name\": \"x\",\n  oops\n}", "line 3");
+        ASSERT_REFUSED("", "not valid JSON");
+        ASSERT_REFUSED("[]", "(top level): must be an object");
+        ASSERT_REFUSED("{} trailing", "not valid JSON");
+}
+
+TEST(unknown_and_duplicate_fields) {
+        ASSERT_REFUSED("{\"nodename\": \"x\"}", "nodename: unknown field");
+        ASSERT_REFUSED("{\"secrets\": {\"sourc\": \"directory\"}}", "secrets.sourc: unknown field");
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"a\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/m\", \"luks\": {\"keysize\": 512}}]}",
+                       "volumes[0].luks.keysize: unknown field");
+        ASSERT_REFUSED("{\"node_name\": \"a\", \"node_name\": \"b\"}", "node_name: field given twice");
+}
+
+TEST(wrong_types_and_values) {
+        ASSERT_REFUSED("{\"node_name\": 3}", "node_name: must be a string, not a number");
+        ASSERT_REFUSED("{\"node_name\": \"\"}", "node_name: must not be empty");
+        ASSERT_REFUSED("{\"node_name\": \"Bad_Name\"}", "node_name: \"Bad_Name\" is not a valid node name");
+        ASSERT_REFUSED("{\"secrets\": {\"source\": \"vault\"}}", "secrets.source: unknown secret source \"vault\"");
+        ASSERT_REFUSED("{\"secrets\": {\"directory\": \"relative\"}}", "secrets.directory: must be an absolute path");
+        ASSERT_REFUSED("{\"secrets\": {\"kubernetes\": {\"api_url\": \"http://10.0.0.1\"}}}",
+                       "secrets.kubernetes.api_url: \"http://10.0.0.1\": plain http:// is refused");
+        ASSERT_REFUSED("{\"secrets\": {\"kubernetes\": {\"client_key\": \"/k\"}}}",
+                       "client_certificate and client_key must be given together");
+        ASSERT_REFUSED("{\"secrets\": {\"keys_secret\": \"keys-{nodes}\"}}", "secrets.keys_secret: \"keys-{nodes}\"");
+        ASSERT_REFUSED("{\"secrets\": {\"ca_secret\": \"CA\"}}", "secrets.ca_secret: \"CA\" is not a valid Secret name");
+        ASSERT_REFUSED("{\"retry\": {\"initial_sec\": -1}}", "retry.initial_sec: must be between");
+        ASSERT_REFUSED("{\"retry\": {\"initial_sec\": 10, \"max_sec\": 5}}", "retry.max_sec: must not be less");
+        ASSERT_REFUSED("{\"retry\": {\"max_attempts\": 1.5}}", "retry.max_attempts: must be a whole number");
+        ASSERT_REFUSED("{\"volumes\": {}}", "volumes: must be an array of objects");
+}
+
+#define VOL(extra) "{\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/srv/data\"" extra "}]}"
+
+TEST(volume_validation) {
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"data\", \"mountpoint\": \"/m\"}]}", "volumes[0].device: required field missing");
+        ASSERT_REFUSED(VOL(", \"name\": \"x\""), "volumes[0].name: field given twice");
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"Data!\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/m\"}]}",
+                       "volumes[0].name: \"Data!\" must be");
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"d\", \"device\": \"vdb\", \"mountpoint\": \"/m\"}]}",
+                       "volumes[0].device: \"vdb\" must be an absolute path or UUID=");
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"d\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/\"}]}",
+                       "volumes[0].mountpoint: must not be /");
+        ASSERT_REFUSED(VOL(", \"mode\": 700"), "volumes[0].mode: must be an octal string");
+        ASSERT_REFUSED(VOL(", \"mode\": \"0799\""), "volumes[0].mode: must be an octal mode");
+        ASSERT_REFUSED(VOL(", \"filesystem\": \"btrfs\""), "volumes[0].filesystem: unknown filesystem \"btrfs\"");
+        ASSERT_REFUSED(VOL(", \"format\": \"always\""), "volumes[0].format: unknown format policy \"always\"");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"key_size\": 384}"), "volumes[0].luks.key_size: 384 bits: XTS needs 256 or 512");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"sector_size\": 8192}"), "volumes[0].luks.sector_size: 8192");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"cipher\": \"aes\"}"), "volumes[0].luks.cipher: \"aes\" must be cipher-mode");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"pbkdf\": \"scrypt\"}"), "volumes[0].luks.pbkdf: unknown PBKDF");
+        ASSERT_REFUSED(VOL(", \"key\": \"../x\""), "volumes[0].key: \"../x\" is not a valid Secret key");
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"a\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/m\"},"
+                       "{\"name\": \"a\", \"device\": \"/dev/vdc\", \"mountpoint\": \"/n\"}]}",
+                       "volumes[1].name: \"a\" is also the name of volumes[0]");
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"a\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/m\"},"
+                       "{\"name\": \"b\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/n\"}]}",
+                       "volumes[1].device: /dev/vdb is also the device of volumes[0]");
+}
+
+#define CERT(extra) "{\"certificates\": [{\"name\": \"pg\", \"directory\": \"/etc/tls\"" extra "}]}"
+
+TEST(certificate_validation) {
+        ASSERT_REFUSED("{\"certificates\": [{\"name\": \"pg\"}]}", "certificates[0].directory: required field missing");
+        ASSERT_REFUSED(CERT(", \"profile\": \"mongodb\""), "certificates[0].profile: unknown profile \"mongodb\"");
+        ASSERT_REFUSED(CERT(", \"key_type\": \"dsa\""), "certificates[0].key_type: unknown key type \"dsa\"");
+        ASSERT_REFUSED(CERT(", \"dns_names\": [\"{nod}\"]"), "certificates[0].dns_names[0]: \"{nod}\"");
+        ASSERT_REFUSED(CERT(", \"dns_names\": [1]"), "certificates[0].dns_names[0]: must be a string");
+        ASSERT_REFUSED(CERT(", \"ip_addresses\": [\"10.0.0.300\"]"),
+                       "certificates[0].ip_addresses[0]: \"10.0.0.300\" is not an IPv4 or IPv6 address");
+        ASSERT_REFUSED(CERT(", \"validity_days\": 0"), "certificates[0].validity_days: must be between 1");
+        ASSERT_REFUSED(CERT(", \"validity_days\": 5000"), "certificates[0].validity_days: 5000");
+        ASSERT_REFUSED(CERT(", \"renew_fraction\": 1"), "certificates[0].renew_fraction: 1");
+        ASSERT_REFUSED(CERT(", \"reload_command\": [\"reload.sh\"]"), "certificates[0].reload_command[0]");
+}
+
+TEST(expand) {
+        Config c = { .node_name = (char *) "n1", .hostname = (char *) "h1" };
+        char *s = NULL;
+
+        ASSERT_OK(config_expand(&c, "{node}.{hostname}.svc", &s));
+        ASSERT_STREQ(s, "n1.h1.svc");
+        free(s);
+        ASSERT_ERROR(config_expand(&c, "{x}", &s), EINVAL);
+        ASSERT_ERROR(config_expand(&c, "a}", &s), EINVAL);
+        ASSERT_ERROR(config_expand(&c, "{node", &s), EINVAL);
+}
+
+TEST(load_names_file) {
+        char path[512];
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_ERROR(config_load("/nonexistent/nodeseal.json", &c, &e), ENOENT);
+        ASSERT_CONTAINS(e.message, "/nonexistent/nodeseal.json: No such file");
+
+        test_write_file("c.json", "{\"retry\": {\"jitter\": 2}}", path, sizeof(path));
+        e = (NsError) {};
+        ASSERT_ERROR(config_load(path, &c, &e), EINVAL);
+        ASSERT_CONTAINS(e.message, path);
+        ASSERT_CONTAINS(e.message, "retry.jitter: must be between 0 and 1, not 2");
+}
+
+TEST(resolve_users) {
+        uid_t u;
+        gid_t g;
+
+        ASSERT_OK(config_resolve_user("root", &u, &g));
+        ASSERT_EQ(u, 0);
+        ASSERT_EQ(g, 0);
+        ASSERT_OK(config_resolve_user("1234", &u, NULL));
+        ASSERT_EQ(u, 1234);
+        ASSERT_OK(config_resolve_user(NULL, &u, NULL));
+        ASSERT_EQ(u, (uid_t) -1);
+        ASSERT_ERROR(config_resolve_user("no-such-user-xyz", &u, NULL), ESRCH);
+        ASSERT_OK(config_resolve_group("root", &g));
+        ASSERT_EQ(g, 0);
+        ASSERT_ERROR(config_resolve_group("no-such-group-xyz", &g), ESRCH);
+}
+
+TEST(enum_tables) {
+        for (int i = 0; i < _KEY_TYPE_MAX; i++)
+                ASSERT_EQ(key_type_from_string(key_type_to_string(i)), i);
+        for (int i = 0; i < _PROFILE_TYPE_MAX; i++)
+                ASSERT_EQ(profile_type_from_string(profile_type_to_string(i)), i);
+        ASSERT_TRUE(key_type_to_string(_KEY_TYPE_MAX) == NULL);
+        ASSERT_TRUE(profile_type_from_string("nope") < 0);
+}

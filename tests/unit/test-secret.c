@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The directory secret source: layout, each kind of missing thing, short keys, put-if-missing. */
+#include <sys/stat.h>
+
+#include "secret.h"
+#include "tests.h"
+
+static Config *make_config(char *dir) {
+        static char json[1024];
+        NsError e = {};
+        Config *c = NULL;
+
+        snprintf(json, sizeof(json), "{\"node_name\": \"n1\", \"secrets\": {\"directory\": \"%s\"},"
+                 "\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/srv\"}]}", dir);
+        if (config_parse(json, strlen(json), "t.json", &c, &e) < 0) {
+                fprintf(stderr, "%s\n", e.message);
+                abort();
+        }
+        return c;
+}
+
+static void setup(char *dir, size_t n) {
+        char p[512];
+
+        snprintf(dir, n, "%s/secrets", test_tmpdir);
+        mkdir(dir, 0700);
+        snprintf(p, sizeof(p), "%s/nodeseal-keys-n1", dir);
+        mkdir(p, 0700);
+        snprintf(p, sizeof(p), "%s/nodeseal-ca", dir);
+        mkdir(p, 0700);
+}
+
+TEST(get_volume_key) {
+        char dir[256], p[512], buf[512];
+        SecretSource *s = NULL;
+        SecretValue *v = NULL;
+        NsError e = {};
+        Config *c;
+
+        setup(dir, sizeof(dir));
+        c = make_config(dir);
+        ASSERT_OK(secret_source_new(c, &s, &e));
+
+        snprintf(p, sizeof(p), "%s/nodeseal-keys-n1/data", dir);
+        test_write_file(p, "0123456789abcdef0123456789abcdef!", buf, sizeof(buf));
+        ASSERT_OK(secret_source_get_volume_key(s, &c->volumes[0], false, &v, &e));
+        ASSERT_EQ(v->size, 33);
+        ASSERT_TRUE(memcmp(v->data, "0123456789abcdef", 16) == 0);
+        v = secret_value_free(v);
+
+        /* Too short: its own error, naming key and Secret. */
+        test_write_file(p, "short", buf, sizeof(buf));
+        ASSERT_ERROR(secret_source_get_volume_key(s, &c->volumes[0], false, &v, &e), EMSGSIZE);
+        ASSERT_CONTAINS(e.message, "Key \"data\" of Secret nodeseal-keys-n1 is 5 bytes long");
+
+        /* Missing key. */
+        e = (NsError) {};
+        ASSERT_ERROR(secret_source_get_volume_key(s, &c->volumes[0], true, &v, &e), ENOKEY);
+        ASSERT_CONTAINS(e.message, "Secret nodeseal-keys-n1 has no key \"data.previous\"");
+
+        secret_source_free(s);
+        config_free(c);
+}
+
+TEST(missing_secret_and_directory) {
+        char dir[256];
+        SecretSource *s = NULL;
+        SecretValue *v = NULL;
+        NsError e = {};
+        Config *c;
+
+        snprintf(dir, sizeof(dir), "%s/empty", test_tmpdir);
+        mkdir(dir, 0700);
+        c = make_config(dir);
+        ASSERT_OK(secret_source_new(c, &s, &e));
+        ASSERT_ERROR(secret_source_get(s, "nodeseal-ca", "tls.crt", &v, &e), ENOENT);
+        ASSERT_CONTAINS(e.message, "Secret nodeseal-ca not found");
+        secret_source_free(s);
+        config_free(c);
+
+        c = make_config((char *) "/nonexistent-dir");
+        ASSERT_OK(secret_source_new(c, &s, &e));
+        e = (NsError) {};
+        ASSERT_ERROR(secret_source_get(s, "nodeseal-ca", "tls.crt", &v, &e), ENOENT);
+        ASSERT_CONTAINS(e.message, "Secrets directory /nonexistent-dir");
+        secret_source_free(s);
+        config_free(c);
+}
+
+TEST(names_cannot_escape) {
+        char dir[256];
+        SecretSource *s = NULL;
+        SecretValue *v = NULL;
+        NsError e = {};
+        Config *c;
+
+        setup(dir, sizeof(dir));
+        c = make_config(dir);
+        ASSERT_OK(secret_source_new(c, &s, &e));
+        ASSERT_ERROR(secret_source_get(s, "..", "x", &v, &e), EINVAL);
+        ASSERT_ERROR(secret_source_get(s, "nodeseal-ca", "../../etc/passwd", &v, &e), EINVAL);
+        ASSERT_ERROR(secret_source_get(s, "nodeseal-ca", "..", &v, &e), EINVAL);
+        ASSERT_FALSE(secret_name_is_valid("Upper"));
+        ASSERT_FALSE(secret_name_is_valid("-x"));
+        ASSERT_TRUE(secret_name_is_valid("nodeseal-keys-n1.example"));
+        ASSERT_TRUE(secret_key_is_valid("tls.crt"));
+        ASSERT_TRUE(secret_key_is_valid("data.previous"));
+        secret_source_free(s);
+        config_free(c);
+}
+
+TEST(put_if_missing_keeps_first) {
+        char dir[256];
+        SecretSource *s = NULL;
+        SecretValue *a = NULL, *b = NULL, *got = NULL;
+        NsError e = {};
+        Config *c;
+
+        setup(dir, sizeof(dir));
+        c = make_config(dir);
+        ASSERT_OK(secret_source_new(c, &s, &e));
+        ASSERT_OK(secret_value_new(32, &a));
+        ASSERT_OK(random_bytes(a->data, 32));
+        ASSERT_OK(secret_value_new(32, &b));
+        ASSERT_OK(random_bytes(b->data, 32));
+
+        ASSERT_OK(secret_source_put_if_missing(s, "nodeseal-keys-n1", "fresh", a, &got, &e));
+        ASSERT_TRUE(secret_value_equal(got, a));
+        got = secret_value_free(got);
+        /* The second writer loses the race and gets the first one's value back. */
+        ASSERT_OK(secret_source_put_if_missing(s, "nodeseal-keys-n1", "fresh", b, &got, &e));
+        ASSERT_TRUE(secret_value_equal(got, a));
+        ASSERT_FALSE(secret_value_equal(got, b));
+
+        secret_value_free(got);
+        secret_value_free(a);
+        secret_value_free(b);
+        secret_source_free(s);
+        config_free(c);
+}
