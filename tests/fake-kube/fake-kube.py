@@ -909,7 +909,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         url = urllib.parse.urlsplit(self.path)
         self.url_path = url.path.rstrip("/") or "/"
         self.query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
-        self.entry = {"method": self.command, "path": url.path, "query": url.query,
+        shown = url.path
+        if shown.startswith("/fake/tokens/"):
+            shown = "/fake/tokens/(redacted)"     # the path of a revocation is a token
+        self.entry = {"method": self.command, "path": shown, "query": url.query,
                       "content_type": self.headers.get("Content-Type"), "accept": self.headers.get("Accept"),
                       "user_agent": self.headers.get("User-Agent"), "auth": "none", "user": None,
                       "status": None, "fault": None, "bytes": 0}
@@ -931,7 +934,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout, TimeoutError):
             self.close_connection = True
         except Exception as e:  # a bug here must not kill the server, but must be visible
-            log(f"internal error on {self.command} {url.path}: {e!r}")
+            log(f"internal error on {self.command} {shown}: {e!r}")
             import traceback
             traceback.print_exc()
             try:
@@ -944,7 +947,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             fault = f" fault={self.entry['fault']}" if self.entry["fault"] else ""
             user = f" user={self.entry['user']}" if self.entry["user"] else ""
             q = f"?{url.query}" if url.query else ""
-            log(f"{self.client_address[0]} {self.command} {url.path}{q} {self.entry['status'] or '-'} "
+            log(f"{self.client_address[0]} {self.command} {shown}{q} {self.entry['status'] or '-'} "
                 f"{self.entry['bytes']}B {ms}ms auth={self.entry['auth']}{user}{fault}")
 
     def bearer(self):
