@@ -1674,6 +1674,7 @@ OPENAPI_V3_HASH = __import__("hashlib").sha512(OPENAPI_V3_DOC).hexdigest()[:128]
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    block_on_close = False      # a kept-alive idle connection must not delay SIGTERM
     allow_reuse_address = True
     request_queue_size = 128
     idle_timeout = 90.0
@@ -1844,7 +1845,7 @@ def main():
     write_file(os.path.join(d, "port"), f"{server.port}\n")
     log(f"listening on {url} (state dir {d})")
     try:
-        server.serve_forever(poll_interval=0.5)
+        server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
         for f in ("port", "url", "pid"):
