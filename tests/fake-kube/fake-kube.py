@@ -956,14 +956,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return h[7:].strip()
         return None
 
-    def authenticate(self):
+    def identify(self):
+        """Who the request is from, or None; recorded before faults so the log shows it either way."""
         token = self.bearer()
         if token is not None:
             with self.st.cond:
                 user = self.st.tokens.get(token)
             if user is None:
                 self.entry["auth"] = "invalid-bearer"
-                raise ApiError(401, "Unauthorized", "Unauthorized")
+                return None
             self.entry["auth"] = "bearer"
             self.entry["user"] = user
             return user, "token:" + token
@@ -974,7 +975,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.entry["auth"] = "client-cert"
                 self.entry["user"] = cn
                 return cn, None
-        raise ApiError(401, "Unauthorized", "Unauthorized")
+        return None
+
+    def authenticate(self):
+        if self.who is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+        return self.who
 
     def authorize(self, user, token_key, verb, resource, ns, name):
         with self.st.cond:
@@ -1086,6 +1092,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # -- the Kubernetes API
 
     def handle_api(self):
+        self.who = self.identify()
         fault = self.take_fault()
         if fault is not None:
             fault = self.apply_fault(fault)
@@ -1818,6 +1825,9 @@ def main():
     host = f"[{args.bind}]" if ":" in args.bind else args.bind
     url = f"https://{host}:{server.port}"
 
+    # the control API must stay reachable while a wrong-cert fault holds: its clients trust both CAs
+    with open(ca_crt) as a, open(wca_crt) as b:
+        write_file(os.path.join(d, "control-ca.crt"), a.read() + b.read())
     write_file(os.path.join(d, "token"), tokens[0] + "\n", 0o600)
     write_file(os.path.join(d, "admin-token"), admin + "\n", 0o600)
     write_file(os.path.join(d, "url"), url + "\n")
