@@ -1129,6 +1129,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         parts = p.strip("/").split("/") if p != "/" else []
         m = self.command if self.command != "HEAD" else "GET"
         user, token_key = self.authenticate()
+        if p == "/openapi/v2":
+            # kubectl asks for it as protobuf only; a 404 is what it copes with best
+            raise generic_not_found()
         self.check_accept()
 
         if p in ("/healthz", "/livez", "/readyz"):
