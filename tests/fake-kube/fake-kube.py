@@ -800,7 +800,9 @@ def make_server_cert(d, prefix, ca_crt, ca_key):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-kube"
-    sys_version = ""
+
+    def version_string(self):
+        return self.server_version
 
     # BaseHTTPRequestHandler logs through log_message; route its own errors to our format
     def log_message(self, fmt, *args):
@@ -1114,8 +1116,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             mt = part.split(";")[0].strip().lower()
             if mt in ("application/json", "application/*", "*/*", "*"):
                 return
-        raise ApiError(406, "only the following media types are accepted: application/json, "
-                       "application/yaml, application/vnd.kubernetes.protobuf", "NotAcceptable")
+        raise ApiError(406, "only the following media types are accepted: application/json", "NotAcceptable")
 
     def param(self, name, default=None):
         v = self.query.get(name)
