@@ -1092,7 +1092,7 @@ TEST(modes_and_directory) {
         struct stat st;
         _cleanup_free_ char *json = NULL;
 
-        (void) new_config(NULL, dir, sizeof(dir));   /* only for a fresh name */
+        config_free(new_config(NULL, dir, sizeof(dir)));   /* only for a fresh name */
         snprintf(sub, sizeof(sub), "%s/deep/er", dir);
         ASSERT_TRUE(asprintf(&json, "{\"node_name\": \"node-1\", \"certificates\": [{\"name\": \"c\", \"directory\": \"%s\"}]}",
                              sub) > 0);
