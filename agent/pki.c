@@ -1158,6 +1158,11 @@ int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca
         }
         log_debug("Certificate %s: issuing a new one: %s.", cc->name, why.message);
 
+        /* X.520 caps a CN at 64 characters; a node name may be a longer DNS name. */
+        if (strlen(c->node_name) > 64)
+                return ns_error_set(error, -EINVAL,
+                                    "node name %s is longer than the 64 characters a certificate's common name may hold",
+                                    c->node_name);
         r = key_generate(cc->key_type, &key);
         if (r < 0)
                 return ns_error_set(error, r, "Failed to generate a %s key", key_type_to_string(cc->key_type));

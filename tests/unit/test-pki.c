@@ -1284,3 +1284,20 @@ TEST(check_errors) {
         ca_free(ca);
         ca_free(other);
 }
+
+TEST(node_name_too_long_for_cn) {
+        char json[1024], name[80];
+        Ca *ca = new_ca(KEY_TYPE_EC_P256, 0, NULL);
+        Config *c = NULL;
+        NsError e = {};
+
+        memset(name, 'n', 70);
+        name[70] = '\0';
+        snprintf(json, sizeof(json), "{\"node_name\": \"%s\", \"certificates\": [{\"name\": \"c\", \"directory\": \"%s/long\"}]}",
+                 name, test_tmpdir);
+        ASSERT_OK(config_parse(json, strlen(json), "t.json", &c, &e));
+        ASSERT_ERROR(certificate_provision(c, &c->certificates[0], ca, NULL, &e), EINVAL);
+        ASSERT_CONTAINS(e.message, "longer than the 64 characters");
+        config_free(c);
+        ca_free(ca);
+}
