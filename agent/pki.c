@@ -1,32 +1,1268 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* CA validation and node certificates. PLACEHOLDER: being written; every call reports -EOPNOTSUPP. */
+/* CA validation, node key and certificate issuance and checking, on OpenSSL 3's current APIs only. */
+#define OPENSSL_API_COMPAT 30000
+#define OPENSSL_NO_DEPRECATED 1
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/buffer.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "log.h"
 #include "pki.h"
+#include "profile.h"
+
+#define PKI_FILE_MAX (1024 * 1024)
+#define CLOCK_SKEW_SEC (5 * 60)          /* notBefore is back-dated by this much */
+#define CA_DEFAULT_DAYS 3650
+#define SEC_PER_DAY INT64_C(86400)
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509 *, X509_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free_all);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE *, X509_STORE_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_STORE_CTX *, X509_STORE_CTX_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_NAME *, X509_NAME_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_NAMES *, GENERAL_NAMES_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_NAME *, GENERAL_NAME_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_INTEGER *, ASN1_INTEGER_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_OCTET_STRING *, ASN1_OCTET_STRING_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_BIT_STRING *, ASN1_BIT_STRING_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(BASIC_CONSTRAINTS *, BASIC_CONSTRAINTS_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(AUTHORITY_KEYID *, AUTHORITY_KEYID_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EXTENDED_KEY_USAGE *, EXTENDED_KEY_USAGE_free);
+
+static void x509_stack_freep(STACK_OF(X509) **s) {
+        if (*s)
+                sk_X509_pop_free(*s, X509_free);
+}
+#define _cleanup_x509_stack_ _cleanup_(x509_stack_freep)
+
+struct Ca {
+        X509 *cert;                 /* the signing CA: the first certificate of tls.crt */
+        EVP_PKEY *key;
+        STACK_OF(X509) *given;      /* all of tls.crt, in order */
+        STACK_OF(X509) *chain;      /* what follows a leaf in its file: the CA and its issuers, roots excluded */
+        STACK_OF(X509) *trust;      /* the trust anchors: ca.crt, else the root ending tls.crt */
+        char *trust_pem;
+        time_t not_after;           /* of the signing CA */
+        time_t chain_not_after;     /* the earliest notAfter in tls.crt: no leaf may outlive it */
+        time_t not_before;
+};
+
+/* ---- small helpers ---- */
+
+static time_t clock_override = 0;
+
+void pki_set_clock(time_t now) {
+        clock_override = now;
+}
+
+static time_t pki_now(void) {
+        return clock_override > 0 ? clock_override : time(NULL);
+}
+
+/* The last OpenSSL error as text, clearing the queue so it cannot leak into a later message. */
+static const char *openssl_reason(char *buf, size_t n) {
+        unsigned long e = ERR_peek_last_error();
+        const char *s = e ? ERR_reason_error_string(e) : NULL;
+
+        if (s)
+                (void) snprintf(buf, n, "%s", s);
+        else if (e)
+                ERR_error_string_n(e, buf, n);
+        else
+                (void) snprintf(buf, n, "unknown error");
+        ERR_clear_error();
+        return buf;
+}
+
+static const char *format_time(time_t t, char *buf, size_t n) {
+        struct tm tm;
+
+        if (!gmtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+                (void) snprintf(buf, n, "@%lld", (long long) t);
+        return buf;
+}
+#define FORMAT_TIME(t) format_time((t), (char[40]) {}, 40)
+
+static int asn1_time_get(const ASN1_TIME *a, time_t *ret) {
+        struct tm tm = {};
+
+        if (!a || ASN1_TIME_to_tm(a, &tm) != 1)
+                return -EBADMSG;
+        *ret = timegm(&tm);
+        return 0;
+}
+
+static int cert_times(X509 *x, time_t *ret_not_before, time_t *ret_not_after) {
+        int r;
+
+        r = asn1_time_get(X509_get0_notBefore(x), ret_not_before);
+        if (r < 0)
+                return r;
+        return asn1_time_get(X509_get0_notAfter(x), ret_not_after);
+}
+
+/* The subject's CN for messages, else the whole subject. */
+static const char *cert_name(X509 *x, char *buf, size_t n) {
+        X509_NAME *name = X509_get_subject_name(x);
+
+        if (X509_NAME_get_text_by_NID(name, NID_commonName, buf, (int) n) < 0 && !X509_NAME_oneline(name, buf, (int) n))
+                (void) snprintf(buf, n, "(no subject)");
+        ERR_clear_error();
+        return buf;
+}
+#define CERT_NAME(x) cert_name((x), (char[256]) {}, 256)
+
+static uint64_t sec_to_usec(time_t t) {
+        return t <= 0 ? 0 : (uint64_t) t * USEC_PER_SEC;
+}
+
+/* Private keys are never read interactively: an encrypted key is an error, not a prompt. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u) {
+        return -1;
+}
+
+/* Parses every PEM certificate of a text (other PEM blocks are skipped); at least one. */
+static int parse_certs(const void *data, size_t size, const char *what, STACK_OF(X509) **ret, NsError *error) {
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+        char reason[256];
+
+        if (size > INT_MAX)
+                return ns_error_set(error, -EFBIG, "%s: too large", what);
+        b = BIO_new_mem_buf(data, (int) size);
+        certs = sk_X509_new_null();
+        if (!b || !certs)
+                return -ENOMEM;
+
+        ERR_clear_error();
+        for (;;) {
+                X509 *x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
+                if (!x) {
+                        unsigned long e = ERR_peek_last_error();
+                        bool at_end = ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE;
+
+                        if (at_end && sk_X509_num(certs) > 0) {
+                                ERR_clear_error();
+                                break;
+                        }
+                        if (at_end) {
+                                ERR_clear_error();
+                                return ns_error_set(error, -EBADMSG, "%s: no PEM certificate found", what);
+                        }
+                        return ns_error_set(error, -EBADMSG, "%s: certificate %d is not valid PEM/X.509: %s", what,
+                                            sk_X509_num(certs) + 1, openssl_reason(reason, sizeof(reason)));
+                }
+                if (!sk_X509_push(certs, x)) {
+                        X509_free(x);
+                        return -ENOMEM;
+                }
+        }
+        *ret = TAKE_PTR(certs);
+        return 0;
+}
+
+static int parse_key(const SecretValue *v, const char *what, EVP_PKEY **ret, NsError *error) {
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+        char reason[256];
+        EVP_PKEY *k;
+
+        if (v->size > INT_MAX)
+                return ns_error_set(error, -EFBIG, "%s: too large", what);
+        /* Reads straight from the secret memory: no copy of the PEM text is made. */
+        b = BIO_new_mem_buf(v->data, (int) v->size);
+        if (!b)
+                return -ENOMEM;
+        ERR_clear_error();
+        k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+        if (!k)
+                return ns_error_set(error, -EBADMSG, "%s: not an unencrypted PEM private key (%s)", what,
+                                    openssl_reason(reason, sizeof(reason)));
+        *ret = k;
+        return 0;
+}
+
+static bool key_matches(X509 *x, EVP_PKEY *key) {
+        EVP_PKEY *pub = X509_get0_pubkey(x);
+        bool ok = pub && EVP_PKEY_eq(pub, key) == 1;
+
+        ERR_clear_error();
+        return ok;
+}
+
+static bool cert_is_self_signed(X509 *x) {
+        bool ok = X509_self_signed(x, 0) == 1;
+        ERR_clear_error();
+        return ok;
+}
+
+static bool cert_equal(X509 *a, X509 *b) {
+        return X509_cmp(a, b) == 0;
+}
+
+/* Verifies target against the trust anchors with the untrusted certificates as possible links, at
+ * pki's "now"; purpose 0 checks the chain only. On failure ret_reason says why. */
+static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *untrusted, int purpose,
+                        const char **ret_reason) {
+        _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
+        _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
+        int r;
+
+        store = X509_STORE_new();
+        ctx = X509_STORE_CTX_new();
+        if (!store || !ctx)
+                return -ENOMEM;
+        for (int i = 0; i < sk_X509_num(trust); i++)
+                if (X509_STORE_add_cert(store, sk_X509_value(trust, i)) != 1)
+                        return -ENOMEM;
+        if (X509_STORE_CTX_init(ctx, store, target, untrusted) != 1)
+                return -ENOMEM;
+        if (purpose > 0 && X509_STORE_CTX_set_purpose(ctx, purpose) != 1)
+                return -EINVAL;
+        X509_STORE_CTX_set_time(ctx, 0, pki_now());
+
+        r = X509_verify_cert(ctx);
+        ERR_clear_error();
+        if (r == 1)
+                return 0;
+        if (ret_reason)
+                *ret_reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
+        return -EKEYREJECTED;
+}
+
+static int bio_to_string(BIO *b, char **ret) {
+        BUF_MEM *m = NULL;
+        char *s;
+
+        if (BIO_get_mem_ptr(b, &m) != 1 || !m)
+                return -EIO;
+        s = strndup(m->data, m->length);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+/* PEM text of first (optional) followed by every certificate of rest (optional). */
+static int certs_to_pem(X509 *first, STACK_OF(X509) *rest, char **ret) {
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+
+        b = BIO_new(BIO_s_mem());
+        if (!b)
+                return -ENOMEM;
+        if (first && PEM_write_bio_X509(b, first) != 1)
+                return -EIO;
+        for (int i = 0; i < sk_X509_num(rest); i++)
+                if (PEM_write_bio_X509(b, sk_X509_value(rest, i)) != 1)
+                        return -EIO;
+        return bio_to_string(b, ret);
+}
+
+/* The private key as PKCS#8 PEM, in secret memory; OpenSSL's buffer is a secure one, wiped on free. */
+static int key_to_pem(EVP_PKEY *key, SecretValue **ret) {
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+        BUF_MEM *m = NULL;
+        int r;
+
+        b = BIO_new(BIO_s_secmem());
+        if (!b)
+                return -ENOMEM;
+        if (PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL) != 1 || BIO_get_mem_ptr(b, &m) != 1 || !m) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        r = secret_value_new_copy(m->data, m->length, ret);
+        OPENSSL_cleanse(m->data, m->length);
+        return r;
+}
+
+static int key_generate(KeyType t, EVP_PKEY **ret) {
+        EVP_PKEY *k = NULL;
+
+        switch (t) {
+        case KEY_TYPE_EC_P256:
+                k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+                break;
+        case KEY_TYPE_EC_P384:
+                k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+                break;
+        case KEY_TYPE_RSA_2048:
+                k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+                break;
+        case KEY_TYPE_RSA_3072:
+                k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 3072);
+                break;
+        case KEY_TYPE_RSA_4096:
+                k = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 4096);
+                break;
+        case KEY_TYPE_ED25519:
+                k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+                break;
+        default:
+                return -EINVAL;
+        }
+        if (!k) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        *ret = k;
+        return 0;
+}
+
+static bool key_is_rsa(EVP_PKEY *k) {
+        return EVP_PKEY_is_a(k, "RSA");
+}
+
+static bool key_type_matches(EVP_PKEY *k, KeyType t) {
+        char group[80] = {};
+        size_t n = 0;
+        int nid;
+
+        switch (t) {
+        case KEY_TYPE_EC_P256:
+        case KEY_TYPE_EC_P384:
+                if (!EVP_PKEY_is_a(k, "EC") || EVP_PKEY_get_group_name(k, group, sizeof(group), &n) != 1) {
+                        ERR_clear_error();
+                        return false;
+                }
+                nid = OBJ_sn2nid(group);
+                if (nid == NID_undef)
+                        nid = EC_curve_nist2nid(group);
+                return nid == (t == KEY_TYPE_EC_P256 ? NID_X9_62_prime256v1 : NID_secp384r1);
+        case KEY_TYPE_RSA_2048:
+                return key_is_rsa(k) && EVP_PKEY_get_bits(k) == 2048;
+        case KEY_TYPE_RSA_3072:
+                return key_is_rsa(k) && EVP_PKEY_get_bits(k) == 3072;
+        case KEY_TYPE_RSA_4096:
+                return key_is_rsa(k) && EVP_PKEY_get_bits(k) == 4096;
+        case KEY_TYPE_ED25519:
+                return EVP_PKEY_is_a(k, "ED25519");
+        default:
+                return false;
+        }
+}
+
+/* EdDSA signs the message itself: no separate digest. Everything else: SHA-256. */
+static const EVP_MD *sign_digest(EVP_PKEY *signer) {
+        if (EVP_PKEY_is_a(signer, "ED25519") || EVP_PKEY_is_a(signer, "ED448"))
+                return NULL;
+        return EVP_sha256();
+}
+
+/* ---- wanted subject alternative names ---- */
+
+typedef struct IpAddress {
+        int family;
+        int len;
+        uint8_t bytes[16];
+} IpAddress;
+
+typedef struct WantedNames {
+        char **dns;
+        size_t n_dns;
+        IpAddress *ips;
+        size_t n_ips;
+} WantedNames;
+
+static void wanted_names_done(WantedNames *w) {
+        for (size_t i = 0; i < w->n_dns; i++)
+                free(w->dns[i]);
+        free(w->dns);
+        free(w->ips);
+        *w = (WantedNames) {};
+}
+
+static int wanted_add_dns(WantedNames *w, char *name) {
+        char **l;
+
+        for (size_t i = 0; i < w->n_dns; i++)
+                if (strcasecmp(w->dns[i], name) == 0) {
+                        free(name);
+                        return 0;
+                }
+        l = reallocarray(w->dns, w->n_dns + 1, sizeof(char *));
+        if (!l) {
+                free(name);
+                return -ENOMEM;
+        }
+        w->dns = l;
+        w->dns[w->n_dns++] = name;
+        return 0;
+}
+
+static int wanted_add_ip(WantedNames *w, const IpAddress *a) {
+        IpAddress *l;
+
+        for (size_t i = 0; i < w->n_ips; i++)
+                if (w->ips[i].len == a->len && memcmp(w->ips[i].bytes, a->bytes, (size_t) a->len) == 0)
+                        return 0;
+        l = reallocarray(w->ips, w->n_ips + 1, sizeof(IpAddress));
+        if (!l)
+                return -ENOMEM;
+        w->ips = l;
+        w->ips[w->n_ips++] = *a;
+        return 0;
+}
+
+static const char *ip_to_string(const IpAddress *a, char *buf, size_t n) {
+        if (!inet_ntop(a->family, a->bytes, buf, (socklen_t) n))
+                (void) snprintf(buf, n, "(invalid)");
+        return buf;
+}
+
+/* The node's own addresses: up, not loopback, not IPv6 link-local (meaningless without a scope). */
+static int wanted_add_node_ips(WantedNames *w, NsError *error) {
+        struct ifaddrs *list = NULL;
+        int r = 0;
+
+        if (getifaddrs(&list) < 0)
+                return ns_error_set(error, -errno, "Failed to list the node's addresses: %m");
+
+        for (struct ifaddrs *i = list; i && r >= 0; i = i->ifa_next) {
+                IpAddress a = {};
+
+                if (!i->ifa_addr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK))
+                        continue;
+                if (i->ifa_addr->sa_family == AF_INET) {
+                        const struct sockaddr_in *s = (const struct sockaddr_in *) i->ifa_addr;
+                        if ((ntohl(s->sin_addr.s_addr) >> 24) == 127)
+                                continue;
+                        a.family = AF_INET;
+                        a.len = 4;
+                        memcpy(a.bytes, &s->sin_addr, 4);
+                } else if (i->ifa_addr->sa_family == AF_INET6) {
+                        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *) i->ifa_addr;
+                        if (IN6_IS_ADDR_LOOPBACK(&s->sin6_addr) || IN6_IS_ADDR_LINKLOCAL(&s->sin6_addr))
+                                continue;
+                        a.family = AF_INET6;
+                        a.len = 16;
+                        memcpy(a.bytes, &s->sin6_addr, 16);
+                } else
+                        continue;
+                r = wanted_add_ip(w, &a);
+        }
+        freeifaddrs(list);
+        return r;
+}
+
+static int wanted_names_collect(const Config *c, const CertificateConfig *cc, WantedNames *ret, NsError *error) {
+        _cleanup_(wanted_names_done) WantedNames w = {};
+        int r;
+
+        STRV_FOREACH(t, cc->dns_names) {
+                char *x;
+                r = config_expand(c, *t, &x);
+                if (r < 0)
+                        return ns_error_set(error, r, "dns_names: cannot expand \"%s\"", *t);
+                r = wanted_add_dns(&w, x);
+                if (r < 0)
+                        return r;
+        }
+        STRV_FOREACH(s, cc->ip_addresses) {
+                IpAddress a = {};
+                if (inet_pton(AF_INET, *s, a.bytes) == 1) {
+                        a.family = AF_INET;
+                        a.len = 4;
+                } else if (inet_pton(AF_INET6, *s, a.bytes) == 1) {
+                        a.family = AF_INET6;
+                        a.len = 16;
+                } else
+                        return ns_error_set(error, -EINVAL, "ip_addresses: \"%s\" is not an IP address", *s);
+                r = wanted_add_ip(&w, &a);
+                if (r < 0)
+                        return r;
+        }
+        if (cc->include_node_ips) {
+                r = wanted_add_node_ips(&w, error);
+                if (r < 0)
+                        return r;
+        }
+        *ret = w;
+        w = (WantedNames) {};
+        return 0;
+}
+
+/* Writes "DNS:x" or "IP:y" of the first wanted name the certificate lacks into buf; 0 if none lacks. */
+static int find_missing_name(X509 *x, const WantedNames *w, char *buf, size_t n) {
+        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *names = NULL;
+        char ip[INET6_ADDRSTRLEN];
+
+        names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        ERR_clear_error();
+
+        for (size_t i = 0; i < w->n_dns; i++) {
+                size_t len = strlen(w->dns[i]);
+                bool found = false;
+
+                for (int j = 0; !found && j < sk_GENERAL_NAME_num(names); j++) {
+                        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, j);
+                        if (g->type != GEN_DNS)
+                                continue;
+                        found = (size_t) ASN1_STRING_length(g->d.dNSName) == len &&
+                                strncasecmp((const char *) ASN1_STRING_get0_data(g->d.dNSName), w->dns[i], len) == 0;
+                }
+                if (!found) {
+                        (void) snprintf(buf, n, "DNS:%s", w->dns[i]);
+                        return 1;
+                }
+        }
+        for (size_t i = 0; i < w->n_ips; i++) {
+                bool found = false;
+
+                for (int j = 0; !found && j < sk_GENERAL_NAME_num(names); j++) {
+                        const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, j);
+                        if (g->type != GEN_IPADD)
+                                continue;
+                        found = ASN1_STRING_length(g->d.iPAddress) == w->ips[i].len &&
+                                memcmp(ASN1_STRING_get0_data(g->d.iPAddress), w->ips[i].bytes, (size_t) w->ips[i].len) == 0;
+                }
+                if (!found) {
+                        (void) snprintf(buf, n, "IP:%s", ip_to_string(&w->ips[i], ip, sizeof(ip)));
+                        return 1;
+                }
+        }
+        return 0;
+}
+
+/* ---- building certificates ---- */
+
+/* A random positive serial of (at most) 128 bits: RFC 5280 allows 20 octets and wants it positive;
+ * clearing the top bit keeps the DER encoding at 16 octets, with 127 random bits. */
+static int random_serial(ASN1_INTEGER **ret) {
+        _cleanup_(BN_freep) BIGNUM *bn = NULL;
+        uint8_t b[16];
+        ASN1_INTEGER *a;
+        int r;
+
+        do {
+                r = random_bytes(b, sizeof(b));
+                if (r < 0)
+                        return r;
+                b[0] &= 0x7f;
+                bn = BN_bin2bn(b, sizeof(b), bn);
+                if (!bn)
+                        return -ENOMEM;
+        } while (BN_is_zero(bn));
+        explicit_bzero(b, sizeof(b));
+
+        a = BN_to_ASN1_INTEGER(bn, NULL);
+        if (!a)
+                return -ENOMEM;
+        *ret = a;
+        return 0;
+}
+
+static int set_time(ASN1_TIME *t, time_t when) {
+        return ASN1_TIME_set(t, when) ? 0 : -EINVAL;
+}
+
+/* Version 3, random serial, subject CN, issuer, validity and public key. */
+static int cert_new(EVP_PKEY *subject_key, const char *cn, X509_NAME *issuer, time_t not_before, time_t not_after,
+                    X509 **ret) {
+        _cleanup_(ASN1_INTEGER_freep) ASN1_INTEGER *serial = NULL;
+        _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        int r;
+
+        r = random_serial(&serial);
+        if (r < 0)
+                return r;
+        x = X509_new();
+        subject = X509_NAME_new();
+        if (!x || !subject)
+                return -ENOMEM;
+        if (X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) != 1)
+                return -EINVAL;
+        if (X509_set_version(x, X509_VERSION_3) != 1 || X509_set_serialNumber(x, serial) != 1 ||
+            X509_set_subject_name(x, subject) != 1 || X509_set_issuer_name(x, issuer ?: subject) != 1 ||
+            X509_set_pubkey(x, subject_key) != 1)
+                return -EINVAL;
+        r = set_time(X509_getm_notBefore(x), not_before);
+        if (r < 0)
+                return r;
+        r = set_time(X509_getm_notAfter(x), not_after);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(x);
+        return 0;
+}
+
+static int add_basic_constraints(X509 *x, bool ca) {
+        _cleanup_(BASIC_CONSTRAINTS_freep) BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+
+        if (!bc)
+                return -ENOMEM;
+        bc->ca = ca ? 0xFF : 0;
+        return X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_REPLACE) == 1 ? 0 : -EINVAL;
+}
+
+static int add_key_usage(X509 *x, const int *bits, size_t n) {
+        _cleanup_(ASN1_BIT_STRING_freep) ASN1_BIT_STRING *ku = ASN1_BIT_STRING_new();
+
+        if (!ku)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (ASN1_BIT_STRING_set_bit(ku, bits[i], 1) != 1)
+                        return -ENOMEM;
+        return X509_add1_ext_i2d(x, NID_key_usage, ku, 1, X509V3_ADD_REPLACE) == 1 ? 0 : -EINVAL;
+}
+
+/* keyUsage bit numbers of RFC 5280 4.2.1.3. */
+enum {
+        KU_BIT_DIGITAL_SIGNATURE = 0,
+        KU_BIT_KEY_ENCIPHERMENT = 2,
+        KU_BIT_KEY_CERT_SIGN = 5,
+        KU_BIT_CRL_SIGN = 6,
+};
+
+static int add_server_client_eku(X509 *x) {
+        _cleanup_(EXTENDED_KEY_USAGE_freep) EXTENDED_KEY_USAGE *eku = sk_ASN1_OBJECT_new_null();
+
+        if (!eku)
+                return -ENOMEM;
+        if (!sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_server_auth)) ||
+            !sk_ASN1_OBJECT_push(eku, OBJ_nid2obj(NID_client_auth)))
+                return -ENOMEM;
+        return X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_REPLACE) == 1 ? 0 : -EINVAL;
+}
+
+/* Key identifier by RFC 5280's method 1: SHA-1 of the subjectPublicKey bits (an identifier, not a
+ * security function). */
+static int key_identifier(X509 *x, ASN1_OCTET_STRING **ret) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned n = 0;
+        ASN1_OCTET_STRING *s;
+
+        if (X509_pubkey_digest(x, EVP_sha1(), md, &n) != 1)
+                return -EINVAL;
+        s = ASN1_OCTET_STRING_new();
+        if (!s || ASN1_OCTET_STRING_set(s, md, (int) n) != 1) {
+                ASN1_OCTET_STRING_free(s);
+                return -ENOMEM;
+        }
+        *ret = s;
+        return 0;
+}
+
+static int add_key_identifiers(X509 *x, X509 *issuer) {
+        _cleanup_(ASN1_OCTET_STRING_freep) ASN1_OCTET_STRING *ski = NULL;
+        _cleanup_(AUTHORITY_KEYID_freep) AUTHORITY_KEYID *aki = NULL;
+        const ASN1_OCTET_STRING *issuer_ski;
+        int r;
+
+        r = key_identifier(x, &ski);
+        if (r < 0)
+                return r;
+        if (X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_REPLACE) != 1)
+                return -EINVAL;
+
+        aki = AUTHORITY_KEYID_new();
+        if (!aki)
+                return -ENOMEM;
+        issuer_ski = issuer ? X509_get0_subject_key_id(issuer) : NULL;
+        if (issuer_ski)
+                aki->keyid = ASN1_OCTET_STRING_dup(issuer_ski);
+        else if (issuer)
+                r = key_identifier(issuer, &aki->keyid);
+        else
+                aki->keyid = ASN1_OCTET_STRING_dup(ski);
+        if (r < 0)
+                return r;
+        if (!aki->keyid)
+                return -ENOMEM;
+        return X509_add1_ext_i2d(x, NID_authority_key_identifier, aki, 0, X509V3_ADD_REPLACE) == 1 ? 0 : -EINVAL;
+}
+
+static int add_subject_alt_names(X509 *x, const WantedNames *w) {
+        _cleanup_(GENERAL_NAMES_freep) GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+
+        if (!names)
+                return -ENOMEM;
+        for (size_t i = 0; i < w->n_dns; i++) {
+                _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *g = GENERAL_NAME_new();
+                ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+
+                if (!g || !s || ASN1_STRING_set(s, w->dns[i], -1) != 1) {
+                        ASN1_IA5STRING_free(s);
+                        return -ENOMEM;
+                }
+                GENERAL_NAME_set0_value(g, GEN_DNS, s);
+                if (!sk_GENERAL_NAME_push(names, g))
+                        return -ENOMEM;
+                g = NULL;
+        }
+        for (size_t i = 0; i < w->n_ips; i++) {
+                _cleanup_(GENERAL_NAME_freep) GENERAL_NAME *g = GENERAL_NAME_new();
+                ASN1_OCTET_STRING *s = ASN1_OCTET_STRING_new();
+
+                if (!g || !s || ASN1_OCTET_STRING_set(s, w->ips[i].bytes, w->ips[i].len) != 1) {
+                        ASN1_OCTET_STRING_free(s);
+                        return -ENOMEM;
+                }
+                GENERAL_NAME_set0_value(g, GEN_IPADD, s);
+                if (!sk_GENERAL_NAME_push(names, g))
+                        return -ENOMEM;
+                g = NULL;
+        }
+        if (sk_GENERAL_NAME_num(names) == 0)
+                return 0;
+        return X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE) == 1 ? 0 : -EINVAL;
+}
+
+static int cert_sign(X509 *x, EVP_PKEY *signer) {
+        if (X509_sign(x, signer, sign_digest(signer)) <= 0) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        return 0;
+}
+
+static int issue_leaf(const Ca *ca, EVP_PKEY *key, const char *cn, const WantedNames *w, time_t not_before,
+                      time_t not_after, X509 **ret) {
+        static const int rsa_usage[] = { KU_BIT_DIGITAL_SIGNATURE, KU_BIT_KEY_ENCIPHERMENT };
+        static const int usage[] = { KU_BIT_DIGITAL_SIGNATURE };
+        _cleanup_(X509_freep) X509 *x = NULL;
+        int r;
+
+        r = cert_new(key, cn, X509_get_subject_name(ca->cert), not_before, not_after, &x);
+        if (r < 0)
+                return r;
+        r = add_basic_constraints(x, false);
+        if (r >= 0)
+                r = key_is_rsa(key) ? add_key_usage(x, rsa_usage, ELEMENTSOF(rsa_usage))
+                                    : add_key_usage(x, usage, ELEMENTSOF(usage));
+        if (r >= 0)
+                r = add_server_client_eku(x);
+        if (r >= 0)
+                r = add_key_identifiers(x, ca->cert);
+        if (r >= 0)
+                r = add_subject_alt_names(x, w);
+        if (r >= 0)
+                r = cert_sign(x, ca->key);
+        ERR_clear_error();
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(x);
+        return 0;
+}
+
+/* ---- the CA ---- */
+
+Ca *ca_free(Ca *ca) {
+        if (!ca)
+                return NULL;
+        X509_free(ca->cert);
+        EVP_PKEY_free(ca->key);
+        x509_stack_freep(&ca->given);
+        x509_stack_freep(&ca->chain);
+        x509_stack_freep(&ca->trust);
+        free(ca->trust_pem);
+        free(ca);
+        return NULL;
+}
+
+static int x509_stack_push_ref(STACK_OF(X509) *s, X509 *x) {
+        if (X509_up_ref(x) != 1)
+                return -EIO;
+        if (!sk_X509_push(s, x)) {
+                X509_free(x);
+                return -ENOMEM;
+        }
+        return 0;
+}
 
 int ca_from_pem(const SecretValue *cert_pem, const SecretValue *key_pem, const SecretValue *bundle_pem, Ca **ret,
                 NsError *error) {
-        return ns_error_set(error, -EOPNOTSUPP, "PKI not implemented yet");
-}
-int ca_load(SecretSource *s, Ca **ret, NsError *error) {
-        return ns_error_set(error, -EOPNOTSUPP, "PKI not implemented yet");
-}
-Ca *ca_free(Ca *ca) {
-        return NULL;
-}
-int ca_trust_pem(const Ca *ca, char **ret) {
-        return -EOPNOTSUPP;
-}
-uint64_t ca_not_after(const Ca *ca) {
+        _cleanup_(ca_freep) Ca *ca = NULL;
+        _cleanup_(BASIC_CONSTRAINTS_freep) BASIC_CONSTRAINTS *bc = NULL;
+        const char *why = NULL, *name;
+        time_t now = pki_now();
+        int r;
+
+        if (!cert_pem || !key_pem)
+                return ns_error_set(error, -EINVAL, "tls.crt and tls.key are both required");
+
+        ca = calloc(1, sizeof(*ca));
+        if (!ca)
+                return -ENOMEM;
+
+        r = parse_certs(cert_pem->data, cert_pem->size, "tls.crt", &ca->given, error);
+        if (r < 0)
+                return r;
+        r = parse_key(key_pem, "tls.key", &ca->key, error);
+        if (r < 0)
+                return r;
+
+        ca->cert = sk_X509_value(ca->given, 0);
+        if (X509_up_ref(ca->cert) != 1) {
+                ca->cert = NULL;
+                return -EIO;
+        }
+        name = CERT_NAME(ca->cert);
+
+        /* The rules, in the order an operator would fix them. */
+        bc = X509_get_ext_d2i(ca->cert, NID_basic_constraints, NULL, NULL);
+        ERR_clear_error();
+        if (!bc || !bc->ca)
+                return ns_error_set(error, -EKEYREJECTED,
+                                    "tls.crt: \"%s\" is not a CA certificate (basicConstraints CA:TRUE is missing)", name);
+        if (!(X509_get_extension_flags(ca->cert) & EXFLAG_KUSAGE) || !(X509_get_key_usage(ca->cert) & KU_KEY_CERT_SIGN))
+                return ns_error_set(error, -EKEYREJECTED,
+                                    "tls.crt: \"%s\" may not sign certificates (keyUsage keyCertSign is missing)", name);
+
+        r = cert_times(ca->cert, &ca->not_before, &ca->not_after);
+        if (r < 0)
+                return ns_error_set(error, r, "tls.crt: \"%s\" has unreadable validity dates", name);
+        if (now < ca->not_before)
+                return ns_error_set(error, -EKEYREJECTED, "tls.crt: \"%s\" is not valid yet (notBefore %s, now %s)", name,
+                                    FORMAT_TIME(ca->not_before), FORMAT_TIME(now));
+        if (now >= ca->not_after)
+                return ns_error_set(error, -EKEYEXPIRED, "tls.crt: \"%s\" has expired (notAfter %s, now %s)", name,
+                                    FORMAT_TIME(ca->not_after), FORMAT_TIME(now));
+
+        if (!key_matches(ca->cert, ca->key))
+                return ns_error_set(error, -EKEYREJECTED,
+                                    "tls.key does not match the certificate of \"%s\" in tls.crt (different key pair)",
+                                    name);
+
+        /* The trust anchors: ca.crt when given (during a rotation it holds old and new CA), else
+         * the root that ends tls.crt, which must then be there. */
+        if (bundle_pem) {
+                r = parse_certs(bundle_pem->data, bundle_pem->size, "ca.crt", &ca->trust, error);
+                if (r < 0)
+                        return r;
+        } else {
+                X509 *last = sk_X509_value(ca->given, sk_X509_num(ca->given) - 1);
+
+                if (!cert_is_self_signed(last))
+                        return ns_error_set(error, -EKEYREJECTED,
+                                            "tls.crt ends with \"%s\", which is not self-signed: append its issuers up to "
+                                            "the root CA, or give the trust bundle as ca.crt",
+                                            CERT_NAME(last));
+                ca->trust = sk_X509_new_null();
+                if (!ca->trust)
+                        return -ENOMEM;
+                r = x509_stack_push_ref(ca->trust, last);
+                if (r < 0)
+                        return r;
+        }
+
+        r = verify_chain(ca->cert, ca->trust, ca->given, 0, &why);
+        if (r == -EKEYREJECTED)
+                return ns_error_set(error, r, "tls.crt: \"%s\" does not chain to %s: %s", name,
+                                    bundle_pem ? "the trust bundle in ca.crt" : "the root CA at the end of tls.crt", why);
+        if (r < 0)
+                return r;
+
+        /* What a leaf's file carries after the leaf: every non-root certificate of tls.crt. */
+        ca->chain = sk_X509_new_null();
+        if (!ca->chain)
+                return -ENOMEM;
+        ca->chain_not_after = ca->not_after;
+        for (int i = 0; i < sk_X509_num(ca->given); i++) {
+                X509 *x = sk_X509_value(ca->given, i);
+                time_t nb, na;
+
+                if (cert_times(x, &nb, &na) >= 0)
+                        ca->chain_not_after = MIN(ca->chain_not_after, na);
+                if (cert_is_self_signed(x))
+                        continue;
+                r = x509_stack_push_ref(ca->chain, x);
+                if (r < 0)
+                        return r;
+        }
+
+        r = certs_to_pem(NULL, ca->trust, &ca->trust_pem);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(ca);
         return 0;
 }
-int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca *ca, uint64_t *ret_not_after,
-                          NsError *error) {
-        return ns_error_set(error, -EOPNOTSUPP, "PKI not implemented yet");
+
+int ca_load(SecretSource *s, Ca **ret, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *cert = NULL, *key = NULL, *bundle = NULL;
+        int r;
+
+        r = secret_source_get_ca(s, &cert, &key, &bundle, error);
+        if (r < 0)
+                return r;
+        return ca_from_pem(cert, key, bundle, ret, error);
 }
-int certificate_check(const Config *c, const CertificateConfig *cc, const char *trust_pem, uint64_t margin_usec,
-                      uint64_t *ret_not_after, uint64_t *ret_renew_at, NsError *error) {
-        return ns_error_set(error, -EOPNOTSUPP, "PKI not implemented yet");
+
+int ca_trust_pem(const Ca *ca, char **ret) {
+        char *s;
+
+        if (!ca || !ca->trust_pem)
+                return -EINVAL;
+        s = strdup(ca->trust_pem);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
 }
+
+uint64_t ca_not_after(const Ca *ca) {
+        return ca ? sec_to_usec(ca->not_after) : 0;
+}
+
 int ca_generate(const char *common_name, KeyType key_type, uint32_t days, char **ret_cert_pem,
                 SecretValue **ret_key_pem, NsError *error) {
-        return ns_error_set(error, -EOPNOTSUPP, "PKI not implemented yet");
+        static const int usage[] = { KU_BIT_KEY_CERT_SIGN, KU_BIT_CRL_SIGN };
+        _cleanup_(secret_value_freep) SecretValue *key_pem = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        _cleanup_free_ char *cert_pem = NULL;
+        time_t now = pki_now();
+        int r;
+
+        if (isempty(common_name))
+                return ns_error_set(error, -EINVAL, "The CA needs a common name");
+        if (days == 0)
+                days = CA_DEFAULT_DAYS;
+
+        r = key_generate(key_type, &key);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to generate a %s key for the CA", strna(key_type_to_string(key_type)));
+        r = cert_new(key, common_name, NULL, now - CLOCK_SKEW_SEC, now + (time_t) days * SEC_PER_DAY, &x);
+        if (r == -EINVAL)
+                return ns_error_set(error, r, "\"%s\" cannot be the CA's common name (at most 64 characters)", common_name);
+        if (r >= 0)
+                r = add_basic_constraints(x, true);
+        if (r >= 0)
+                r = add_key_usage(x, usage, ELEMENTSOF(usage));
+        if (r >= 0)
+                r = add_key_identifiers(x, NULL);
+        if (r >= 0)
+                r = cert_sign(x, key);
+        ERR_clear_error();
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to build the CA certificate: %s", strerror(-r));
+
+        r = certs_to_pem(x, NULL, &cert_pem);
+        if (r >= 0)
+                r = key_to_pem(key, &key_pem);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to encode the CA: %s", strerror(-r));
+
+        *ret_cert_pem = TAKE_PTR(cert_pem);
+        *ret_key_pem = TAKE_PTR(key_pem);
+        return 0;
+}
+
+/* ---- node certificates on disk ---- */
+
+/* Reads and parses the key and certificate files: -ENOENT naming the missing one, -EBADMSG naming
+ * the unparsable one. ret_certs holds the leaf, then whatever followed it in the file. */
+static int load_node_files(const ProfileFiles *f, EVP_PKEY **ret_key, STACK_OF(X509) **ret_certs, NsError *error) {
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
+        _cleanup_(secret_value_freep) SecretValue *kv = NULL;
+        _cleanup_free_ char *text = NULL;
+        EVP_PKEY *key = NULL;
+        size_t size = 0;
+        int r;
+
+        r = read_full_file(f->cert_path, PKI_FILE_MAX, &text, &size);
+        if (r == -ENOENT)
+                return ns_error_set(error, r, "certificate file %s is missing", f->cert_path);
+        if (r < 0)
+                return ns_error_set(error, r, "cannot read certificate file %s: %s", f->cert_path, strerror(-r));
+        r = read_secret_file(AT_FDCWD, f->key_path, PKI_FILE_MAX, &kv);
+        if (r == -ENOENT)
+                return ns_error_set(error, r, "key file %s is missing", f->key_path);
+        if (r < 0)
+                return ns_error_set(error, r, "cannot read key file %s: %s", f->key_path, strerror(-r));
+
+        r = parse_certs(text, size, f->cert_path, &certs, error);
+        if (r < 0)
+                return r;
+        r = parse_key(kv, f->key_path, &key, error);
+        if (r < 0)
+                return r;
+
+        *ret_key = key;
+        *ret_certs = TAKE_PTR(certs);
+        return 0;
+}
+
+static time_t renewal_point(time_t not_before, time_t not_after, double renew_fraction) {
+        double life = difftime(not_after, not_before);
+        return not_before + (time_t) (life * (1.0 - renew_fraction));
+}
+
+static bool is_regular_file(const char *path) {
+        struct stat st;
+        return lstat(path, &st) >= 0 && S_ISREG(st.st_mode);
+}
+
+/* 0 when the files on disk can stay; otherwise why not, in why. */
+static int existing_reusable(const Config *c, const CertificateConfig *cc, const Ca *ca, const ProfileFiles *f,
+                             const WantedNames *w, time_t *ret_not_after, NsError *why) {
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        time_t now = pki_now(), nb, na, renew_at;
+        const char *reason = NULL;
+        char missing[300], cn[256] = {};
+        X509 *leaf;
+        int r, n;
+
+        if (!is_regular_file(f->cert_path) || !is_regular_file(f->key_path))
+                return ns_error_set(why, -ENOENT, "the key or certificate file is missing or not a regular file");
+
+        r = load_node_files(f, &key, &certs, why);
+        if (r < 0)
+                return r;
+        leaf = sk_X509_value(certs, 0);
+
+        if (!key_type_matches(key, cc->key_type))
+                return ns_error_set(why, -EKEYREJECTED, "the key on disk is not of type %s", key_type_to_string(cc->key_type));
+        if (!key_matches(leaf, key))
+                return ns_error_set(why, -EKEYREJECTED, "the key does not match the certificate");
+        r = cert_times(leaf, &nb, &na);
+        if (r < 0)
+                return ns_error_set(why, r, "unreadable validity dates");
+        if (now < nb || now >= na)
+                return ns_error_set(why, -EKEYEXPIRED, "not valid now (%s to %s)", FORMAT_TIME(nb), FORMAT_TIME(na));
+        renew_at = renewal_point(nb, na, cc->renew_fraction);
+        if (now >= renew_at)
+                return ns_error_set(why, -EKEYEXPIRED, "in its renewal window since %s", FORMAT_TIME(renew_at));
+
+        /* Issued by the current CA itself, not just by something the bundle still trusts: after a
+         * rotation every node moves to the new CA. */
+        if (X509_check_issued(ca->cert, leaf) != X509_V_OK || X509_verify(leaf, X509_get0_pubkey(ca->cert)) != 1) {
+                ERR_clear_error();
+                return ns_error_set(why, -EKEYREJECTED, "not issued by the current CA");
+        }
+        r = verify_chain(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_SERVER, &reason);
+        if (r >= 0)
+                r = verify_chain(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_CLIENT, &reason);
+        if (r < 0)
+                return ns_error_set(why, r, "does not verify: %s", strna(reason));
+
+        /* The intermediates in the file must be the CA's current ones. */
+        n = sk_X509_num(certs) - 1;
+        if (n != sk_X509_num(ca->chain))
+                return ns_error_set(why, -EKEYREJECTED, "the file carries %d intermediate(s) instead of %d", n,
+                                    sk_X509_num(ca->chain));
+        for (int i = 0; i < n; i++)
+                if (!cert_equal(sk_X509_value(certs, i + 1), sk_X509_value(ca->chain, i)))
+                        return ns_error_set(why, -EKEYREJECTED, "the intermediates in the file are not the CA's");
+
+        if (X509_NAME_get_text_by_NID(X509_get_subject_name(leaf), NID_commonName, cn, sizeof(cn)) < 0 ||
+            !streq(cn, c->node_name)) {
+                ERR_clear_error();
+                return ns_error_set(why, -EKEYREJECTED, "its CN is not the node name %s", c->node_name);
+        }
+        if (find_missing_name(leaf, w, missing, sizeof(missing)) > 0)
+                return ns_error_set(why, -EKEYREJECTED, "it lacks the wanted SAN %s", missing);
+
+        *ret_not_after = na;
+        return 0;
+}
+
+/* Writes the trust bundle unless the file already holds exactly it. >0 when written. */
+static int update_ca_file(const Ca *ca, const ProfileFiles *f, NsError *error) {
+        _cleanup_free_ char *old = NULL;
+        size_t len = strlen(ca->trust_pem), old_len = 0;
+        int r;
+
+        if (is_regular_file(f->ca_path) && read_full_file(f->ca_path, PKI_FILE_MAX, &old, &old_len) >= 0 &&
+            old_len == len && memcmp(old, ca->trust_pem, len) == 0)
+                return 0;
+
+        r = write_file_atomic(f->ca_path, ca->trust_pem, len, f->ca_mode, f->uid, f->gid);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to write %s: %s", f->ca_path, strerror(-r));
+        return 1;
+}
+
+/* Owner and mode of a file that stays: corrected in place, the content is not touched. */
+static int fix_attributes(const char *path, mode_t mode, uid_t uid, gid_t gid, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return ns_error_set(error, -errno, "Failed to open %s: %m", path);
+        if ((uid != (uid_t) -1 && st.st_uid != uid) || (gid != (gid_t) -1 && st.st_gid != gid)) {
+                if (fchown(fd, uid, gid) < 0)
+                        return ns_error_set(error, -errno, "Failed to change the owner of %s: %m", path);
+                log_debug("Changed the owner of %s.", path);
+        }
+        /* chown may have cleared bits; compare against what is there now. */
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if ((st.st_mode & 07777) != (mode & 07777)) {
+                if (fchmod(fd, mode & 07777) < 0)
+                        return ns_error_set(error, -errno, "Failed to change the mode of %s: %m", path);
+                log_debug("Changed the mode of %s to %04o.", path, (unsigned) mode);
+        }
+        return 0;
+}
+
+int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca *ca, uint64_t *ret_not_after,
+                          NsError *error) {
+        _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
+        _cleanup_(wanted_names_done) WantedNames w = {};
+        _cleanup_(secret_value_freep) SecretValue *key_pem = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_freep) X509 *leaf = NULL;
+        _cleanup_free_ char *cert_pem = NULL;
+        NsError why = {};
+        time_t now, not_before, not_after = 0;
+        int r, changed;
+
+        r = profile_files_resolve(cc, &f, error);
+        if (r < 0)
+                return r;
+        r = wanted_names_collect(c, cc, &w, error);
+        if (r < 0)
+                return r;
+        r = mkdir_p(cc->directory, 0755);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to create directory %s: %s", cc->directory, strerror(-r));
+
+        r = existing_reusable(c, cc, ca, &f, &w, &not_after, &why);
+        if (r >= 0) {
+                changed = update_ca_file(ca, &f, error);
+                if (changed < 0)
+                        return changed;
+                r = fix_attributes(f.key_path, f.key_mode, f.uid, f.gid, error);
+                if (r >= 0)
+                        r = fix_attributes(f.cert_path, f.cert_mode, f.uid, f.gid, error);
+                if (r >= 0)
+                        r = fix_attributes(f.ca_path, f.ca_mode, f.uid, f.gid, error);
+                if (r < 0)
+                        return r;
+                if (ret_not_after)
+                        *ret_not_after = sec_to_usec(not_after);
+                return changed;
+        }
+        log_debug("Certificate %s: issuing a new one: %s.", cc->name, why.message);
+
+        /* X.520 caps a CN at 64 characters; a node name may be a longer DNS name. */
+        if (strlen(c->node_name) > 64)
+                return ns_error_set(error, -EINVAL,
+                                    "node name %s is longer than the 64 characters a certificate's common name may hold",
+                                    c->node_name);
+        r = key_generate(cc->key_type, &key);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to generate a %s key", key_type_to_string(cc->key_type));
+
+        /* Back-dated for clocks a little behind ours, but never before the CA; never past any CA. */
+        now = pki_now();
+        not_before = MAX(now - CLOCK_SKEW_SEC, ca->not_before);
+        not_after = MIN(now + (time_t) cc->validity_days * SEC_PER_DAY, ca->chain_not_after);
+
+        r = issue_leaf(ca, key, c->node_name, &w, not_before, not_after, &leaf);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to issue the certificate: %s", strerror(-r));
+        r = certs_to_pem(leaf, ca->chain, &cert_pem);
+        if (r >= 0)
+                r = key_to_pem(key, &key_pem);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to encode the certificate: %s", strerror(-r));
+
+        /* Trust first, so that a peer's new certificate is trusted before ours changes. Then key,
+         * then certificate, each replaced atomically: a crash between the two leaves a new key with
+         * the old certificate, which the next run sees as a mismatch and replaces; and a datastore
+         * that reloads when the certificate file changes finds the matching key already there. */
+        r = update_ca_file(ca, &f, error);
+        if (r < 0)
+                return r;
+        r = write_file_atomic(f.key_path, key_pem->data, key_pem->size, f.key_mode, f.uid, f.gid);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to write %s: %s", f.key_path, strerror(-r));
+        r = write_file_atomic(f.cert_path, cert_pem, strlen(cert_pem), f.cert_mode, f.uid, f.gid);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to write %s: %s", f.cert_path, strerror(-r));
+
+        if (ret_not_after)
+                *ret_not_after = sec_to_usec(not_after);
+        return 1;
+}
+
+int certificate_check(const Config *c, const CertificateConfig *cc, const char *trust_pem, uint64_t margin_usec,
+                      uint64_t *ret_not_after, uint64_t *ret_renew_at, NsError *error) {
+        _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
+        _cleanup_(wanted_names_done) WantedNames w = {};
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL, *trust = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        time_t now = pki_now(), nb, na;
+        const char *reason = NULL;
+        char missing[300];
+        X509 *leaf;
+        int r;
+
+        r = profile_files_paths(cc, &f);
+        if (r < 0)
+                return ns_error_set(error, r, "Unknown profile");
+
+        /* Unparsable files are "invalid", not "missing": the message names the file. */
+        r = load_node_files(&f, &key, &certs, error);
+        if (r == -ENOENT)
+                return r;
+        if (r < 0)
+                return ns_error_is_set(error) ? (error->code = -EKEYREJECTED) : -EKEYREJECTED;
+        if (access(f.ca_path, F_OK) < 0)
+                return ns_error_set(error, errno == ENOENT ? -ENOENT : -errno, "CA file %s is missing", f.ca_path);
+
+        leaf = sk_X509_value(certs, 0);
+        r = cert_times(leaf, &nb, &na);
+        if (r < 0)
+                return ns_error_set(error, -EKEYREJECTED, "%s: unreadable validity dates", f.cert_path);
+        if (now >= na)
+                return ns_error_set(error, -EKEYEXPIRED, "%s expired on %s", f.cert_path, FORMAT_TIME(na));
+        if (now < nb)
+                return ns_error_set(error, -EKEYREJECTED, "%s is not valid before %s", f.cert_path, FORMAT_TIME(nb));
+        if ((uint64_t) (na - now) * USEC_PER_SEC < margin_usec)
+                return ns_error_set(error, -EKEYEXPIRED, "%s expires on %s, within the %.3g-day margin", f.cert_path,
+                                    FORMAT_TIME(na), (double) margin_usec / (double) USEC_PER_DAY);
+        if (!key_matches(leaf, key))
+                return ns_error_set(error, -EKEYREJECTED, "key file %s does not match certificate file %s", f.key_path,
+                                    f.cert_path);
+
+        if (isempty(trust_pem))
+                return ns_error_set(error, -ENOENT, "no CA trust bundle to check against");
+        r = parse_certs(trust_pem, strlen(trust_pem), "the CA trust bundle", &trust, error);
+        if (r < 0)
+                return ns_error_is_set(error) ? (error->code = -EKEYREJECTED) : -EKEYREJECTED;
+        r = verify_chain(leaf, trust, certs, X509_PURPOSE_SSL_SERVER, &reason);
+        if (r >= 0)
+                r = verify_chain(leaf, trust, certs, X509_PURPOSE_SSL_CLIENT, &reason);
+        if (r == -EKEYREJECTED)
+                return ns_error_set(error, r, "%s does not chain to the current CA: %s", f.cert_path, strna(reason));
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to verify %s: %s", f.cert_path, strerror(-r));
+
+        r = wanted_names_collect(c, cc, &w, error);
+        if (r < 0)
+                return r;
+        if (find_missing_name(leaf, &w, missing, sizeof(missing)) > 0)
+                return ns_error_set(error, -EKEYREJECTED, "%s lacks the subject alternative name %s", f.cert_path,
+                                    missing);
+
+        if (ret_not_after)
+                *ret_not_after = sec_to_usec(na);
+        if (ret_renew_at)
+                *ret_renew_at = sec_to_usec(renewal_point(nb, na, cc->renew_fraction));
+        return 0;
 }

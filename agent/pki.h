@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <time.h>
 
 #include "config.h"
 #include "error.h"
@@ -39,6 +40,10 @@ int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca
  * ret_not_after/ret_renew_at (optional) receive notAfter and the start of the renewal window. */
 int certificate_check(const Config *c, const CertificateConfig *cc, const char *trust_pem, uint64_t margin_usec,
                       uint64_t *ret_not_after, uint64_t *ret_renew_at, NsError *error);
+
+/* The clock pki uses for "now" (issuing, validity, renewal), in seconds since the epoch. Tests set
+ * it to issue certificates in the past; 0 restores the real clock. */
+void pki_set_clock(time_t now);
 
 /* Creates a new self-signed CA (EC P-256 key unless told otherwise) valid for days. */
 int ca_generate(const char *common_name, KeyType key_type, uint32_t days, char **ret_cert_pem,

@@ -27,6 +27,7 @@ assert_eq "$rc" 0 "provision: $out"
 assert_eq "$(stat -c %U "$T/tls/server.key")" postgres "owner of server.key"
 assert_file_mode "$T/tls/server.key" 600
 
+install -d -o postgres -m 0700 "$T/pgdata"
 runuser -u postgres -- "$pgbin/initdb" -D "$T/pgdata" -A trust >/dev/null
 mkdir -p "$T/sock" && chown postgres "$T/sock"
 cat >>"$T/pgdata/postgresql.conf" <<CONF
@@ -44,8 +45,8 @@ local all all trust
 hostssl all all 127.0.0.0/8 trust clientcert=verify-ca
 hostnossl all all 0.0.0.0/0 reject
 HBA
-runuser -u postgres -- "$pgbin/pg_ctl" -D "$T/pgdata" -l "$T/pg.log" -w start >/dev/null \
-        || { cat "$T/pg.log"; fail "PostgreSQL did not start with nodeseal's files"; }
+runuser -u postgres -- "$pgbin/pg_ctl" -D "$T/pgdata" -l "$T/sock/pg.log" -w start >/dev/null \
+        || { cat "$T/sock/pg.log"; fail "PostgreSQL did not start with nodeseal's files"; }
 cleanup_hooks+=("runuser -u postgres -- '$pgbin/pg_ctl' -D '$T/pgdata' -m immediate stop >/dev/null 2>&1")
 pid=$(head -n 1 "$T/pgdata/postmaster.pid")
 

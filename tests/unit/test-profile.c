@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Profiles: the documented file names per datastore, paths, owners, modes and their refusals. */
+#include <pwd.h>
+
+#include "profile.h"
+#include "tests.h"
+
+static CertificateConfig cert_config(ProfileType p, const char *owner, const char *group) {
+        return (CertificateConfig) {
+                .name = (char *) "c",
+                .profile = p,
+                .directory = (char *) "/srv/tls",
+                .owner = (char *) owner,
+                .group = (char *) group,
+        };
+}
+
+TEST(table) {
+        static const struct {
+                ProfileType type;
+                const char *cert, *key, *ca, *owner, *hook;
+                bool watches;
+        } expected[] = {
+                { PROFILE_POSTGRESQL, "server.crt", "server.key", "root.crt", "postgres", "postgresql", false },
+                { PROFILE_MYSQL, "server-cert.pem", "server-key.pem", "ca.pem", "mysql", "mysql", false },
+                { PROFILE_REDIS, "redis.crt", "redis.key", "ca.crt", "redis", "redis", false },
+                { PROFILE_TIKV, "server.pem", "server-key.pem", "ca.pem", "tidb", NULL, true },
+                { PROFILE_RQLITE, "node.crt", "node.key", "ca.crt", "rqlite", "rqlite", false },
+                { PROFILE_BANYANDB, "server.crt", "server.key", "ca.crt", NULL, NULL, true },
+                { PROFILE_GENERIC, "tls.crt", "tls.key", "ca.crt", NULL, NULL, false },
+        };
+
+        ASSERT_EQ(ELEMENTSOF(expected), _PROFILE_TYPE_MAX);
+        for (size_t i = 0; i < ELEMENTSOF(expected); i++) {
+                const Profile *p = profile_get(expected[i].type);
+
+                ASSERT_TRUE(p);
+                ASSERT_EQ(p->type, expected[i].type);
+                ASSERT_STREQ(p->cert_file, expected[i].cert);
+                ASSERT_STREQ(p->key_file, expected[i].key);
+                ASSERT_STREQ(p->ca_file, expected[i].ca);
+                ASSERT_TRUE(expected[i].owner ? p->default_owner && streq(p->default_owner, expected[i].owner)
+                                              : !p->default_owner);
+                ASSERT_TRUE(expected[i].hook ? p->reload_hook && streq(p->reload_hook, expected[i].hook)
+                                             : !p->reload_hook);
+                ASSERT_EQ(p->watches_files, expected[i].watches);
+                /* Three distinct files in every layout. */
+                ASSERT_FALSE(streq(p->cert_file, p->key_file));
+                ASSERT_FALSE(streq(p->cert_file, p->ca_file));
+                ASSERT_FALSE(streq(p->key_file, p->ca_file));
+        }
+        ASSERT_TRUE(profile_get(PROFILE_POSTGRESQL)->group_key_needs_root);
+        ASSERT_FALSE(profile_get(PROFILE_REDIS)->group_key_needs_root);
+        ASSERT_TRUE(profile_get(_PROFILE_TYPE_INVALID) == NULL);
+        ASSERT_TRUE(profile_get(_PROFILE_TYPE_MAX) == NULL);
+}
+
+TEST(paths) {
+        CertificateConfig cc = cert_config(PROFILE_MYSQL, NULL, NULL);
+        ProfileFiles f = PROFILE_FILES_NULL;
+
+        ASSERT_OK(profile_files_paths(&cc, &f));
+        ASSERT_STREQ(f.cert_path, "/srv/tls/server-cert.pem");
+        ASSERT_STREQ(f.key_path, "/srv/tls/server-key.pem");
+        ASSERT_STREQ(f.ca_path, "/srv/tls/ca.pem");
+        ASSERT_EQ(f.key_mode, 0600);
+        ASSERT_EQ(f.cert_mode, 0644);
+        ASSERT_EQ(f.ca_mode, 0644);
+        ASSERT_EQ(f.uid, (uid_t) -1);
+        profile_files_done(&f);
+        ASSERT_TRUE(f.cert_path == NULL);
+        profile_files_done(&f);   /* twice is fine */
+        profile_files_done(NULL);
+}
+
+TEST(generic_defaults) {
+        CertificateConfig cc = cert_config(PROFILE_GENERIC, NULL, NULL);
+        ProfileFiles f = PROFILE_FILES_NULL;
+        NsError e = {};
+
+        /* No default owner: the files belong to the agent (root in production). */
+        ASSERT_OK(profile_files_resolve(&cc, &f, &e));
+        ASSERT_EQ(f.uid, (uid_t) -1);
+        ASSERT_EQ(f.gid, (gid_t) -1);
+        ASSERT_EQ(f.key_mode, 0600);
+        ASSERT_STREQ(f.cert_path, "/srv/tls/tls.crt");
+        profile_files_done(&f);
+}
+
+TEST(owner_and_group) {
+        CertificateConfig cc = cert_config(PROFILE_REDIS, "root", "0");
+        ProfileFiles f = PROFILE_FILES_NULL;
+        NsError e = {};
+
+        ASSERT_OK(profile_files_resolve(&cc, &f, &e));
+        ASSERT_EQ(f.uid, 0);
+        ASSERT_EQ(f.gid, 0);
+        ASSERT_EQ(f.key_mode, 0640);   /* a group is set */
+        ASSERT_EQ(f.cert_mode, 0644);
+        profile_files_done(&f);
+
+        cc = cert_config(PROFILE_REDIS, "4321", NULL);
+        ASSERT_OK(profile_files_resolve(&cc, &f, &e));
+        ASSERT_EQ(f.uid, 4321);
+        ASSERT_EQ(f.key_mode, 0600);
+        profile_files_done(&f);
+}
+
+TEST(unknown_users_named) {
+        CertificateConfig cc = cert_config(PROFILE_GENERIC, "nodeseal-no-such-user", NULL);
+        ProfileFiles f = PROFILE_FILES_NULL;
+        NsError e = {};
+
+        ASSERT_ERROR(profile_files_resolve(&cc, &f, &e), ESRCH);
+        ASSERT_CONTAINS(e.message, "owner \"nodeseal-no-such-user\"");
+
+        e = (NsError) {};
+        cc = cert_config(PROFILE_GENERIC, NULL, "nodeseal-no-such-group");
+        ASSERT_ERROR(profile_files_resolve(&cc, &f, &e), ESRCH);
+        ASSERT_CONTAINS(e.message, "group \"nodeseal-no-such-group\"");
+}
+
+TEST(default_owner_missing) {
+        /* Whichever datastore user this machine lacks: the error names it and says what to set. */
+        for (ProfileType t = 0; t < _PROFILE_TYPE_MAX; t++) {
+                const Profile *p = profile_get(t);
+                CertificateConfig cc = cert_config(t, NULL, NULL);
+                ProfileFiles f = PROFILE_FILES_NULL;
+                NsError e = {};
+                int r;
+
+                if (!p->default_owner || getpwnam(p->default_owner))
+                        continue;
+                r = profile_files_resolve(&cc, &f, &e);
+                ASSERT_EQ(r, -ESRCH);
+                ASSERT_CONTAINS(e.message, p->default_owner);
+                ASSERT_CONTAINS(e.message, "set \"owner\"");
+                ASSERT_CONTAINS(e.message, profile_type_to_string(t));
+        }
+}
+
+TEST(postgresql_group_key_needs_root) {
+        CertificateConfig cc = cert_config(PROFILE_POSTGRESQL, "4321", "0");
+        ProfileFiles f = PROFILE_FILES_NULL;
+        NsError e = {};
+
+        ASSERT_ERROR(profile_files_resolve(&cc, &f, &e), EINVAL);
+        ASSERT_CONTAINS(e.message, "set \"owner\" to \"root\"");
+
+        cc = cert_config(PROFILE_POSTGRESQL, "root", "0");
+        ASSERT_OK(profile_files_resolve(&cc, &f, &e));
+        ASSERT_EQ(f.key_mode, 0640);
+        ASSERT_STREQ(f.key_path, "/srv/tls/server.key");
+        ASSERT_STREQ(f.ca_path, "/srv/tls/root.crt");
+        profile_files_done(&f);
+
+        /* Without a group the datastore user may own its 0600 key. */
+        cc = cert_config(PROFILE_POSTGRESQL, "4321", NULL);
+        ASSERT_OK(profile_files_resolve(&cc, &f, &e));
+        ASSERT_EQ(f.key_mode, 0600);
+        profile_files_done(&f);
+}
