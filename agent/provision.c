@@ -60,7 +60,7 @@ int provision_all(const Config *c, SecretSource *s, Ca **ret_ca, NsError *error)
                 if (r < 0)
                         return ns_error_prefix(error, r, "Certificate %s", cc->name);
                 if (r > 0) {
-                        log_info("Certificate %s: issued in %s.", cc->name, cc->directory);
+                        log_info("Certificate %s: files in %s updated.", cc->name, cc->directory);
                         changed = true;
                 } else
                         log_debug("Certificate %s: valid, reused.", cc->name);
