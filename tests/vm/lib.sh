@@ -30,6 +30,11 @@ assert_ok() {
 	((rc == 0)) || fail "$what: '$*' exited $rc"
 }
 
+# Under set -e a failing command ends the script silently; say which one, so that a failure in the
+# guest (whose shell is gone afterwards) can be understood from the log alone.
+set -E
+trap 'echo "[$_vm_name] FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
+
 in_guest() { [[ -e /etc/nodeseal-vm/command.sh ]]; }
 
 # make_disk FILE SIZE_MB: a sparse, zeroed raw image (blank as far as libblkid can tell).
