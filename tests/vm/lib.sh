@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
 # lib.sh: helpers shared by the VM tests, on the host and inside the guest.
 #
 # Source it from a test script:   . "$(dirname "$(readlink -f "$0")")/lib.sh"
