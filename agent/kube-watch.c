@@ -414,7 +414,7 @@ static void entry_done(WatchEntry *e, CURLcode cc) {
 
         if (was_watch && (e->gone || code == 410)) {
                 /* Our resourceVersion is older than the server keeps: read the Secret again. */
-                log_debug("Watch of Secret %s: resourceVersion %s expired; reading it again.", e->name, strna(e->cursor));
+                log_debug("Watch of Secret %s: resourceVersion %s expired; listing it again.", e->name, strna(e->cursor));
                 e->need_get = true;
                 (void) set_string(&e->cursor, NULL);
                 kube_buffer_done(&e->buf);
