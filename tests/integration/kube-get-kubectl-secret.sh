@@ -39,6 +39,10 @@ assert_contains "$out" "sha256=$(sha256_of "$T/ca/ca.key")"
 kg --config "$T/c.json" get nodeseal-ca tls.crt
 assert_contains "$out" "sha256=$(sha256_of "$T/ca/ca.crt")"
 
+# The example Secrets of deploy/kubernetes pass the server's validation (dry run).
+kubectl create --dry-run=server -f "$SOURCE_ROOT/deploy/kubernetes/secrets.example.yaml" >"$LOGS/kubectl.4" 2>&1 \
+        || { cat "$LOGS/kubectl.4"; fail "kubectl create --dry-run=server -f secrets.example.yaml"; }
+
 # And kubectl sees what nodeseal generated.
 write_config "$T/gen.json" '"generate_missing_keys": true'
 kg --config "$T/gen.json" put "nodeseal-keys-$NODE_NAME" srv
