@@ -8,6 +8,10 @@ command -v kubectl >/dev/null || skip "kubectl is not installed"
 start_fake
 write_config "$T/c.json"
 export KUBECONFIG=$FAKE_KUBE_KUBECONFIG
+# The example Secrets of deploy/kubernetes pass the server's validation (dry run).
+kubectl create --dry-run=server -f "$SOURCE_ROOT/deploy/kubernetes/secrets.example.yaml" >"$LOGS/kubectl.4" 2>&1 \
+        || { cat "$LOGS/kubectl.4"; fail "kubectl create --dry-run=server -f secrets.example.yaml"; }
+
 random_key "$T/pgdata"
 random_key "$T/walts"
 remember_secret "$(base64 -w0 <"$T/pgdata")" "$(base64 -w0 <"$T/walts")"
@@ -38,10 +42,6 @@ kg --config "$T/c.json" get nodeseal-ca tls.key
 assert_contains "$out" "sha256=$(sha256_of "$T/ca/ca.key")"
 kg --config "$T/c.json" get nodeseal-ca tls.crt
 assert_contains "$out" "sha256=$(sha256_of "$T/ca/ca.crt")"
-
-# The example Secrets of deploy/kubernetes pass the server's validation (dry run).
-kubectl create --dry-run=server -f "$SOURCE_ROOT/deploy/kubernetes/secrets.example.yaml" >"$LOGS/kubectl.4" 2>&1 \
-        || { cat "$LOGS/kubectl.4"; fail "kubectl create --dry-run=server -f secrets.example.yaml"; }
 
 # And kubectl sees what nodeseal generated.
 write_config "$T/gen.json" '"generate_missing_keys": true'
