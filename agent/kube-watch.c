@@ -45,6 +45,7 @@ typedef struct WatchEntry {
         bool force_token;       /* the last answer was 401: re-read the token file */
 
         unsigned failures;      /* consecutive, for the backoff */
+        unsigned gone_in_a_row; /* 410s with no event between them: list again, but not in a loop */
         unsigned requests;
         NsError last_error;
         sd_event_source *timer;
@@ -275,6 +276,7 @@ static int entry_process_event(WatchEntry *e, const char *line, size_t n) {
         if (set_string(&e->cursor, rv->valuestring) < 0)
                 return -ENOMEM;
         e->failures = 0;
+        e->gone_in_a_row = 0;
 
         if (streq(type->valuestring, "BOOKMARK"))
                 return 0;
@@ -418,7 +420,14 @@ static void entry_done(WatchEntry *e, CURLcode cc) {
                 e->need_get = true;
                 (void) set_string(&e->cursor, NULL);
                 kube_buffer_done(&e->buf);
-                (void) entry_start(e);
+                if (++e->gone_in_a_row > 1) {
+                        /* Even a fresh list's version was refused: a confused server; do not spin. */
+                        (void) ns_error_reset(&e->last_error, -ESTALE,
+                                              "Watch of Secret %s: the API server refused a fresh resourceVersion (410)",
+                                              e->name);
+                        entry_retry_later(e, 0);
+                } else
+                        (void) entry_start(e);
                 return;
         }
         if (was_watch && e->bad_stream) {
@@ -436,8 +445,10 @@ static void entry_done(WatchEntry *e, CURLcode cc) {
                                 (void) ns_error_reset(&e->last_error, -EPIPE,
                                                       "Watch of Secret %s: the API server ended the watch at once", e->name);
                                 entry_retry_later(e, 0);
-                        } else
+                        } else {
+                                e->failures = 0;
                                 (void) entry_start(e);
+                        }
                         return;
                 } else {
                         _cleanup_free_ char *list_rv = NULL, *object_rv = NULL;

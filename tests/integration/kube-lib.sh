@@ -96,7 +96,7 @@ for e in json.load(sys.stdin)["items"]:
 }
 fk_last_seq() { fk GET "/fake/requests?all=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["last"])'; }
 # fk_count SINCE PATTERN: how many API requests since SINCE have PATTERN in their log line.
-fk_count() { fk_requests "$1" | grep -cF -- "$2" || true; }
+fk_count() { local l; l=$(fk_requests "$1"); grep -cF -- "$2" <<<"$l" || true; }
 
 # No secret (token, admin token, key in base64 or hex) in any output the scenario collected, nor
 # in what the fake logged of our requests (paths, queries: a token in a URL would show there).

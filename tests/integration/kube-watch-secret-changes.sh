@@ -51,7 +51,8 @@ s=$(fk_last_seq)
 fk POST /fake/watches/close >/dev/null
 sleep 1.5
 [ "$(fk_count "$s" 'watch=1')" -ge 2 ] || fail "watches not restarted after being dropped"
-fk_requests "$s" | grep 'watch=1' | grep -q 'resourceVersion=' || fail "watch not resumed from a resourceVersion"
+[ "$(fk_count "$s" 'watch=1&fieldSelector=metadata.name%3Dnodeseal-keys-node-1&resourceVersion=')" -ge 1 ] \
+        || fail "watch not resumed from a resourceVersion"
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "1"}}}'
 expect "nodeseal-keys-$NODE_NAME" 2
 
@@ -65,8 +66,8 @@ fk POST /fake/compact >/dev/null
 s=$(fk_last_seq)
 fk_clear
 expect "nodeseal-keys-$NODE_NAME" 3     # the missed change, noticed through the re-list
-fk_requests "$s" | grep -q '"status": 410\|"query": "fieldSelector=metadata.name%3Dnodeseal-keys' \
-        || fail "no 410 and re-list seen"
+# (The fake, like the real server, reports the expired version as an ERROR event in a 200 stream.)
+[ "$(fk_count "$s" '"query": "fieldSelector=metadata.name%3Dnodeseal-keys')" -ge 1 ] || fail "no re-list after 410"
 grep -q "expired; listing it again" "$LOGS/watch.out" || fail "the watch did not report the expired resourceVersion" 
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "3"}}}'
 expect "nodeseal-keys-$NODE_NAME" 4
