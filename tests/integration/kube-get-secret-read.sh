@@ -8,13 +8,17 @@ start_fake
 write_config "$T/c.json"
 random_key "$T/k1"
 head -c 1000 /dev/urandom >"$T/k2"
-fk_secret "nodeseal-keys-$NODE_NAME" "pgdata=$T/k1" "big.key=$T/k2"
+head -c 700000 /dev/urandom >"$T/k3"   # near the API server's 1 MiB limit for a Secret
+fk_secret "nodeseal-keys-$NODE_NAME" "pgdata=$T/k1" "big.key=$T/k2" "huge=$T/k3"
 
 kg --config "$T/c.json" get "nodeseal-keys-$NODE_NAME" pgdata
 assert_eq "$rc" 0 "exit status ($out)"
 assert_contains "$out" "value sha256=$(sha256_of "$T/k1") size=64"
 kg --config "$T/c.json" get "nodeseal-keys-$NODE_NAME" big.key
 assert_contains "$out" "value sha256=$(sha256_of "$T/k2") size=1000"
+
+kg --config "$T/c.json" get "nodeseal-keys-$NODE_NAME" huge
+assert_contains "$out" "value sha256=$(sha256_of "$T/k3") size=700000"
 
 kg --config "$T/c.json" get "nodeseal-keys-$NODE_NAME" other
 assert_eq "$rc" 5 "exit status for a missing key (ENOKEY)"

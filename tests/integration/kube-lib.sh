@@ -28,16 +28,31 @@ fk() { "$FAKE_CTL" admin "$T/fake" "$@"; }
 fk_fault() { fk POST /fake/faults "$1" >/dev/null; }
 fk_clear() { fk DELETE /fake/faults >/dev/null; }
 
+# fk_post_file PATH FILE: a control-API POST with the body from a file (key material stays out of argv).
+fk_post_file() {
+        printf 'Authorization: Bearer %s\nContent-Type: application/json\n' "$FAKE_KUBE_ADMIN_TOKEN" >"$T/admin-headers"
+        curl -sS --cacert "$FAKE_KUBE_CA" -H @"$T/admin-headers" -X POST --data-binary @"$2" "$FAKE_KUBE_URL$1"
+}
+
 # fk_secret NAME KEY=FILE...: creates a Secret in namespace nodeseal through the control API.
 fk_secret() {
-        local name=$1 kv data="" b
+        local name=$1 kv first=1
         shift
+        {
+                printf '{"metadata":{"name":"%s","namespace":"nodeseal"},"data":{' "$name"
+                for kv in "$@"; do
+                        [ $first = 1 ] || printf ','
+                        first=0
+                        printf '"%s":"%s"' "${kv%%=*}" "$(base64 -w0 <"${kv#*=}")"
+                done
+                printf '}}'
+        } >"$T/secret-body.json"
         for kv in "$@"; do
-                b=$(base64 -w0 <"${kv#*=}")
-                remember_secret "$b" "$(od -An -tx1 -v <"${kv#*=}" | tr -d ' \n')"
-                data+="${data:+,}\"${kv%%=*}\":\"$b\""
+                # Small keys are remembered in every form; for big ones a prefix of each form suffices.
+                remember_secret "$(base64 -w0 <"${kv#*=}" | head -c 200)" "$(od -An -tx1 -v <"${kv#*=}" | tr -d ' \n' | head -c 200)"
         done
-        fk POST /fake/secrets "{\"metadata\":{\"name\":\"$name\",\"namespace\":\"nodeseal\"},\"data\":{$data}}" >/dev/null
+        fk_post_file /fake/secrets "$T/secret-body.json" >/dev/null
+        rm -f "$T/secret-body.json"
 }
 
 # kapi METHOD PATH [JSON]: the Kubernetes API as the nodeseal user (for changes a scenario makes).

@@ -102,6 +102,17 @@ FAKE_KUBE_TOKEN=$newer
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "6"}}}'
 expect "nodeseal-keys-$NODE_NAME" 7
 
+# A silent server (accepts the watch, never answers): dropped after watch_timeout_sec plus
+# request_timeout_sec (5 + 4 s here), then the watch goes on.
+fk_fault '{"mode": "silent", "match": "watch=1", "count": 2}'
+fk POST /fake/watches/close >/dev/null
+sleep 1
+patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "7"}}}'
+t0=$SECONDS
+wait_for has_changes "nodeseal-keys-$NODE_NAME" 8 || fail "no change seen after a silent watch: $(cat "$LOGS/watch.out")"
+[ $((SECONDS - t0)) -le 13 ] || fail "a silent watch held us $((SECONDS - t0)) s"
+grep -q "did not answer in time" "$LOGS/watch.out" || fail "the silent watch was not reported as a timeout"
+
 # No polling: between changes, only watch requests (and the lists after 410).
 fk_requests "$started" | python3 -c '
 import json, sys
