@@ -8,6 +8,8 @@ command -v kubectl >/dev/null || skip "kubectl is not installed"
 start_fake
 write_config "$T/c.json"
 export KUBECONFIG=$FAKE_KUBE_KUBECONFIG
+# kubectl keeps its discovery cache in the scratch directory, not in $HOME.
+kubectl() { command kubectl --cache-dir "$T/kube-cache" "$@"; }
 # The example Secrets of deploy/kubernetes pass the server's validation (dry run).
 kubectl create --dry-run=server -f "$SOURCE_ROOT/deploy/kubernetes/secrets.example.yaml" >"$LOGS/kubectl.4" 2>&1 \
         || { cat "$LOGS/kubectl.4"; fail "kubectl create --dry-run=server -f secrets.example.yaml"; }
