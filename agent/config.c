@@ -313,8 +313,10 @@ static int parse_kubernetes(Ctx *ctx, const char *path, const cJSON *v, void *ds
                 { "client_certificate", parse_path, offsetof(KubeConfig, client_certificate) },
                 { "client_key", parse_path, offsetof(KubeConfig, client_key) },
                 { "namespace", parse_string, offsetof(KubeConfig, namespace) },
+                { "service_account_dir", parse_path, offsetof(KubeConfig, service_account_dir) },
                 { "connect_timeout_sec", parse_seconds, offsetof(KubeConfig, connect_timeout_usec) },
                 { "request_timeout_sec", parse_seconds, offsetof(KubeConfig, request_timeout_usec) },
+                { "watch_timeout_sec", parse_seconds, offsetof(KubeConfig, watch_timeout_usec) },
                 { "generate_missing_keys", parse_bool, offsetof(KubeConfig, generate_missing_keys) },
                 {}
         };
@@ -658,6 +660,9 @@ static int validate_secrets(Ctx *ctx, Config *c) {
                             "client_certificate and client_key must be given together");
         if (k->namespace && !secret_name_is_valid(k->namespace))
                 return fail(ctx, "secrets.kubernetes.namespace", "\"%s\" is not a valid namespace name", k->namespace);
+        /* The API server takes whole seconds, and caps a watch at its own --min-request-timeout range. */
+        if (k->watch_timeout_usec < USEC_PER_SEC || k->watch_timeout_usec > 3600 * USEC_PER_SEC)
+                return fail(ctx, "secrets.kubernetes.watch_timeout_sec", "must be between 1 and 3600 seconds");
         if (c->retry.max_usec < c->retry.initial_usec)
                 return fail(ctx, "retry.max_sec", "must not be less than retry.initial_sec");
         return 0;
@@ -724,6 +729,7 @@ Config *config_free(Config *c) {
         free(c->secrets.kubernetes.client_certificate);
         free(c->secrets.kubernetes.client_key);
         free(c->secrets.kubernetes.namespace);
+        free(c->secrets.kubernetes.service_account_dir);
         free(c->node_name);
         free(c->hostname);
         free(c->runtime_dir);
@@ -781,6 +787,7 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
         c->secrets.type = SECRET_SOURCE_DIRECTORY;
         c->secrets.kubernetes.connect_timeout_usec = 5 * USEC_PER_SEC;
         c->secrets.kubernetes.request_timeout_usec = 30 * USEC_PER_SEC;
+        c->secrets.kubernetes.watch_timeout_usec = 300 * USEC_PER_SEC;
         c->retry = (RetryConfig) {
                 .initial_usec = USEC_PER_SEC,
                 .max_usec = 60 * USEC_PER_SEC,

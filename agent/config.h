@@ -13,6 +13,7 @@
 #define CONFIG_DEFAULT_CA_SECRET "nodeseal-ca"
 #define CONFIG_DEFAULT_KEYS_SECRET "nodeseal-keys-{node}"
 #define CONFIG_DEFAULT_SECRETS_DIR "/etc/nodeseal/secrets"
+#define CONFIG_DEFAULT_SERVICE_ACCOUNT_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define VOLUME_KEY_MIN_BYTES 32
 
 typedef enum SecretSourceType {
@@ -75,8 +76,10 @@ typedef struct KubeConfig {
         char *client_certificate;   /* PEM file, with client_key */
         char *client_key;
         char *namespace;
+        char *service_account_dir;       /* where the in-cluster files are; default CONFIG_DEFAULT_SERVICE_ACCOUNT_DIR */
         uint64_t connect_timeout_usec;   /* default 5 s */
         uint64_t request_timeout_usec;   /* default 30 s */
+        uint64_t watch_timeout_usec;     /* length of one watch request before it is renewed; default 300 s */
         bool generate_missing_keys;      /* default false */
 } KubeConfig;
 

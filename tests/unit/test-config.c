@@ -243,3 +243,27 @@ TEST(enum_tables) {
         ASSERT_TRUE(key_type_to_string(_KEY_TYPE_MAX) == NULL);
         ASSERT_TRUE(profile_type_from_string("nope") < 0);
 }
+
+TEST(kubernetes_service_account_dir_and_watch_timeout) {
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse("{}", &c, &e));
+        ASSERT_TRUE(c->secrets.kubernetes.service_account_dir == NULL);
+        ASSERT_EQ(c->secrets.kubernetes.watch_timeout_usec, 300 * USEC_PER_SEC);
+        config_free(c);
+
+        c = NULL;
+        ASSERT_OK(parse("{\"secrets\": {\"kubernetes\": {\"service_account_dir\": \"/run/sa\", \"watch_timeout_sec\": 30}}}",
+                        &c, &e));
+        ASSERT_STREQ(c->secrets.kubernetes.service_account_dir, "/run/sa");
+        ASSERT_EQ(c->secrets.kubernetes.watch_timeout_usec, 30 * USEC_PER_SEC);
+        config_free(c);
+
+        ASSERT_REFUSED("{\"secrets\": {\"kubernetes\": {\"service_account_dir\": \"sa\"}}}",
+                       "secrets.kubernetes.service_account_dir: must be an absolute path");
+        ASSERT_REFUSED("{\"secrets\": {\"kubernetes\": {\"watch_timeout_sec\": 0.5}}}",
+                       "secrets.kubernetes.watch_timeout_sec: must be between 1 and 3600 seconds");
+        ASSERT_REFUSED("{\"secrets\": {\"kubernetes\": {\"watch_timeout_sec\": 7200}}}",
+                       "secrets.kubernetes.watch_timeout_sec: must be between 1 and 3600 seconds");
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Watches of single Secrets on an sd-event loop, through the curl multi interface. */
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include "kube-client.h"
+
+typedef struct KubeWatch KubeWatch;
+
+/* Called from the event loop (never from inside a curl callback) when the named Secret was added,
+ * modified or deleted, or may have changed while the watch could not follow (after 410 Gone the
+ * Secret is read again and the handler is called only if its resourceVersion moved). */
+typedef int (*KubeWatchHandler)(KubeWatch *w, const char *name, void *userdata);
+
+/* What is already known of a Secret when its watch starts: the caller read it (at that
+ * resourceVersion), found it missing, or knows nothing (the watch reads it first). */
+typedef enum KubeWatchStart {
+        KUBE_WATCH_START_UNKNOWN,
+        KUBE_WATCH_START_AT_VERSION,
+        KUBE_WATCH_START_ABSENT,
+        _KUBE_WATCH_START_MAX,
+        _KUBE_WATCH_START_INVALID = -EINVAL,
+} KubeWatchStart;
+
+/* The client is borrowed and must outlive the watch. */
+int kube_watch_new(KubeClient *client, sd_event *event, KubeWatchHandler handler, void *userdata, KubeWatch **ret);
+KubeWatch *kube_watch_free(KubeWatch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(KubeWatch *, kube_watch_free);
+
+/* Starts watching one Secret (a second add of the same name is a no-op). resource_version is the
+ * one the caller last read, with KUBE_WATCH_START_AT_VERSION. */
+int kube_watch_add(KubeWatch *w, const char *name, KubeWatchStart start, const char *resource_version);
+
+/* For tests and status: how many watch requests were started for name, whether one is streaming
+ * now, and the last failure (code 0 if the last attempt succeeded). -ENOENT if not watched. */
+int kube_watch_get_state(KubeWatch *w, const char *name, unsigned *ret_requests, bool *ret_streaming,
+                         NsError *ret_last_error);
+
+/* The same for the watch of a "kubernetes" SecretSource; -EOPNOTSUPP for another source or before
+ * secret_source_watch(). */
+typedef struct SecretSource SecretSource;
+int secret_source_kubernetes_watch_state(SecretSource *s, const char *name, unsigned *ret_requests, bool *ret_streaming,
+                                         NsError *ret_last_error);
