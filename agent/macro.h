@@ -2,6 +2,7 @@
 /* Common macros: cleanup attributes, ownership transfer, small helpers. */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -70,6 +71,11 @@ static inline void fclosep(FILE **f) {
                 (void) fclose(*f);
 }
 #define _cleanup_fclose_ _cleanup_(fclosep)
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
+}
 
 /* A NULL-terminated string vector. */
 static inline char **strv_free(char **l) {

@@ -8,6 +8,9 @@
 
 #define VOLUME_MAPPER_PREFIX "nodeseal-"
 
+/* "/dev/mapper/nodeseal-<name>" into buf. */
+int volume_mapper_path(const VolumeConfig *v, char *buf, size_t size);
+
 /* Brings v to "open and mounted", converging from any state; never formats a device that holds
  * anything. Returns 0 when everything was already in place, >0 when something was done. */
 int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, NsError *error);

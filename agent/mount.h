@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Filesystems on the opened volumes: mkfs, mount(2), /proc/self/mountinfo, who holds a mount. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "config.h"
+#include "error.h"
+
+/* Runs mkfs.ext4 / mkfs.xfs on device (posix_spawn, argv only) with label. */
+int mount_mkfs(const char *device, FilesystemType type, const char *label, NsError *error);
+
+/* Splits a comma list ("noatime,nodev,data=ordered") into mount(2) flags and the data string
+ * the filesystem gets. Unknown words go to data; the kernel judges them. */
+int mount_options_parse(const char *options, unsigned long *ret_flags, char **ret_data);
+
+/* The topmost mount at exactly path in /proc/self/mountinfo: its device and filesystem type.
+ * -ENOENT when nothing is mounted there (path is a plain directory of its parent's mount). */
+int mount_find(const char *path, dev_t *ret_dev, char **ret_fstype);
+
+/* Mounts device (of type fstype) at path with options. */
+int mount_device(const char *device, const char *path, const char *fstype, const char *options, NsError *error);
+
+/* "pid 123 (postgres)" for the processes that keep the filesystem with device dev busy (cwd, root,
+ * open files, mapped files), up to size; empty when none is found. */
+void mount_describe_holders(dev_t dev, char *buf, size_t size);

@@ -1,0 +1,107 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* mount.c: option parsing, mountinfo lookups, holders of a mount. */
+#include <fcntl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mount.h"
+#include "tests.h"
+
+TEST(options_parse) {
+        unsigned long flags;
+        char *data = NULL;
+
+        ASSERT_OK(mount_options_parse("defaults", &flags, &data));
+        ASSERT_EQ(flags, 0);
+        ASSERT_TRUE(data == NULL);
+
+        ASSERT_OK(mount_options_parse("noatime,nodev,data=ordered,nosuid,commit=30", &flags, &data));
+        ASSERT_EQ(flags, MS_NOATIME | MS_NODEV | MS_NOSUID);
+        ASSERT_STREQ(data, "data=ordered,commit=30");
+        free(data);
+
+        /* Later words win, as with mount(8). */
+        ASSERT_OK(mount_options_parse("ro,rw,noexec,exec,ro", &flags, &data));
+        ASSERT_EQ(flags, MS_RDONLY);
+        ASSERT_TRUE(data == NULL);
+
+        ASSERT_OK(mount_options_parse(NULL, &flags, &data));
+        ASSERT_EQ(flags, 0);
+}
+
+TEST(find_mounts) {
+        struct stat st;
+        char *fstype = NULL;
+        dev_t dev;
+
+        ASSERT_OK(mount_find("/proc", &dev, &fstype));
+        ASSERT_STREQ(fstype, "proc");
+        free(fstype);
+        fstype = NULL;
+
+        ASSERT_OK(mount_find("/", &dev, &fstype));
+        ASSERT_OK(stat("/", &st));
+        /* The root's mountinfo device is what stat() reports for files on it. */
+        ASSERT_EQ(dev, st.st_dev);
+        free(fstype);
+
+        /* A plain directory is no mount point, even though a path lookup works. */
+        ASSERT_ERROR(mount_find(test_tmpdir, &dev, NULL), ENOENT);
+        ASSERT_ERROR(mount_find("/proc/self", &dev, NULL), ENOENT);
+}
+
+TEST(holders_named) {
+        char dir[512], buf[512], want[64];
+        struct stat st;
+        pid_t pid;
+        int p[2];
+
+        /* A private tmpfs that only a child uses: it must be named, and nothing else. Needs root. */
+        if (geteuid() != 0) {
+                fprintf(stderr, "  (not root: holders case not run)\n");
+                return;
+        }
+        snprintf(dir, sizeof(dir), "%s/holders", test_tmpdir);
+        ASSERT_OK(mkdir(dir, 0700));
+        ASSERT_OK(mount("tmpfs", dir, "tmpfs", 0, "size=1m"));
+        ASSERT_OK(stat(dir, &st));
+        ASSERT_OK(pipe(p));
+        pid = fork();
+        if (pid == 0) {
+                char c;
+                if (chdir(dir) < 0)
+                        _exit(1);
+                close(p[1]);
+                if (read(p[0], &c, 1) < 0)
+                        _exit(1);
+                _exit(0);
+        }
+        close(p[0]);
+        usleep(100 * 1000);
+        mount_describe_holders(st.st_dev, buf, sizeof(buf));
+        snprintf(want, sizeof(want), "pid %d (", (int) pid);
+        close(p[1]);
+        waitpid(pid, NULL, 0);
+        ASSERT_OK(umount2(dir, 0));
+        ASSERT_CONTAINS(buf, want);
+        ASSERT_TRUE(strstr(buf, ", ") == NULL);
+        mount_describe_holders(st.st_dev, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "");
+}
+
+TEST(mkfs_on_image) {
+        char path[512];
+        int fd;
+
+        snprintf(path, sizeof(path), "%s/fs.img", test_tmpdir);
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_OK(ftruncate(fd, 16 * 1024 * 1024));
+        close(fd);
+        ASSERT_OK(mount_mkfs(path, FILESYSTEM_EXT4, "a-very-long-volume-name", NULL));
+        NsError e = {};
+        ASSERT_ERROR(mount_mkfs("/nonexistent/dev", FILESYSTEM_EXT4, "x", &e), EIO);
+        ASSERT_CONTAINS(e.message, "mkfs.ext4 /nonexistent/dev failed");
+}
