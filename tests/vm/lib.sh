@@ -85,3 +85,58 @@ vm_run_self() {
 	(($#)) && shift
 	vm_run --copy "$VM_DIR:$VM_GUEST_DIR" "${opts[@]}" -- "$VM_GUEST_DIR/$(basename "$0")" --guest "$@"
 }
+
+# --- nodeseal scenarios -----------------------------------------------------------------------------
+
+# vm_nodeseal_self [VM-RUN OPTIONS...] [-- ARGS...]: vm_run_self with the build tree shared (it may
+# be under /tmp, which the guest does not see) and $NODESEAL and $SCRATCH passed on. SCRATCH is
+# shared too, so secrets and results outlive one guest (a "reboot" is a second vm_nodeseal_self).
+vm_nodeseal_self() {
+	[[ -n ${NODESEAL:-} && -x $NODESEAL ]] || fail "NODESEAL must name the built nodeseal binary"
+	local build
+	build=$(dirname "$(dirname "$(readlink -f "$NODESEAL")")")
+	vm_run_self --share "$build:$build" --share "$SCRATCH:$SCRATCH" \
+		--env "NODESEAL=$(readlink -f "$NODESEAL")" --env "SCRATCH=$SCRATCH" "$@"
+}
+
+# In the guest. ns_config VOLUMES-JSON [EXTRA-TOP-LEVEL-JSON]: writes $SCRATCH/nodeseal.json with
+# the directory source in $SCRATCH/secrets; sets NS_CONFIG.
+ns_config() {
+	NS_CONFIG=$SCRATCH/nodeseal.json
+	cat > "$NS_CONFIG" <<-JSON
+	{ "node_name": "vm-node", "runtime_directory": "/run/nodeseal-test",
+	  "secrets": { "directory": "$SCRATCH/secrets" }${2:+, $2},
+	  "volumes": [ $1 ] }
+	JSON
+}
+
+# ns_key NAME [SOURCE]: stores 64 bytes (from SOURCE, default /dev/urandom) as key NAME.
+ns_key() {
+	local dir=$SCRATCH/secrets/nodeseal-keys-vm-node
+	mkdir -p "$dir"
+	chmod 0700 "$SCRATCH/secrets" "$dir"
+	head -c 64 "${2:-/dev/urandom}" > "$dir/$1"
+}
+ns_key_file() { echo "$SCRATCH/secrets/nodeseal-keys-vm-node/$1"; }
+
+# ns ARGS...: runs nodeseal with NS_CONFIG; sets $out (stdout+stderr, also logged) and $rc.
+ns() {
+	rc=0
+	out=$("$NODESEAL" --config "${NS_CONFIG:?}" --log-format text "$@" 2>&1) || rc=$?
+	printf '%s\n' "$out" | sed 's/^/  | /' >&2
+}
+ns_ok() {
+	ns "$@"
+	((rc == 0)) || fail "nodeseal $* exited $rc"
+}
+assert_contains() {
+	[[ $1 == *"$2"* ]] || fail "${3:-output}: '$2' not in: $1"
+}
+
+# mounted_from MOUNTPOINT DEVICE: the topmost mount at MOUNTPOINT is DEVICE (compared by number).
+mounted_from() {
+	local want have
+	want=$(printf '%d:%d' "0x$(stat -L -c %t "$2")" "0x$(stat -L -c %T "$2")")
+	have=$(awk -v m="$1" '$5 == m { d = $3 } END { print d }' /proc/self/mountinfo)
+	[[ -n $have && $have == "$want" ]]
+}
