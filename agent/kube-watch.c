@@ -236,57 +236,106 @@ static size_t list_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return kube_buffer_curl_write(ptr, size, nmemb, &((WatchEntry *) userdata)->buf);
 }
 
-/* One line of a watch stream: {"type": ..., "object": ...}. */
-static int entry_process_event(WatchEntry *e, const char *line, size_t n) {
+static const char *const kube_watch_event_type_table[_KUBE_WATCH_EVENT_MAX] = {
+        [KUBE_WATCH_EVENT_ADDED] = "ADDED",
+        [KUBE_WATCH_EVENT_MODIFIED] = "MODIFIED",
+        [KUBE_WATCH_EVENT_DELETED] = "DELETED",
+        [KUBE_WATCH_EVENT_BOOKMARK] = "BOOKMARK",
+        [KUBE_WATCH_EVENT_ERROR] = "ERROR",
+};
+
+int kube_watch_event_parse(const char *line, size_t n, KubeWatchEvent *ret) {
         _cleanup_(cJSON_Deletep) cJSON *j = NULL;
         const cJSON *type, *object, *meta, *name, *rv;
+        KubeWatchEvent ev = { .type = _KUBE_WATCH_EVENT_INVALID };
 
         j = cJSON_ParseWithLength(line, n);
         type = cJSON_GetObjectItemCaseSensitive(j, "type");
         object = cJSON_GetObjectItemCaseSensitive(j, "object");
-        if (!cJSON_IsString(type) || !cJSON_IsObject(object)) {
-                e->bad_stream = true;
-                return ns_error_reset(&e->last_error, -EBADMSG,
-                                      "Watch of Secret %s: the API server sent an event that is not valid JSON", e->name);
-        }
+        if (!cJSON_IsString(type) || !cJSON_IsObject(object))
+                return -EBADMSG;
+        for (KubeWatchEventType t = 0; t < _KUBE_WATCH_EVENT_MAX; t++)
+                if (streq(type->valuestring, kube_watch_event_type_table[t]))
+                        ev.type = t;
+        if (ev.type < 0)
+                return -EPROTONOSUPPORT;
 
-        if (streq(type->valuestring, "ERROR")) {
-                _cleanup_free_ char *s = cJSON_PrintUnformatted(object);
-                KubeStatus st = {};
-
-                (void) kube_status_parse(s, s ? strlen(s) : 0, 200, &st);
-                if (st.code == 410 || streq(st.reason, "Expired") || streq(st.reason, "Gone")) {
-                        e->gone = true;
-                        return -ESTALE;
-                }
-                e->bad_stream = true;
-                e->stream_status = st;
-                return ns_error_reset(&e->last_error, -EPROTO, "Watch of Secret %s: ERROR event: %s: %s", e->name,
-                                      st.reason, st.message);
+        if (ev.type == KUBE_WATCH_EVENT_ERROR) {
+                _cleanup_free_ char *text = cJSON_PrintUnformatted(object);
+                (void) kube_status_parse(text, text ? strlen(text) : 0, 200, &ev.status);
+                *ret = ev;
+                return 0;
         }
 
         meta = cJSON_GetObjectItemCaseSensitive(object, "metadata");
         rv = cJSON_GetObjectItemCaseSensitive(meta, "resourceVersion");
         name = cJSON_GetObjectItemCaseSensitive(meta, "name");
-        if (!cJSON_IsString(rv) || isempty(rv->valuestring)) {
-                e->bad_stream = true;
-                return ns_error_reset(&e->last_error, -EBADMSG, "Watch of Secret %s: %s event without resourceVersion",
-                                      e->name, type->valuestring);
+        if (!cJSON_IsString(rv) || isempty(rv->valuestring))
+                return -ENODATA;
+        ev.resource_version = strdup(rv->valuestring);
+        if (!ev.resource_version)
+                return -ENOMEM;
+        if (cJSON_IsString(name)) {
+                ev.name = strdup(name->valuestring);
+                if (!ev.name) {
+                        free(ev.resource_version);
+                        return -ENOMEM;
+                }
         }
-        if (set_string(&e->cursor, rv->valuestring) < 0)
+        *ret = ev;
+        return 0;
+}
+
+void kube_watch_event_done(KubeWatchEvent *ev) {
+        free(ev->name);
+        free(ev->resource_version);
+        ev->name = ev->resource_version = NULL;
+}
+
+/* One line of a watch stream: {"type": ..., "object": ...}. */
+static int entry_process_event(WatchEntry *e, const char *line, size_t n) {
+        _cleanup_(kube_watch_event_done) KubeWatchEvent ev = {};
+        int r;
+
+        r = kube_watch_event_parse(line, n, &ev);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -ENODATA) {
+                e->bad_stream = true;
+                return ns_error_reset(&e->last_error, -EBADMSG, "Watch of Secret %s: event without resourceVersion",
+                                      e->name);
+        }
+        if (r == -EPROTONOSUPPORT)
+                return 0;   /* a type this client does not know: ignore it, as client-go does */
+        if (r < 0) {
+                e->bad_stream = true;
+                return ns_error_reset(&e->last_error, -EBADMSG,
+                                      "Watch of Secret %s: the API server sent an event that is not valid JSON", e->name);
+        }
+
+        if (ev.type == KUBE_WATCH_EVENT_ERROR) {
+                if (ev.status.code == 410 || streq(ev.status.reason, "Expired") || streq(ev.status.reason, "Gone")) {
+                        e->gone = true;
+                        return -ESTALE;
+                }
+                e->bad_stream = true;
+                e->stream_status = ev.status;
+                return ns_error_reset(&e->last_error, -EPROTO, "Watch of Secret %s: ERROR event: %s: %s", e->name,
+                                      ev.status.reason, ev.status.message);
+        }
+
+        if (set_string(&e->cursor, ev.resource_version) < 0)
                 return -ENOMEM;
         e->failures = 0;
         e->gone_in_a_row = 0;
 
-        if (streq(type->valuestring, "BOOKMARK"))
+        if (ev.type == KUBE_WATCH_EVENT_BOOKMARK)
                 return 0;
-        if (!cJSON_IsString(name) || !streq(name->valuestring, e->name))
+        if (!ev.name || !streq(ev.name, e->name))
                 return 0;   /* not ours; the field selector should have kept it away */
-        if (streq(type->valuestring, "ADDED") || streq(type->valuestring, "MODIFIED"))
-                return entry_observe(e, rv->valuestring);
-        if (streq(type->valuestring, "DELETED"))
+        if (ev.type == KUBE_WATCH_EVENT_DELETED)
                 return entry_observe(e, NULL);
-        return 0;
+        return entry_observe(e, ev.resource_version);
 }
 
 static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata) {

@@ -23,6 +23,29 @@ typedef enum KubeWatchStart {
         _KUBE_WATCH_START_INVALID = -EINVAL,
 } KubeWatchStart;
 
+/* One event of a watch stream, parsed (pure; the fuzzer's entry point). */
+typedef enum KubeWatchEventType {
+        KUBE_WATCH_EVENT_ADDED,
+        KUBE_WATCH_EVENT_MODIFIED,
+        KUBE_WATCH_EVENT_DELETED,
+        KUBE_WATCH_EVENT_BOOKMARK,
+        KUBE_WATCH_EVENT_ERROR,
+        _KUBE_WATCH_EVENT_MAX,
+        _KUBE_WATCH_EVENT_INVALID = -EINVAL,
+} KubeWatchEventType;
+
+typedef struct KubeWatchEvent {
+        KubeWatchEventType type;
+        char *name;               /* metadata.name, NULL if absent */
+        char *resource_version;   /* metadata.resourceVersion; NULL for ERROR */
+        KubeStatus status;        /* ERROR: the Status object */
+} KubeWatchEvent;
+
+/* -EBADMSG: not JSON or no type/object; -EPROTONOSUPPORT: an unknown type; -ENODATA: an object
+ * event without resourceVersion. */
+int kube_watch_event_parse(const char *line, size_t n, KubeWatchEvent *ret);
+void kube_watch_event_done(KubeWatchEvent *ev);
+
 /* The client is borrowed and must outlive the watch. */
 int kube_watch_new(KubeClient *client, sd_event *event, KubeWatchHandler handler, void *userdata, KubeWatch **ret);
 KubeWatch *kube_watch_free(KubeWatch *w);
