@@ -67,7 +67,9 @@ static int method_get_ca(sd_bus_message *message, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(message, "s", m->ca_pem);
 }
 
-/* The bus policy already keeps others away; this holds even under a policy that lets anyone call. */
+/* The bus policy already keeps others away; this holds even under a policy that lets anyone call.
+ * (The methods are marked unprivileged so that sd-bus's own capability check does not stand in for
+ * this one: root, by effective uid, is the rule.) */
 static int check_root(sd_bus_message *message, sd_bus_error *error) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uid_t uid;
@@ -123,8 +125,10 @@ static const sd_bus_vtable agent_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetCA", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", pem), method_get_ca,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("Reconcile", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reconcile, 0),
-        SD_BUS_METHOD_WITH_ARGS("RenewCertificates", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_renew_certificates, 0),
+        SD_BUS_METHOD_WITH_ARGS("Reconcile", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reconcile,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RenewCertificates", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_renew_certificates, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END
 };
 

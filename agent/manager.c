@@ -120,6 +120,13 @@ static int free_and_strdup(char **p, const char *s) {
 
 /* ---- status: the bus properties, the status file, sd_notify ---- */
 
+/* Integers as integers: cJSON would print a µs timestamp as 1.8e+15. */
+static bool add_u64(cJSON *o, const char *name, uint64_t v) {
+        char buf[32];
+        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
+        return cJSON_AddRawToObject(o, name, buf) != NULL;
+}
+
 int manager_describe(Manager *m, char **ret) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
         cJSON *vols, *certs;
@@ -133,10 +140,10 @@ int manager_describe(Manager *m, char **ret) {
             !cJSON_AddStringToObject(root, "status", strempty(m->status_text)) ||
             !cJSON_AddStringToObject(root, "last_error", strempty(m->last_error)) ||
             !cJSON_AddStringToObject(root, "node", m->config->node_name) ||
-            !cJSON_AddNumberToObject(root, "pid", (double) getpid()) ||
-            !cJSON_AddNumberToObject(root, "attempt", (double) m->attempt) ||
-            !cJSON_AddNumberToObject(root, "ca_not_after", (double) m->ca_not_after) ||
-            !cJSON_AddNumberToObject(root, "hooks_run", (double) m->hooks_run))
+            !add_u64(root, "pid", (uint64_t) getpid()) ||
+            !add_u64(root, "attempt", m->attempt) ||
+            !add_u64(root, "ca_not_after", m->ca_not_after) ||
+            !add_u64(root, "hooks_run", m->hooks_run))
                 return -ENOMEM;
 
         vols = cJSON_AddArrayToObject(root, "volumes");
@@ -167,8 +174,8 @@ int manager_describe(Manager *m, char **ret) {
                 if (!cJSON_AddStringToObject(o, "name", cs->config->name) ||
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(cs->state)) ||
                     !cJSON_AddStringToObject(o, "directory", cs->config->directory) ||
-                    !cJSON_AddNumberToObject(o, "not_after", (double) cs->not_after) ||
-                    !cJSON_AddNumberToObject(o, "renew_at", (double) cs->renew_at))
+                    !add_u64(o, "not_after", cs->not_after) ||
+                    !add_u64(o, "renew_at", cs->renew_at))
                         return -ENOMEM;
         }
 
@@ -180,8 +187,7 @@ int manager_describe(Manager *m, char **ret) {
 }
 
 static int write_status_file(Manager *m) {
-        _cleanup_free_ char *json = NULL, *path = NULL;
-        size_t n;
+        _cleanup_free_ char *json = NULL, *path = NULL, *line = NULL;
         int r;
 
         r = manager_describe(m, &json);
@@ -195,16 +201,11 @@ static int write_status_file(Manager *m) {
         if (r < 0)
                 return r;
         /* A trailing newline, for people who cat it. */
-        n = strlen(json);
-        json[n] = '\0';
-        {
-                _cleanup_free_ char *line = NULL;
-                if (asprintf(&line, "%s\n", json) < 0)
-                        return -ENOMEM;
-                r = write_file_atomic(path, line, n + 1, 0644, (uid_t) -1, (gid_t) -1);
-                if (r < 0)
-                        return r;
-        }
+        if (asprintf(&line, "%s\n", json) < 0)
+                return -ENOMEM;
+        r = write_file_atomic(path, line, strlen(line), 0644, (uid_t) -1, (gid_t) -1);
+        if (r < 0)
+                return r;
         free(m->status_written);
         m->status_written = TAKE_PTR(json);
         return 1;
@@ -804,6 +805,9 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 r = manager_load_state(m, TAKE_PTR(c));
                 if (r < 0)
                         log_error_errno(r, "Failed to apply the new configuration: %m");
+                else
+                        log_info("Configuration reloaded: %zu volume(s), %zu certificate(s).", m->n_volumes,
+                                 m->n_certificates);
         }
         if (manager_reconcile(m, false) < 0 && m->reloading) {
                 /* The reload itself is over even when provisioning is not. */

@@ -130,8 +130,8 @@ static int print_table(const char *json, const char *from) {
         if (!cJSON_IsObject(root))
                 return log_error_errno(-EBADMSG, "The status from %s is not a JSON object.", from);
 
-        printf("%-13s %s%s\n", "State:", json_string(root, "state"),
-               cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "ready")) ? " (ready)" : " (not ready)");
+        printf("%-13s %s\n", "State:", json_string(root, "state"));
+        printf("%-13s %s\n", "Ready:", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "ready")) ? "yes" : "no");
         printf("%-13s %s\n", "Status:", json_string(root, "status"));
         if (!isempty(json_string(root, "last_error")))
                 printf("%-13s %s\n", "Last error:", json_string(root, "last_error"));
