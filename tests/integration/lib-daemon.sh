@@ -62,14 +62,14 @@ XML
         dbus-daemon --config-file="$BUS_DIR/bus.conf" --nofork --nopidfile --print-address=3 \
                 3>"$BUS_DIR/address" 2>"$BUS_DIR/bus.log" &
         local pid=$!
-        cleanup_hooks+=("kill $pid")
+        cleanup_hooks+=("kill $pid 2>/dev/null")
         wait_for 10 test -s "$BUS_DIR/address" || fail "dbus-daemon did not start: $(cat "$BUS_DIR/bus.log")"
         BUS_ADDRESS=$(head -n1 "$BUS_DIR/address")
 }
 
 start_notify() {
         python3 "$SOURCE_ROOT/tests/integration/notify-listener.py" "$T/notify.sock" "$NOTIFY_LOG" &
-        cleanup_hooks+=("kill $!")
+        cleanup_hooks+=("kill $! 2>/dev/null")
         wait_for 10 grep -qx LISTENING "$NOTIFY_LOG" 2>/dev/null || fail "the notify listener did not start"
 }
 
