@@ -19,7 +19,8 @@ jq '.certificates += [{"name": "second", "directory": "'"$T"'/certs2", "profile"
 mv "$T/new.json" "$T/nodeseal.json"
 kill -HUP "$DAEMON_PID"
 wait_for 10 test -s "$T/certs2/server.crt" || fail "the added certificate was not issued: $(cat "$DAEMON_LOG")"
-wait_for 5 test "$(grep -c '^READY=1$' "$NOTIFY_LOG")" -eq 2 || fail "no READY=1 after the reload: $(cat "$NOTIFY_LOG")"
+ready_twice() { [ "$(grep -c '^READY=1$' "$NOTIFY_LOG")" -eq 2 ]; }
+wait_for 5 ready_twice || fail "no READY=1 after the reload: $(cat "$NOTIFY_LOG")"
 grep -q '^RELOADING=1$' "$NOTIFY_LOG" || fail "no RELOADING=1"
 wait_for 5 bash -c '[[ "$(busctl --address='"$BUS_ADDRESS"' get-property org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 Certificates)" == "a(sst) 2 \"node\" \"ready\""*"\"second\" \"ready\""* ]]' ||
         fail "Certificates does not show the added certificate: $(get_property Certificates)"
