@@ -2,8 +2,10 @@
 # Helpers for the daemon scenarios, on top of lib.sh and lib-cert.sh: a private dbus-daemon, a
 # stand-in for systemd's notification socket, and "nodeseal run" on both.
 
-BUS_DIR=$T/bus   # world-searchable, so that a caller running as nobody reaches the socket
+BUS_DIR=
 BUS_ADDRESS=
+BUS_PID=
+bus_count=0
 NOTIFY_LOG=$T/notify.log
 DAEMON_LOG=$T/daemon.log
 DAEMON_PID=
@@ -27,6 +29,9 @@ wait_for() {
 # nothing to a system-bus-like default but unit-files/org.nodeseal.Agent1.conf.
 start_bus() {
         local mode=${1:-allow-all} policy
+        # A fresh directory per bus, world-searchable so that a caller running as nobody reaches it.
+        bus_count=$((bus_count + 1))
+        BUS_DIR=$T/bus$bus_count
         mkdir -p "$BUS_DIR"
         chmod 755 "$T" "$BUS_DIR"
         if [ "$mode" == allow-all ]; then
@@ -61,8 +66,8 @@ start_bus() {
 XML
         dbus-daemon --config-file="$BUS_DIR/bus.conf" --nofork --nopidfile --print-address=3 \
                 3>"$BUS_DIR/address" 2>"$BUS_DIR/bus.log" &
-        local pid=$!
-        cleanup_hooks+=("kill $pid 2>/dev/null")
+        BUS_PID=$!
+        cleanup_hooks+=("kill $BUS_PID 2>/dev/null")
         wait_for 10 test -s "$BUS_DIR/address" || fail "dbus-daemon did not start: $(cat "$BUS_DIR/bus.log")"
         BUS_ADDRESS=$(head -n1 "$BUS_DIR/address")
 }

@@ -51,6 +51,7 @@ call RenewCertificates >/dev/null || fail "root's RenewCertificates() failed"
 [ "$(serial_of "$T/certs/tls.crt")" != "$serial" ] || fail "RenewCertificates() did not issue a new certificate"
 stop_daemon
 assert_eq "$daemon_rc" 0 "daemon exit status"
+kill "$BUS_PID"
 
 # 2. The shipped policy on a system-bus-like default: the bus refuses before the daemon sees it.
 : >"$DAEMON_LOG"
