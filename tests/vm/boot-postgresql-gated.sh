@@ -1,0 +1,233 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# boot-postgresql-gated: the shipped nodeseal.service and PostgreSQL drop-in on a real systemd boot.
+#
+#  1. first boot: nodeseal formats, opens and mounts the blank disk, issues PostgreSQL's certificate
+#     and reports ready (systemd, D-Bus); a cluster is created with its data directory on the
+#     encrypted mount and TLS from nodeseal's files; psql sslmode=verify-full with nodeseal's CA
+#     works, a connection without TLS is refused (hostssl only).
+#  2. second boot, PostgreSQL enabled: it starts only after nodeseal's READY=1, through the drop-in
+#     (ExecStartPre=nodeseal check); same data, same certificate.
+#  3. third boot with the Secrets missing: nodeseal keeps waiting and says why, PostgreSQL does not
+#     start, the disk is not touched; the Secrets appear (a unit in the guest moves them back) and
+#     nodeseal proceeds and PostgreSQL starts, without a reboot.
+# The directory secret source (on a share), not the fake API server.
+set -euo pipefail
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+PG_CLUSTER=enc
+PG_PORT=5433
+
+if ! in_guest; then
+	vm_require
+	[[ -x /lib/systemd/systemd ]] || skip "the host has no systemd to boot"
+	command -v pg_createcluster > /dev/null || skip "PostgreSQL is not installed (package postgresql)"
+	: "${BUILD_ROOT:?BUILD_ROOT must point at the meson build directory}"
+	[[ -n ${NODESEAL:-} && -x $NODESEAL ]] || fail "NODESEAL must name the built nodeseal binary"
+	pgver=$(ls /usr/lib/postgresql | sort -n | tail -n1)
+	scratch_dir
+	make_disk "$SCRATCH/disk.img" 256
+
+	# Where the units expect the binary and the hooks: the build's own configuration.
+	opt() { meson introspect "$BUILD_ROOT" --buildoptions | jq -r ".[] | select(.name == \"$1\") | .value"; }
+	prefix=$(opt prefix)
+	sbin=$prefix/$(opt sbindir)
+	hooks=$prefix/$(opt libexecdir)/nodeseal/hooks
+	grep -qx "ExecStart=$sbin/nodeseal run" "$BUILD_ROOT/unit-files/nodeseal.service" ||
+		fail "nodeseal.service does not start $sbin/nodeseal"
+
+	# The Secrets: an openssl-made CA and a random volume key.
+	mkdir -p "$SCRATCH/ca" "$SCRATCH/secrets/nodeseal-ca" "$SCRATCH/secrets/nodeseal-keys-vm-node"
+	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$SCRATCH/ca/ca.key" \
+		-out "$SCRATCH/ca/ca.crt" -days 365 -subj "/CN=nodeseal VM test CA" \
+		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2> /dev/null
+	cp "$SCRATCH/ca/ca.crt" "$SCRATCH/secrets/nodeseal-ca/tls.crt"
+	cp "$SCRATCH/ca/ca.key" "$SCRATCH/secrets/nodeseal-ca/tls.key"
+	head -c 64 /dev/urandom > "$SCRATCH/secrets/nodeseal-keys-vm-node/pgdata"
+	chmod -R go-rwx "$SCRATCH/secrets"
+
+	cat > "$SCRATCH/nodeseal.json" <<-JSON
+	{ "node_name": "vm-node",
+	  "secrets": { "directory": "$SCRATCH/secrets" },
+	  "retry": { "initial_sec": 0.5, "max_sec": 3 },
+	  "daemon": { "poll_sec": 1 },
+	  "volumes": [ { "name": "pgdata", "device": "/dev/disk/by-id/virtio-nsvm-pgdata", "mountpoint": "/srv/pgdata",
+	                 "owner": "postgres", "group": "postgres", "mode": "0700" } ],
+	  "certificates": [ { "name": "postgresql", "profile": "postgresql", "directory": "/srv/pgdata/tls",
+	                      "dns_names": ["localhost", "{node}"], "ip_addresses": ["127.0.0.1"] } ] }
+	JSON
+
+	# The units exactly as built, the drop-in for postgresql@.service, nodeseal enabled.
+	units=$SCRATCH/units
+	mkdir -p "$units/multi-user.target.wants" "$units/postgresql@.service.d"
+	cp "$BUILD_ROOT/unit-files/nodeseal.service" "$units/"
+	cp "$BUILD_ROOT/unit-files/nodeseal-dropin.conf" "$units/postgresql@.service.d/nodeseal.conf"
+	ln -s ../nodeseal.service "$units/multi-user.target.wants/nodeseal.service"
+	copies=(--copy "$NODESEAL:$sbin/nodeseal"
+		--copy "$SCRATCH/nodeseal.json:/etc/nodeseal/nodeseal.json"
+		--copy "$SOURCE_ROOT/unit-files/org.nodeseal.Agent1.conf:/etc/dbus-1/system.d/org.nodeseal.Agent1.conf"
+		--copy "$SOURCE_ROOT/unit-files/tmpfiles-nodeseal.conf:/etc/tmpfiles.d/nodeseal.conf"
+		--copy "$SOURCE_ROOT/hooks/postgresql:$hooks/postgresql")
+	boot() {
+		local rc=0
+		vm_run_self --systemd --timeout 600 --mem 1024 --unit-dir "$units" \
+			--disk "$SCRATCH/disk.img,serial=nsvm-pgdata" --share "$SCRATCH:$SCRATCH" \
+			--env "SCRATCH=$SCRATCH" --env "PGVER=$pgver" "${copies[@]}" "$@" || rc=$?
+		return $rc
+	}
+
+	log "boot 1: first boot"
+	boot -- first || fail "first boot"
+	assert_eq crypto_LUKS "$(blkid -p -o value -s TYPE "$SCRATCH/disk.img")" "the disk after the first boot"
+	! LC_ALL=C grep -q -a -F NODESEAL-VM-PLAINTEXT "$SCRATCH/disk.img" || fail "plaintext on the raw disk"
+
+	log "boot 2: PostgreSQL enabled, gated by nodeseal"
+	ln -s /lib/systemd/system/postgresql@.service "$units/multi-user.target.wants/postgresql@$pgver-$PG_CLUSTER.service"
+	copies+=(--copy "$SCRATCH/pgconf:/etc/postgresql/$pgver/$PG_CLUSTER")
+	boot -- second || fail "second boot"
+
+	log "boot 3: the Secrets missing at boot, then appearing"
+	mv "$SCRATCH/secrets" "$SCRATCH/secrets-away"
+	head -c 16M "$SCRATCH/disk.img" | sha256sum | cut -d' ' -f1 > "$SCRATCH/disk-head.sum"
+	cat > "$units/nsvm-secrets-arrive.service" <<-UNIT
+		[Unit]
+		Description=the Secrets arrive late (boot-postgresql-gated)
+		[Service]
+		Type=oneshot
+		RemainAfterExit=yes
+		ExecStart=$VM_GUEST_DIR/$(basename "$0") --guest secrets-arrive
+		Environment=SCRATCH=$SCRATCH PGVER=$pgver
+		StandardOutput=tty
+		StandardError=inherit
+		TTYPath=/dev/console
+		TimeoutStartSec=300
+	UNIT
+	ln -s ../nsvm-secrets-arrive.service "$units/multi-user.target.wants/nsvm-secrets-arrive.service"
+	boot -- missing || fail "boot with the Secrets missing"
+	log "pass"
+	exit 0
+fi
+
+# --- in the guest ------------------------------------------------------------------------------------
+[[ ${1:-} == --guest ]] && shift
+pg_unit=postgresql@$PGVER-$PG_CLUSTER.service
+map=/dev/mapper/nodeseal-pgdata
+
+psql_tls() {
+	nodeseal ca > /run/nodeseal-client-ca.crt
+	psql "host=localhost port=$PG_PORT user=postgres dbname=postgres sslmode=verify-full sslrootcert=/run/nodeseal-client-ca.crt" \
+		-X -A -t -v ON_ERROR_STOP=1 "$@"
+}
+
+# What every boot that got ready must show.
+assert_ready() {
+	assert_eq active "$(systemctl is-active nodeseal.service)" "nodeseal.service"
+	assert_eq "b true" "$(busctl --system get-property org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 Ready)" \
+		"Ready on the system bus"
+	local json
+	json=$(setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system --json=short call org.nodeseal.Agent1 \
+		/org/nodeseal/Agent1 org.nodeseal.Agent1 Describe | jq -r '.data[0]')
+	assert_eq ready "$(jq -r .state <<< "$json")" "Describe() as nobody over the system bus"
+	assert_eq ready "$(jq -r '.volumes[0].state' <<< "$json")" "Describe() volume state"
+	assert_eq /srv/pgdata "$(jq -r '.volumes[0].mountpoint' <<< "$json")" "Describe() mountpoint"
+	[[ $(systemctl show -P StatusText nodeseal.service) == "Ready: 1 volume(s) and 1 certificate(s) in place"* ]] ||
+		fail "STATUS= of nodeseal.service: $(systemctl show -P StatusText nodeseal.service)"
+	mounted_from /srv/pgdata "$map" || fail "/srv/pgdata is not mounted from $map"
+	nodeseal status | sed 's/^/  | /' >&2
+	nodeseal status | grep -q "From:         D-Bus" || fail "nodeseal status did not come from D-Bus"
+	nodeseal check --quiet || fail "nodeseal check"
+}
+
+assert_postgresql_tls() {
+	assert_eq active "$(systemctl is-active "$pg_unit")" "$pg_unit"
+	assert_eq /srv/pgdata/data "$(psql_tls -c 'SHOW data_directory')" "data directory"
+	assert_eq t "$(psql_tls -c 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()')" "TLS in use"
+	assert_eq /srv/pgdata/tls/server.crt "$(psql_tls -c 'SHOW ssl_cert_file')" "ssl_cert_file"
+	local out rc=0
+	out=$(psql "host=localhost port=$PG_PORT user=postgres dbname=postgres sslmode=disable" -X -c 'SELECT 1' 2>&1) || rc=$?
+	((rc != 0)) || fail "a connection without TLS was accepted"
+	assert_contains "$out" "no encryption" "the refusal of a connection without TLS"
+}
+
+case $1 in
+first)
+	assert_ready
+	assert_eq "postgres 700" "$(stat -c '%U %a' /srv/pgdata)" "owner and mode of the volume's root"
+	pg_createcluster -d /srv/pgdata/data -p "$PG_PORT" "$PGVER" "$PG_CLUSTER" > /dev/null
+	conf=/etc/postgresql/$PGVER/$PG_CLUSTER
+	pg_conftool "$PGVER" "$PG_CLUSTER" set listen_addresses localhost
+	pg_conftool "$PGVER" "$PG_CLUSTER" set ssl on
+	pg_conftool "$PGVER" "$PG_CLUSTER" set ssl_cert_file /srv/pgdata/tls/server.crt
+	pg_conftool "$PGVER" "$PG_CLUSTER" set ssl_key_file /srv/pgdata/tls/server.key
+	pg_conftool "$PGVER" "$PG_CLUSTER" set ssl_ca_file /srv/pgdata/tls/root.crt
+	cat > "$conf/pg_hba.conf" <<-HBA
+		local     all all              peer
+		hostssl   all all 127.0.0.1/32 trust
+		hostssl   all all ::1/128      trust
+		hostnossl all all 0.0.0.0/0    reject
+		hostnossl all all ::/0         reject
+	HBA
+	systemctl start "$pg_unit"
+	[[ $(systemctl show -P DropInPaths "$pg_unit") == *postgresql@.service.d/nodeseal.conf* ]] ||
+		fail "the drop-in is not applied: $(systemctl show -P DropInPaths "$pg_unit")"
+	[[ $(systemctl show -P Requires "$pg_unit") == *nodeseal.service* ]] || fail "$pg_unit does not require nodeseal.service"
+	assert_postgresql_tls
+	psql_tls -c "CREATE TABLE marker (t text); INSERT INTO marker VALUES ('NODESEAL-VM-PLAINTEXT first boot')" > /dev/null
+	openssl x509 -noout -serial -in /srv/pgdata/tls/server.crt > "$SCRATCH/serial"
+	systemctl stop "$pg_unit"
+	# The cluster's configuration lives in /etc, which is gone at power-off: keep it for the next boots.
+	cp -a "$conf" "$SCRATCH/pgconf"
+	;;
+second)
+	assert_ready
+	assert_postgresql_tls
+	assert_eq "NODESEAL-VM-PLAINTEXT first boot" "$(psql_tls -c 'SELECT t FROM marker')" "data after a reboot"
+	assert_eq "$(cat "$SCRATCH/serial")" "$(openssl x509 -noout -serial -in /srv/pgdata/tls/server.crt)" \
+		"certificate after a reboot"
+	# PostgreSQL started after nodeseal was ready, with nodeseal check before it.
+	ready=$(systemctl show -P ActiveEnterTimestampMonotonic nodeseal.service)
+	started=$(systemctl show -P ExecMainStartTimestampMonotonic "$pg_unit")
+	((started > ready)) || fail "PostgreSQL started ($started) before nodeseal was ready ($ready)"
+	[[ $(systemctl show -P ExecStartPre "$pg_unit") == *"nodeseal check"* ]] || fail "no nodeseal check before PostgreSQL"
+	;;
+secrets-arrive)
+	# Runs from its own unit during boot 3, while nodeseal waits: record what the gate looks like,
+	# then put the Secrets back.
+	wait_for 120 bash -c '[[ $(systemctl show -P StatusText nodeseal.service) == Waiting:* ]]' ||
+		fail "nodeseal does not say it is waiting: $(systemctl show -P StatusText nodeseal.service)"
+	sleep 5
+	{
+		echo "nodeseal=$(systemctl show -P ActiveState nodeseal.service)"
+		echo "status=$(systemctl show -P StatusText nodeseal.service)"
+		echo "postgresql=$(systemctl show -P ActiveState "$pg_unit")"
+		echo "postgresql-started=$(systemctl show -P ExecMainStartTimestampMonotonic "$pg_unit")"
+		echo "mounted=$(mounted_from /srv/pgdata "$map" && echo yes || echo no)"
+		echo "mapper=$([[ -e $map ]] && echo yes || echo no)"
+		echo "disk=$(head -c 16M /dev/disk/by-id/virtio-nsvm-pgdata | sha256sum | cut -d' ' -f1)"
+		echo "bus-ready=$(busctl --system get-property org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 Ready)"
+	} > "$SCRATCH/missing-state"
+	mv "$SCRATCH/secrets-away" "$SCRATCH/secrets"
+	;;
+missing)
+	cat "$SCRATCH/missing-state" >&2
+	state() { sed -n "s/^$1=//p" "$SCRATCH/missing-state"; }
+	assert_eq activating "$(state nodeseal)" "nodeseal.service while the Secrets were missing"
+	assert_contains "$(state status)" "Secret nodeseal-keys-vm-node not found" "STATUS= while the Secrets were missing"
+	[[ $(state postgresql) != active ]] || fail "PostgreSQL was active without the Secrets"
+	assert_eq 0 "$(state postgresql-started)" "PostgreSQL's start time while the Secrets were missing"
+	assert_eq no "$(state mounted)" "mounted without the Secrets"
+	assert_eq no "$(state mapper)" "mapper device without the Secrets"
+	assert_eq "$(cat "$SCRATCH/disk-head.sum")" "$(state disk)" "the disk's first 16 MiB while the Secrets were missing"
+	assert_eq "b false" "$(state bus-ready)" "Ready on the bus while the Secrets were missing"
+	# Then the Secrets came, and everything followed without a reboot.
+	assert_ready
+	assert_postgresql_tls
+	assert_eq "NODESEAL-VM-PLAINTEXT first boot" "$(psql_tls -c 'SELECT t FROM marker')" "data after the late Secrets"
+	journalctl -b -u nodeseal.service --no-pager | grep -q "Secret nodeseal-keys-vm-node not found" ||
+		fail "the journal does not say what was missing"
+	;;
+*)
+	fail "unknown step '$1'"
+	;;
+esac
+log "ok ($1)"
