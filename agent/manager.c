@@ -538,6 +538,7 @@ static int renew_all(Manager *m, Ca **ret_ca, NsError *error) {
 }
 
 static void watch_secrets(Manager *m);
+static uint64_t secrets_stamp(Manager *m);
 
 int manager_reconcile(Manager *m, bool renew) {
         _cleanup_(ca_freep) Ca *ca = NULL;
@@ -556,6 +557,9 @@ int manager_reconcile(Manager *m, bool renew) {
                 free(m->certificates[i].stamp);
                 m->certificates[i].stamp = certificate_stamp(m->certificates[i].config);
         }
+        /* Before reading the Secrets: a change while this attempt runs is then seen by the next poll. */
+        if (m->config->secrets.type == SECRET_SOURCE_DIRECTORY)
+                m->secrets_stamp = secrets_stamp(m);
 
         if (renew)
                 r = renew_all(m, &ca, &error);
@@ -663,7 +667,8 @@ static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
         if (r < 0) {
                 log_warning("Re-check: %s; provisioning again.", ns_error_message(&error, r));
                 (void) manager_reconcile(m, false);
-        }
+        } else
+                manager_publish(m, m->status_text);
         return 0;
 }
 
@@ -756,8 +761,8 @@ static void watch_secrets(Manager *m) {
         int r;
 
         if (m->config->secrets.type == SECRET_SOURCE_DIRECTORY) {
-                /* No watch for a directory: look at the files' metadata now and then. */
-                m->secrets_stamp = secrets_stamp(m);
+                /* No watch for a directory: look at the files' metadata now and then (the stamp
+                 * to compare with was taken before the attempt read them). */
                 if (!m->poll_source) {
                         r = sd_event_add_time_relative(m->event, &m->poll_source, CLOCK_MONOTONIC,
                                                        m->config->daemon.poll_usec, 0, on_poll, m);

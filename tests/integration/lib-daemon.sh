@@ -82,7 +82,7 @@ start_notify() {
 start_daemon() {
         local config=$1
         shift
-        env NOTIFY_SOCKET="$T/notify.sock" "$@" "$NODESEAL" -c "$config" --log-format text run \
+        env NOTIFY_SOCKET="$T/notify.sock" "$@" "$NODESEAL" -c "$config" --log-format text ${NODESEAL_LOG_LEVEL:+--log-level $NODESEAL_LOG_LEVEL} run \
                 --bus-address "$BUS_ADDRESS" >>"$DAEMON_LOG" 2>&1 &
         DAEMON_PID=$!
         cleanup_hooks+=("kill $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null")
