@@ -216,8 +216,13 @@ static void manager_publish(Manager *m, const char *status) {
         int r;
 
         r = free_and_strdup(&m->status_text, status);
-        if (r > 0)
-                (void) sd_notifyf(false, "STATUS=%s", status);
+        if (r > 0 && m->status_text) {
+                /* One line: sd_notify() messages are newline-separated assignments. */
+                for (char *p = m->status_text; *p; p++)
+                        if (*p == '\n' || *p == '\r')
+                                *p = ' ';
+                (void) sd_notifyf(false, "STATUS=%s", m->status_text);
+        }
         r = write_status_file(m);
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/status.json: %m", m->config->runtime_dir);
