@@ -87,7 +87,9 @@ if ! in_guest; then
 	boot -- second || fail "second boot"
 
 	log "boot 3: the Secrets missing at boot, then appearing"
-	mv "$SCRATCH/secrets" "$SCRATCH/secrets-away"
+	# The Secrets, not their directory, are missing (as when a cluster's Secrets are not created yet).
+	mkdir "$SCRATCH/secrets-away"
+	mv "$SCRATCH/secrets/"* "$SCRATCH/secrets-away/"
 	head -c 16M "$SCRATCH/disk.img" | sha256sum | cut -d' ' -f1 > "$SCRATCH/disk-head.sum"
 	cat > "$units/nsvm-secrets-arrive.service" <<-UNIT
 		[Unit]
@@ -201,12 +203,12 @@ secrets-arrive)
 		echo "status=$(systemctl show -P StatusText nodeseal.service)"
 		echo "postgresql=$(systemctl show -P ActiveState "$pg_unit")"
 		echo "postgresql-started=$(systemctl show -P ExecMainStartTimestampMonotonic "$pg_unit")"
-		echo "mounted=$(mounted_from /srv/pgdata "$map" && echo yes || echo no)"
+		echo "mounted=$(mounted_from /srv/pgdata "$map" 2> /dev/null && echo yes || echo no)"
 		echo "mapper=$([[ -e $map ]] && echo yes || echo no)"
 		echo "disk=$(head -c 16M /dev/disk/by-id/virtio-nsvm-pgdata | sha256sum | cut -d' ' -f1)"
 		echo "bus-ready=$(busctl --system get-property org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 Ready)"
 	} > "$SCRATCH/missing-state"
-	mv "$SCRATCH/secrets-away" "$SCRATCH/secrets"
+	mv "$SCRATCH/secrets-away/"* "$SCRATCH/secrets/"
 	;;
 missing)
 	cat "$SCRATCH/missing-state" >&2
