@@ -347,6 +347,18 @@ static int parse_retry(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         return dispatch(ctx, path, v, fields, dst);
 }
 
+static int parse_daemon(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        static const Field fields[] = {
+                { "close_on_stop", parse_bool, offsetof(DaemonConfig, close_on_stop) },
+                { "recheck_sec", parse_seconds, offsetof(DaemonConfig, recheck_usec) },
+                { "poll_sec", parse_seconds, offsetof(DaemonConfig, poll_usec) },
+                { "hook_timeout_sec", parse_seconds, offsetof(DaemonConfig, hook_timeout_usec) },
+                { "renew_jitter_sec", parse_seconds, offsetof(DaemonConfig, renew_jitter_usec) },
+                {}
+        };
+        return dispatch(ctx, path, v, fields, dst);
+}
+
 static int parse_check(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         static const Field fields[] = {
                 { "expiry_margin_days", parse_days_usec, 0 },
@@ -744,6 +756,7 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
                 { "runtime_directory", parse_path, offsetof(Config, runtime_dir) },
                 { "secrets", parse_secrets, offsetof(Config, secrets) },
                 { "retry", parse_retry, offsetof(Config, retry) },
+                { "daemon", parse_daemon, offsetof(Config, daemon) },
                 { "check", parse_check, offsetof(Config, check_margin_usec) },
                 { "volumes", parse_volumes, offsetof(Config, volumes) },
                 { "certificates", parse_certificates, offsetof(Config, certificates) },
@@ -793,6 +806,12 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
                 .max_usec = 60 * USEC_PER_SEC,
                 .multiplier = 2.0,
                 .jitter = 0.2,
+        };
+        c->daemon = (DaemonConfig) {
+                .recheck_usec = 60 * USEC_PER_SEC,
+                .poll_usec = 10 * USEC_PER_SEC,
+                .hook_timeout_usec = 60 * USEC_PER_SEC,
+                .renew_jitter_usec = 3600 * USEC_PER_SEC,
         };
         c->check_margin_usec = 7 * USEC_PER_DAY;
 

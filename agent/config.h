@@ -101,6 +101,15 @@ typedef struct RetryConfig {
         unsigned max_attempts;     /* 0 = forever (daemon); "provision" uses 1 unless set */
 } RetryConfig;
 
+/* "daemon" section: how "nodeseal run" behaves once it is up. */
+typedef struct DaemonConfig {
+        bool close_on_stop;           /* close the volumes on SIGTERM; default false: they stay mounted */
+        uint64_t recheck_usec;        /* re-check volumes and certificate files; default 60 s */
+        uint64_t poll_usec;           /* directory source: look for changed Secret files; default 10 s */
+        uint64_t hook_timeout_usec;   /* a reload hook still running after this is killed; default 60 s */
+        uint64_t renew_jitter_usec;   /* renewals spread over up to this much past the renewal point; default 1 h */
+} DaemonConfig;
+
 /* "luks" section of a volume. */
 typedef struct LuksConfig {
         char *cipher;              /* default "aes-xts-plain64" (cipher "aes", mode "xts-plain64") */
@@ -155,6 +164,7 @@ typedef struct Config {
         char *runtime_dir;         /* default /run/nodeseal */
         SourceConfig secrets;
         RetryConfig retry;
+        DaemonConfig daemon;
         uint64_t check_margin_usec;    /* "check": {"expiry_margin_days"}, default 7 days */
         VolumeConfig *volumes;
         size_t n_volumes;

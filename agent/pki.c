@@ -1120,6 +1120,11 @@ static int fix_attributes(const char *path, mode_t mode, uid_t uid, gid_t gid, N
 
 int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca *ca, uint64_t *ret_not_after,
                           NsError *error) {
+        return certificate_provision_full(c, cc, ca, false, ret_not_after, error);
+}
+
+int certificate_provision_full(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
+                               uint64_t *ret_not_after, NsError *error) {
         _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
         _cleanup_(wanted_names_done) WantedNames w = {};
         _cleanup_(secret_value_freep) SecretValue *key_pem = NULL;
@@ -1140,7 +1145,10 @@ int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca
         if (r < 0)
                 return ns_error_set(error, r, "Failed to create directory %s: %s", cc->directory, strerror(-r));
 
-        r = existing_reusable(c, cc, ca, &f, &w, &not_after, &why);
+        if (force)
+                r = ns_error_set(&why, -ECANCELED, "renewal requested");
+        else
+                r = existing_reusable(c, cc, ca, &f, &w, &not_after, &why);
         if (r >= 0) {
                 changed = update_ca_file(ca, &f, error);
                 if (changed < 0)

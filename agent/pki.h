@@ -33,6 +33,10 @@ uint64_t ca_not_after(const Ca *ca);
  * receives the certificate's notAfter (µs since the epoch). */
 int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca *ca, uint64_t *ret_not_after,
                           NsError *error);
+/* The same; force=true issues a new key and certificate even when what is on disk could be reused
+ * (the daemon's RenewCertificates()). */
+int certificate_provision_full(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
+                               uint64_t *ret_not_after, NsError *error);
 
 /* Checks the files of cc: present, valid now, key matches, chains to the trust anchors in
  * trust_pem, carries the wanted SANs, and not expiring within margin_usec. -ENOENT when missing,

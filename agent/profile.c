@@ -48,14 +48,15 @@ static const Profile profiles[_PROFILE_TYPE_MAX] = {
                 .watches_files = true,
         },
         /* rqlite: one pair for -node-cert/-node-key/-node-ca-cert (Raft, mutual TLS) and
-         * -http-cert/-http-key/-http-ca-cert. */
+         * -http-cert/-http-key/-http-ca-cert. rqlite 8 reloads its certificate and key when the
+         * files change, so there is no hook; older versions need a restart (reload_command). */
         [PROFILE_RQLITE] = {
                 .type = PROFILE_RQLITE,
                 .cert_file = "node.crt",
                 .key_file = "node.key",
                 .ca_file = "ca.crt",
                 .default_owner = "rqlite",
-                .reload_hook = "rqlite",
+                .watches_files = true,
         },
         /* BanyanDB: --tls --cert-file --key-file (and --http-cert-file/--http-key-file/
          * --http-grpc-cert-file); clients get the CA (bydbctl --cert). It re-reads changed files.

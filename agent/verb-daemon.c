@@ -1,11 +1,238 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The run and status verbs. PLACEHOLDER: being written. */
+/* The run and status verbs: the daemon's command line, and its status read back over D-Bus or from the file. */
+#include <getopt.h>
+#include <signal.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "bus.h"
 #include "log.h"
+#include "manager.h"
+#include "secure.h"
 #include "verbs.h"
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+
 int verb_run(int argc, char *argv[]) {
-        return log_error_errno(-EOPNOTSUPP, "\"run\" is not implemented yet.");
+        enum { ARG_BUS_ADDRESS = 0x100 };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                {}
+        };
+        _cleanup_(manager_freep) Manager *m = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        const char *bus_address = NULL;
+        sigset_t mask;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (opt) {
+                case 'h':
+                        fputs("Usage: nodeseal run [--bus-address ADDRESS]\n\n"
+                              "The daemon: provisions every volume and certificate, retrying with backoff; tells\n"
+                              "systemd READY=1 once all is in place; then renews certificates, follows changes of\n"
+                              "the Secrets, re-checks the volumes, runs reload hooks, and serves org.nodeseal.Agent1\n"
+                              "on the system bus. SIGHUP reloads the configuration; SIGTERM stops (volumes stay\n"
+                              "mounted unless \"daemon\": {\"close_on_stop\": true}).\n\n"
+                              "  --bus-address ADDRESS  serve on this D-Bus address instead of the system bus\n",
+                              stdout);
+                        return 0;
+                case ARG_BUS_ADDRESS:
+                        bus_address = optarg;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "run: unexpected argument \"%s\"", argv[optind]);
+
+        r = verb_load_config(&c);
+        if (r < 0)
+                return r;
+
+        /* sd-event takes these through signalfd and child sources: they must be blocked first. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to block signals: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = manager_new(TAKE_PTR(c), arg_config, bus_address, &m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the daemon: %m");
+        log_info("nodeseal daemon starting: %zu volume(s), %zu certificate(s), %s secret source.", m->n_volumes,
+                 m->n_certificates, secret_source_type_to_string(m->config->secrets.type));
+        r = manager_run(m);
+        return r < 0 ? r : r > 0 ? 1 : 0;
 }
+
+/* ---- status ---- */
+
+static int describe_from_bus(const char *address, char **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        sd_bus_error error = SD_BUS_ERROR_NULL;
+        const char *json;
+        char *s;
+        int r;
+
+        r = bus_connect_client(address, &bus);
+        if (r < 0)
+                return log_debug_errno(r, "No bus: %m");
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, BUS_INTERFACE, "Describe", &error, &reply, "");
+        if (r < 0) {
+                log_debug_errno(r, "Describe() failed: %s", error.message ?: strerror(-r));
+                sd_bus_error_free(&error);
+                return r;
+        }
+        r = sd_bus_message_read(reply, "s", &json);
+        if (r < 0)
+                return r;
+        s = strdup(json);
+        if (!s)
+                return -ENOMEM;
+        *ret = s;
+        return 0;
+}
+
+static void print_time(const char *label, double usec) {
+        char buf[64] = "n/a";
+        time_t t = (time_t) (usec / 1e6);
+        struct tm tm;
+
+        if (usec > 0 && gmtime_r(&t, &tm))
+                (void) strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
+        printf("%-13s %s\n", label, buf);
+}
+
+static const char *json_string(const cJSON *o, const char *name) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+        return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double json_number(const cJSON *o, const char *name) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+        return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static int print_table(const char *json, const char *from) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        const cJSON *item;
+        double pid;
+
+        root = cJSON_Parse(json);
+        if (!cJSON_IsObject(root))
+                return log_error_errno(-EBADMSG, "The status from %s is not a JSON object.", from);
+
+        printf("%-13s %s\n", "State:", json_string(root, "state"));
+        printf("%-13s %s\n", "Ready:", cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "ready")) ? "yes" : "no");
+        printf("%-13s %s\n", "Status:", json_string(root, "status"));
+        if (!isempty(json_string(root, "last_error")))
+                printf("%-13s %s\n", "Last error:", json_string(root, "last_error"));
+        printf("%-13s %s\n", "Node:", json_string(root, "node"));
+        print_time("CA expires:", json_number(root, "ca_not_after"));
+        pid = json_number(root, "pid");
+        printf("%-13s %s", "From:", from);
+        if (!streq(from, "D-Bus") && pid > 0 && !streq(json_string(root, "state"), "stopped") &&
+            kill((pid_t) pid, 0) < 0 && errno == ESRCH)
+                printf(" (stale: the daemon, pid %.0f, is gone)", pid);
+        printf("\n");
+
+        printf("\nVolumes:\n");
+        printf("  %-20s %-8s %s\n", "NAME", "STATE", "MOUNTPOINT");
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "volumes"))
+                printf("  %-20s %-8s %s\n", json_string(item, "name"), json_string(item, "state"),
+                       json_string(item, "mountpoint"));
+
+        printf("\nCertificates:\n");
+        printf("  %-20s %-8s %-24s %s\n", "NAME", "STATE", "NOT AFTER", "RENEW FROM");
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "certificates")) {
+                char na[64] = "n/a", ra[64] = "n/a";
+                struct tm tm;
+                time_t t;
+
+                t = (time_t) (json_number(item, "not_after") / 1e6);
+                if (t > 0 && gmtime_r(&t, &tm))
+                        (void) strftime(na, sizeof(na), "%Y-%m-%d %H:%M:%S UTC", &tm);
+                t = (time_t) (json_number(item, "renew_at") / 1e6);
+                if (t > 0 && gmtime_r(&t, &tm))
+                        (void) strftime(ra, sizeof(ra), "%Y-%m-%d %H:%M:%S UTC", &tm);
+                printf("  %-20s %-8s %-24s %s\n", json_string(item, "name"), json_string(item, "state"), na, ra);
+        }
+        return 0;
+}
+
 int verb_status(int argc, char *argv[]) {
-        return log_error_errno(-EOPNOTSUPP, "\"status\" is not implemented yet.");
+        enum { ARG_BUS_ADDRESS = 0x100, ARG_JSON };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "bus-address", required_argument, NULL, ARG_BUS_ADDRESS },
+                {}
+        };
+        _cleanup_free_ char *json = NULL, *path = NULL, *from = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        const char *bus_address = NULL, *runtime_dir = CONFIG_DEFAULT_RUNTIME_DIR;
+        bool as_json = false;
+        NsError error = {};
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (opt) {
+                case 'h':
+                        fputs("Usage: nodeseal status [--json] [--bus-address ADDRESS]\n\n"
+                              "Shows the daemon's status: asks it over D-Bus (Describe()), or, without a bus or\n"
+                              "a daemon on it, reads the status file it keeps in the runtime directory.\n\n"
+                              "  --json                 print the status as JSON\n"
+                              "  --bus-address ADDRESS  ask on this D-Bus address instead of the system bus\n",
+                              stdout);
+                        return 0;
+                case ARG_JSON:
+                        as_json = true;
+                        break;
+                case ARG_BUS_ADDRESS:
+                        bus_address = optarg;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "status: unexpected argument \"%s\"", argv[optind]);
+
+        r = describe_from_bus(bus_address, &json);
+        if (r >= 0)
+                from = strdup("D-Bus");
+        else {
+                int k = config_load(arg_config, &c, &error);
+                if (k < 0)
+                        log_warning("Cannot read the configuration (%s); looking in %s.", ns_error_message(&error, k),
+                                    runtime_dir);
+                else
+                        runtime_dir = c->runtime_dir;
+                if (asprintf(&path, "%s/status.json", runtime_dir) < 0)
+                        return log_oom();
+                k = read_full_file(path, 1024 * 1024, &json, NULL);
+                if (k < 0)
+                        return log_error_errno(k, "No daemon answers on the bus (%s) and %s cannot be read: %m",
+                                               strerror(-r), path);
+                from = strdup(path);
+        }
+        if (!from)
+                return log_oom();
+
+        if (as_json) {
+                size_t n = strlen(json);
+                while (n > 0 && json[n - 1] == '\n')
+                        json[--n] = '\0';
+                puts(json);
+                return 0;
+        }
+        return print_table(json, from);
 }

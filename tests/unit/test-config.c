@@ -32,6 +32,11 @@ TEST(defaults) {
         ASSERT_STREQ(c->runtime_dir, "/run/nodeseal");
         ASSERT_EQ(c->check_margin_usec, 7 * USEC_PER_DAY);
         ASSERT_EQ(c->retry.initial_usec, USEC_PER_SEC);
+        ASSERT_FALSE(c->daemon.close_on_stop);
+        ASSERT_EQ(c->daemon.recheck_usec, 60 * USEC_PER_SEC);
+        ASSERT_EQ(c->daemon.poll_usec, 10 * USEC_PER_SEC);
+        ASSERT_EQ(c->daemon.hook_timeout_usec, 60 * USEC_PER_SEC);
+        ASSERT_EQ(c->daemon.renew_jitter_usec, 3600 * USEC_PER_SEC);
         ASSERT_EQ(c->n_volumes, 0);
         config_free(c);
 }
@@ -57,6 +62,8 @@ TEST(full) {
                 "                                  \"connect_timeout_sec\": 2.5, \"generate_missing_keys\": true } },"
                 "  \"retry\": { \"initial_sec\": 0.5, \"max_sec\": 30, \"max_attempts\": 3 },"
                 "  \"check\": { \"expiry_margin_days\": 2 },"
+                "  \"daemon\": { \"close_on_stop\": true, \"recheck_sec\": 5, \"poll_sec\": 0.5,"
+                "               \"hook_timeout_sec\": 3, \"renew_jitter_sec\": 1 },"
                 "  \"volumes\": [ { \"name\": \"pgdata\", \"device\": \"LABEL=data\", \"mountpoint\": \"/var/lib/postgresql\","
                 "                   \"filesystem\": \"xfs\", \"owner\": \"postgres\", \"mode\": \"0700\","
                 "                   \"luks\": { \"pbkdf\": \"argon2id\", \"argon2_memory_kib\": 1024, \"allow_discards\": true } } ],"
@@ -77,6 +84,11 @@ TEST(full) {
         ASSERT_EQ(c->retry.initial_usec, 500000);
         ASSERT_EQ(c->retry.max_attempts, 3);
         ASSERT_EQ(c->check_margin_usec, 2 * USEC_PER_DAY);
+        ASSERT_TRUE(c->daemon.close_on_stop);
+        ASSERT_EQ(c->daemon.recheck_usec, 5 * USEC_PER_SEC);
+        ASSERT_EQ(c->daemon.poll_usec, 500000);
+        ASSERT_EQ(c->daemon.hook_timeout_usec, 3 * USEC_PER_SEC);
+        ASSERT_EQ(c->daemon.renew_jitter_usec, USEC_PER_SEC);
         ASSERT_EQ(c->n_volumes, 1);
         ASSERT_STREQ(c->volumes[0].device, "LABEL=data");
         ASSERT_EQ(c->volumes[0].filesystem, FILESYSTEM_XFS);
@@ -145,6 +157,9 @@ TEST(wrong_types_and_values) {
         ASSERT_REFUSED("{\"retry\": {\"initial_sec\": 10, \"max_sec\": 5}}", "retry.max_sec: must not be less");
         ASSERT_REFUSED("{\"retry\": {\"max_attempts\": 1.5}}", "retry.max_attempts: must be a whole number");
         ASSERT_REFUSED("{\"volumes\": {}}", "volumes: must be an array of objects");
+        ASSERT_REFUSED("{\"daemon\": {\"close_on_stop\": \"yes\"}}", "daemon.close_on_stop: must be true or false");
+        ASSERT_REFUSED("{\"daemon\": {\"poll_sec\": 0}}", "daemon.poll_sec: must be between");
+        ASSERT_REFUSED("{\"daemon\": {\"restart\": true}}", "daemon.restart");
 }
 
 #define VOL(extra) "{\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/srv/data\"" extra "}]}"

@@ -25,7 +25,7 @@ TEST(table) {
                 { PROFILE_MYSQL, "server-cert.pem", "server-key.pem", "ca.pem", "mysql", "mysql", false },
                 { PROFILE_REDIS, "redis.crt", "redis.key", "ca.crt", "redis", "redis", false },
                 { PROFILE_TIKV, "server.pem", "server-key.pem", "ca.pem", "tidb", NULL, true },
-                { PROFILE_RQLITE, "node.crt", "node.key", "ca.crt", "rqlite", "rqlite", false },
+                { PROFILE_RQLITE, "node.crt", "node.key", "ca.crt", "rqlite", NULL, true },
                 { PROFILE_BANYANDB, "server.crt", "server.key", "ca.crt", NULL, NULL, true },
                 { PROFILE_GENERIC, "tls.crt", "tls.key", "ca.crt", NULL, NULL, false },
         };

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* org.nodeseal.Agent1: the daemon's status for anyone, Reconcile() and RenewCertificates() for root. */
+#include <stddef.h>
+
+#include "bus.h"
+#include "log.h"
+
+#define BUS_RECONNECT_USEC (5 * USEC_PER_SEC)
+
+static int property_get_state(sd_bus *bus, const char *path, const char *interface, const char *property,
+                              sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        return sd_bus_message_append(reply, "s", manager_state_to_string(m->state));
+}
+
+static int property_get_volumes(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(sss)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_volumes; i++) {
+                r = sd_bus_message_append(reply, "(sss)", m->volumes[i].config->name,
+                                          item_state_to_string(m->volumes[i].state),
+                                          m->volumes[i].config->mountpoint);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int property_get_certificates(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(sst)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_certificates; i++) {
+                r = sd_bus_message_append(reply, "(sst)", m->certificates[i].config->name,
+                                          item_state_to_string(m->certificates[i].state),
+                                          m->certificates[i].not_after);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
+static int method_describe(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *json = NULL;
+        int r;
+
+        r = manager_describe(userdata, &json);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(message, "s", json);
+}
+
+static int method_get_ca(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        if (!m->ca_pem)
+                return sd_bus_error_set(error, BUS_ERROR_NOT_READY, "No CA has been loaded yet.");
+        return sd_bus_reply_method_return(message, "s", m->ca_pem);
+}
+
+/* The bus policy already keeps others away; this holds even under a policy that lets anyone call.
+ * (The methods are marked unprivileged so that sd-bus's own capability check does not stand in for
+ * this one: root, by effective uid, is the rule.) */
+static int check_root(sd_bus_message *message, sd_bus_error *error) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+        int r;
+
+        r = sd_bus_query_sender_creds(message, SD_BUS_CREDS_EUID | SD_BUS_CREDS_UID, &creds);
+        if (r < 0)
+                return r;
+        r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                r = sd_bus_creds_get_uid(creds, &uid);
+        if (r < 0)
+                return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Cannot tell who the caller is.");
+        if (uid != 0) {
+                log_notice("Refused %s() to uid %u.", sd_bus_message_get_member(message), (unsigned) uid);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED, "%s() is for root only.",
+                                         sd_bus_message_get_member(message));
+        }
+        return 0;
+}
+
+static int reconcile_reply(sd_bus_message *message, Manager *m, bool renew, sd_bus_error *error) {
+        int r;
+
+        r = check_root(message, error);
+        if (r < 0 || sd_bus_error_is_set(error))
+                return r;
+        log_info("%s() called.", sd_bus_message_get_member(message));
+        r = manager_reconcile(m, renew);
+        if (r < 0)
+                return sd_bus_error_setf(error, BUS_ERROR_FAILED, "%s", strempty(m->last_error));
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_reconcile(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return reconcile_reply(message, userdata, false, error);
+}
+
+static int method_renew_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return reconcile_reply(message, userdata, true, error);
+}
+
+static const sd_bus_vtable agent_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("State", "s", property_get_state, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Ready", "b", NULL, offsetof(Manager, ready), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StatusText", "s", NULL, offsetof(Manager, status_text), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastError", "s", NULL, offsetof(Manager, last_error), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Volumes", "a(sss)", property_get_volumes, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Certificates", "a(sst)", property_get_certificates, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CANotAfter", "t", NULL, offsetof(Manager, ca_not_after), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_describe,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetCA", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", pem), method_get_ca,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Reconcile", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reconcile,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RenewCertificates", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_renew_certificates, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/* ---- PropertiesChanged: compare what each property looks like now with what was last sent ---- */
+
+enum { P_STATE, P_READY, P_STATUS, P_LAST_ERROR, P_VOLUMES, P_CERTIFICATES, P_CA_NOT_AFTER, _P_MAX };
+static const char * const property_names[_P_MAX] = {
+        "State", "Ready", "StatusText", "LastError", "Volumes", "Certificates", "CANotAfter",
+};
+
+static char *property_fingerprint(Manager *m, int p) {
+        char *s = NULL, *t;
+        int r = 0;
+
+        switch (p) {
+        case P_STATE:
+                return strdup(manager_state_to_string(m->state));
+        case P_READY:
+                return strdup(m->ready ? "1" : "0");
+        case P_STATUS:
+                return strdup(strempty(m->status_text));
+        case P_LAST_ERROR:
+                return strdup(strempty(m->last_error));
+        case P_CA_NOT_AFTER:
+                r = asprintf(&s, "%llu", (unsigned long long) m->ca_not_after);
+                return r < 0 ? NULL : s;
+        case P_VOLUMES:
+                s = strdup("");
+                for (size_t i = 0; s && i < m->n_volumes; i++) {
+                        r = asprintf(&t, "%s%s/%s/%s;", s, m->volumes[i].config->name,
+                                     item_state_to_string(m->volumes[i].state), m->volumes[i].config->mountpoint);
+                        free(s);
+                        s = r < 0 ? NULL : t;
+                }
+                return s;
+        case P_CERTIFICATES:
+                s = strdup("");
+                for (size_t i = 0; s && i < m->n_certificates; i++) {
+                        r = asprintf(&t, "%s%s/%s/%llu;", s, m->certificates[i].config->name,
+                                     item_state_to_string(m->certificates[i].state),
+                                     (unsigned long long) m->certificates[i].not_after);
+                        free(s);
+                        s = r < 0 ? NULL : t;
+                }
+                return s;
+        }
+        return NULL;
+}
+
+int bus_publish(Manager *m) {
+        const char *changed[_P_MAX + 1] = {};
+        size_t n = 0;
+
+        for (int p = 0; p < _P_MAX; p++) {
+                char *f = property_fingerprint(m, p);
+                if (!f)
+                        return -ENOMEM;
+                if (m->published[p] && streq(m->published[p], f)) {
+                        free(f);
+                        continue;
+                }
+                free(m->published[p]);
+                m->published[p] = f;
+                changed[n++] = property_names[p];
+        }
+        if (n == 0 || !m->bus)
+                return 0;
+        return sd_bus_emit_properties_changed_strv(m->bus, BUS_PATH, BUS_INTERFACE, (char **) changed);
+}
+
+/* ---- connection ---- */
+
+int bus_connect_client(const char *address, sd_bus **ret) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (!address)
+                return sd_bus_open_system(ret);
+        r = sd_bus_new(&bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_address(bus, address);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_bus_client(bus, true);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(bus);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(bus);
+        return 0;
+}
+
+static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (bus_open(m) >= 0) {
+                log_info("Connected to the bus again.");
+                (void) bus_publish(m);
+                return 0;
+        }
+        (void) sd_event_source_set_time_relative(s, BUS_RECONNECT_USEC);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
+int bus_schedule_reconnect(Manager *m) {
+        int r;
+
+        if (m->bus_retry_source) {
+                r = sd_event_source_set_time_relative(m->bus_retry_source, BUS_RECONNECT_USEC);
+                if (r < 0)
+                        return r;
+                return sd_event_source_set_enabled(m->bus_retry_source, SD_EVENT_ONESHOT);
+        }
+        return sd_event_add_time_relative(m->event, &m->bus_retry_source, CLOCK_MONOTONIC, BUS_RECONNECT_USEC, 0,
+                                          on_reconnect, m);
+}
+
+static int on_disconnected(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+
+        log_warning("Lost the bus connection; reconnecting every %.0f s.", (double) BUS_RECONNECT_USEC / USEC_PER_SEC);
+        bus_close(m);
+        (void) bus_schedule_reconnect(m);
+        return 0;
+}
+
+int bus_open(Manager *m) {
+        _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (m->bus)
+                return 0;
+        r = bus_connect_client(m->bus_address, &bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_INTERFACE, agent_vtable, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to export " BUS_PATH ": %m");
+        r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
+                                "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch for the bus going away: %m");
+        r = sd_bus_request_name(bus, BUS_NAME, 0);
+        if (r < 0)
+                return log_error_errno(r, "Failed to take the bus name " BUS_NAME ": %m");
+        r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
+        m->bus = TAKE_PTR(bus);
+        return 0;
+}
+
+void bus_close(Manager *m) {
+        m->bus = sd_bus_flush_close_unref(m->bus);
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The daemon: one sd-event loop that provisions with retry, gates readiness and keeps things in place. */
+#pragma once
+
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "secret.h"
+
+typedef enum ManagerState {
+        MANAGER_STARTING,     /* the first attempt has not finished */
+        MANAGER_WAITING,      /* never ready yet: an attempt failed, the next one is scheduled */
+        MANAGER_READY,        /* every volume and certificate in place */
+        MANAGER_DEGRADED,     /* was ready; a later attempt failed and is being retried */
+        MANAGER_STOPPING,
+        MANAGER_STOPPED,      /* what the status file says once the daemon has exited */
+        _MANAGER_STATE_MAX,
+        _MANAGER_STATE_INVALID = -EINVAL,
+} ManagerState;
+
+typedef enum ItemState {
+        ITEM_PENDING,         /* not seen in place yet */
+        ITEM_READY,           /* volume open and mounted; certificate valid and chained to the CA */
+        ITEM_FAILED,          /* looked at, and not in place */
+        _ITEM_STATE_MAX,
+        _ITEM_STATE_INVALID = -EINVAL,
+} ItemState;
+
+typedef struct VolumeStatus {
+        const VolumeConfig *config;   /* borrowed from Manager.config */
+        ItemState state;
+} VolumeStatus;
+
+typedef struct CertificateStatus {
+        const CertificateConfig *config;
+        ItemState state;
+        uint64_t not_after;           /* µs since the epoch, 0 unknown */
+        uint64_t renew_at;            /* start of the renewal window */
+        uint64_t jitter;              /* drawn once per not_after: renew at renew_at + jitter */
+        uint64_t jitter_for;          /* the not_after the jitter was drawn for */
+        char *stamp;                  /* inode and mtime of the certificate file: "did it change?" */
+} CertificateStatus;
+
+typedef struct Hook Hook;
+typedef struct Manager Manager;
+
+struct Manager {
+        sd_event *event;
+        sd_bus *bus;                  /* NULL without a bus: the status file alone then */
+        char *bus_address;            /* NULL: the system bus */
+        char *config_path;            /* NULL: the default */
+        Config *config;
+        SecretSource *source;
+
+        ManagerState state;
+        int ready;                    /* an int: the "b" property reads it through offsetof */
+        char *status_text;
+        char *last_error;
+        uint64_t ca_not_after;
+        char *ca_pem;                 /* the trust bundle, public */
+        VolumeStatus *volumes;
+        size_t n_volumes;
+        CertificateStatus *certificates;
+        size_t n_certificates;
+
+        unsigned attempt;             /* failed attempts in a row */
+        bool ever_ready;
+        bool watching;
+        bool reloading;
+        uint64_t secrets_stamp;       /* directory source: digest of the Secret files' metadata */
+        uint64_t next_attempt;        /* CLOCK_MONOTONIC µs of the scheduled retry, 0 none */
+
+        sd_event_source *retry_source;
+        sd_event_source *renew_source;
+        sd_event_source *recheck_source;
+        sd_event_source *poll_source;
+        sd_event_source *changed_source;
+        sd_event_source *bus_retry_source;
+        Hook *hooks;
+        unsigned hooks_run;           /* how many reload hooks finished, for Describe() */
+
+        char *published[8];           /* what the bus last saw of each property (bus.c) */
+        char *status_written;         /* the status file's last content */
+        int exit_code;
+};
+
+int manager_new(Config *config, const char *config_path, const char *bus_address, Manager **ret);
+Manager *manager_free(Manager *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
+
+/* Sets everything up and runs the loop until SIGTERM/SIGINT; returns the exit status to use. */
+int manager_run(Manager *m);
+
+/* One provisioning attempt now; renew=true issues new certificates even where the old ones are fine. */
+int manager_reconcile(Manager *m, bool renew);
+
+/* The status as JSON: what Describe() returns and status.json holds. */
+int manager_describe(Manager *m, char **ret);
+
+/* The delay before the attempt-th retry (1-based): initial × multiplier^(attempt-1), at most max,
+ * minus up to jitter of it; random01 in [0, 1). Pure, for tests. */
+uint64_t manager_backoff_usec(const RetryConfig *r, unsigned attempt, double random01);
+
+/* When to renew a certificate: at renew_at plus a random part of the smaller of jitter_max and a
+ * tenth of the renewal window (renew_at .. not_after); never before renew_at. Pure, for tests. */
+uint64_t manager_renewal_jitter(uint64_t renew_at, uint64_t not_after, uint64_t jitter_max, double random01);
+
+const char *manager_state_to_string(ManagerState s) _pure_;
+const char *item_state_to_string(ItemState s) _pure_;
