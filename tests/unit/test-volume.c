@@ -345,3 +345,33 @@ TEST(rotation_converges_when_both_slots_left) {
         ASSERT_EQ(opens_with(image, 'o'), -EPERM);
         remove_key("data.previous");
 }
+
+TEST(argon2id_with_its_costs) {
+        struct crypt_device *cd = NULL;
+        struct crypt_pbkdf_type pb;
+        char image[512];
+        NsError e;
+        Config *c;
+
+        snprintf(image, sizeof(image), "%s/argon.img", test_tmpdir);
+        make_image(image);
+        write_key("data", 'k', 64);
+        c = make_config(image, ", \"luks\": {\"pbkdf\": \"argon2id\", \"argon2_time\": 5, \"argon2_memory_kib\": 32768,"
+                               " \"argon2_parallel\": 2, \"no_read_workqueue\": true}");
+        (void) provision(c, &e);
+        config_free(c);
+
+        ASSERT_OK(crypt_init(&cd, image));
+        ASSERT_OK(crypt_load(cd, CRYPT_LUKS2, NULL));
+        ASSERT_OK(crypt_keyslot_get_pbkdf(cd, 0, &pb));
+        ASSERT_STREQ(pb.type, CRYPT_KDF_ARGON2ID);
+        ASSERT_EQ(pb.iterations, 5);
+        ASSERT_EQ(pb.max_memory_kb, 32768);
+        ASSERT_EQ(pb.parallel_threads, 2);
+        uint32_t flags = 0;
+        ASSERT_OK(crypt_persistent_flags_get(cd, CRYPT_FLAGS_ACTIVATION, &flags));
+        ASSERT_TRUE(flags & CRYPT_ACTIVATE_NO_READ_WORKQUEUE);
+        ASSERT_FALSE(flags & CRYPT_ACTIVATE_ALLOW_DISCARDS);
+        crypt_free(cd);
+        ASSERT_TRUE(opens_with(image, 'k') >= 0);
+}

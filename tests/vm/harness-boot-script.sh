@@ -20,13 +20,14 @@ out=$(vm_run -- bash -c 'echo before-exit; exit 3') || rc=$?
 assert_eq 3 "$rc" "exit status of 'exit 3'"
 [[ $out == *before-exit* ]] || fail "output before a failing exit is lost: $out"
 
-# Arguments keep their boundaries and quoting; the environment and cwd are passed.
+# Arguments keep their boundaries and quoting; the environment and cwd are passed (a cwd the guest
+# sees: the host's /tmp, where a clone may live, is a fresh tmpfs there).
 rc=0
-out=$(cd "$VM_DIR" && vm_run --env 'NSVM_T=x y$z' -- printf '<%s>' 'a b' '' "c'd") || rc=$?
+out=$(cd /usr/share && vm_run --env 'NSVM_T=x y$z' -- printf '<%s>' 'a b' '' "c'd") || rc=$?
 assert_eq 0 "$rc" "printf status"
 [[ $out == *"<a b><><c'd>"* ]] || fail "arguments mangled: $out"
-out=$(cd "$VM_DIR" && vm_run --env 'NSVM_T=x y$z' -- bash -c 'echo "env=$NSVM_T cwd=$PWD"')
-[[ $out == *"env=x y\$z cwd=$VM_DIR"* ]] || fail "env or cwd not passed: $out"
+out=$(cd /usr/share && vm_run --env 'NSVM_T=x y$z' -- bash -c 'echo "env=$NSVM_T cwd=$PWD"')
+[[ $out == *"env=x y\$z cwd=/usr/share"* ]] || fail "env or cwd not passed: $out"
 
 # A writable share: what the guest writes is on the host afterwards, and back.
 echo from-host > "$SCRATCH/in"
