@@ -9,14 +9,19 @@
 #  2. second boot, PostgreSQL enabled: it starts only after nodeseal's READY=1, through the drop-in
 #     (ExecStartPre=nodeseal check); same data, same certificate.
 #  3. third boot with the Secrets missing: nodeseal keeps waiting and says why, PostgreSQL does not
-#     start, the disk is not touched; the Secrets appear (a unit in the guest moves them back) and
+#     start, the disk is not touched; the Secrets appear (a unit in the guest creates them) and
 #     nodeseal proceeds and PostgreSQL starts, without a reboot.
-# The directory secret source (on a share), not the fake API server.
+# The Secrets come from the fake API server on the guest's loopback (NSVM_SOURCE=kubernetes, the
+# default; started by a unit ordered before nodeseal.service, seeded anew each boot), or from a
+# directory on a share (NSVM_SOURCE=directory: boot-postgresql-gated-directory.sh).
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 PG_CLUSTER=enc
 PG_PORT=5433
+NSVM_SOURCE=${NSVM_SOURCE:-kubernetes}
+FAKE_PORT=16443
+FAKE_DIR=/run/nodeseal-fake-kube
 
 if ! in_guest; then
 	vm_require
@@ -46,9 +51,18 @@ if ! in_guest; then
 	head -c 64 /dev/urandom > "$SCRATCH/secrets/nodeseal-keys-vm-node/pgdata"
 	chmod -R go-rwx "$SCRATCH/secrets"
 
+	if [[ $NSVM_SOURCE == kubernetes ]]; then
+		head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$SCRATCH/token"
+		head -c 24 /dev/urandom | base64 | tr -d '/+=' > "$SCRATCH/admin-token"
+		chmod 0600 "$SCRATCH/token" "$SCRATCH/admin-token"
+		source_json='"source": "kubernetes", "kubernetes": { "api_url": "https://127.0.0.1:'$FAKE_PORT'",
+		  "ca_file": "'$SCRATCH'/fake/ca.crt", "token_file": "'$SCRATCH'/token", "namespace": "nodeseal" }'
+	else
+		source_json='"directory": "'$SCRATCH'/secrets"'
+	fi
 	cat > "$SCRATCH/nodeseal.json" <<-JSON
 	{ "node_name": "vm-node",
-	  "secrets": { "directory": "$SCRATCH/secrets" },
+	  "secrets": { $source_json },
 	  "retry": { "initial_sec": 0.5, "max_sec": 3 },
 	  "daemon": { "poll_sec": 1 },
 	  "volumes": [ { "name": "pgdata", "device": "/dev/disk/by-id/virtio-nsvm-pgdata", "mountpoint": "/srv/pgdata",
@@ -63,16 +77,35 @@ if ! in_guest; then
 	cp "$BUILD_ROOT/unit-files/nodeseal.service" "$units/"
 	cp "$BUILD_ROOT/unit-files/nodeseal-dropin.conf" "$units/postgresql@.service.d/nodeseal.conf"
 	ln -s ../nodeseal.service "$units/multi-user.target.wants/nodeseal.service"
+	if [[ $NSVM_SOURCE == kubernetes ]]; then
+		# The API server, up before nodeseal; it keeps its TLS certificates in $SCRATCH/fake across
+		# boots but not its Secrets: a boot seeds them (NSVM_SEED=1) or not.
+		cat > "$units/nsvm-fake-kube.service" <<-UNIT
+			[Unit]
+			Description=fake Kubernetes API server (boot-postgresql-gated)
+			Before=nodeseal.service
+			[Service]
+			Type=exec
+			ExecStart=/usr/bin/python3 $FAKE_DIR/fake-kube.py --state-dir $SCRATCH/fake --port $FAKE_PORT --bind 127.0.0.1 --namespace nodeseal --token $(cat "$SCRATCH/token") --admin-token $(cat "$SCRATCH/admin-token")
+			ExecStartPost=$VM_GUEST_DIR/$(basename "$0") --guest fake-kube-up
+			EnvironmentFile=$SCRATCH/fake-kube.env
+			Environment=SCRATCH=$SCRATCH PGVER=$pgver
+			StandardOutput=journal
+		UNIT
+		ln -s ../nsvm-fake-kube.service "$units/multi-user.target.wants/nsvm-fake-kube.service"
+		echo NSVM_SEED=1 > "$SCRATCH/fake-kube.env"
+	fi
 	copies=(--copy "$NODESEAL:$sbin/nodeseal"
 		--copy "$SCRATCH/nodeseal.json:/etc/nodeseal/nodeseal.json"
 		--copy "$SOURCE_ROOT/unit-files/org.nodeseal.Agent1.conf:/etc/dbus-1/system.d/org.nodeseal.Agent1.conf"
 		--copy "$SOURCE_ROOT/unit-files/tmpfiles-nodeseal.conf:/etc/tmpfiles.d/nodeseal.conf"
-		--copy "$SOURCE_ROOT/hooks/postgresql:$hooks/postgresql")
+		--copy "$SOURCE_ROOT/hooks/postgresql:$hooks/postgresql"
+		--copy "$SOURCE_ROOT/tests/fake-kube:$FAKE_DIR")
 	boot() {
 		local rc=0
 		vm_run_self --systemd --timeout 600 --mem 1024 --unit-dir "$units" \
 			--disk "$SCRATCH/disk.img,serial=nsvm-pgdata" --share "$SCRATCH:$SCRATCH" \
-			--env "SCRATCH=$SCRATCH" --env "PGVER=$pgver" "${copies[@]}" "$@" || rc=$?
+			--env "SCRATCH=$SCRATCH" --env "PGVER=$pgver" --env "NSVM_SOURCE=$NSVM_SOURCE" "${copies[@]}" "$@" || rc=$?
 		return $rc
 	}
 
@@ -87,9 +120,14 @@ if ! in_guest; then
 	boot -- second || fail "second boot"
 
 	log "boot 3: the Secrets missing at boot, then appearing"
-	# The Secrets, not their directory, are missing (as when a cluster's Secrets are not created yet).
-	mkdir "$SCRATCH/secrets-away"
-	mv "$SCRATCH/secrets/"* "$SCRATCH/secrets-away/"
+	# The Secrets, not their directory or the API server, are missing (as when a cluster's Secrets
+	# are not created yet).
+	if [[ $NSVM_SOURCE == kubernetes ]]; then
+		echo NSVM_SEED=0 > "$SCRATCH/fake-kube.env"
+	else
+		mkdir "$SCRATCH/secrets-away"
+		mv "$SCRATCH/secrets/"* "$SCRATCH/secrets-away/"
+	fi
 	head -c 16M "$SCRATCH/disk.img" | sha256sum | cut -d' ' -f1 > "$SCRATCH/disk-head.sum"
 	cat > "$units/nsvm-secrets-arrive.service" <<-UNIT
 		[Unit]
@@ -98,7 +136,7 @@ if ! in_guest; then
 		Type=oneshot
 		RemainAfterExit=yes
 		ExecStart=$VM_GUEST_DIR/$(basename "$0") --guest secrets-arrive
-		Environment=SCRATCH=$SCRATCH PGVER=$pgver
+		Environment=SCRATCH=$SCRATCH PGVER=$pgver NSVM_SOURCE=$NSVM_SOURCE
 		StandardOutput=tty
 		StandardError=inherit
 		TTYPath=/dev/console
@@ -114,6 +152,23 @@ fi
 [[ ${1:-} == --guest ]] && shift
 pg_unit=postgresql@$PGVER-$PG_CLUSTER.service
 map=/dev/mapper/nodeseal-pgdata
+
+# seed: the Secrets into the fake API server, from the same files the directory source reads. The
+# bodies go through files, not argv.
+seed() {
+	local body=$SCRATCH/body.json
+	printf '{"metadata":{"name":"nodeseal-ca","namespace":"nodeseal"},"type":"kubernetes.io/tls","data":{"tls.crt":"%s","tls.key":"%s"}}' \
+		"$(base64 -w0 < "$SCRATCH/secrets/nodeseal-ca/tls.crt")" "$(base64 -w0 < "$SCRATCH/secrets/nodeseal-ca/tls.key")" > "$body"
+	fake_admin POST /fake/secrets "$body"
+	printf '{"metadata":{"name":"nodeseal-keys-vm-node","namespace":"nodeseal"},"data":{"pgdata":"%s"}}' \
+		"$(base64 -w0 < "$SCRATCH/secrets/nodeseal-keys-vm-node/pgdata")" > "$body"
+	fake_admin POST /fake/secrets "$body"
+	rm -f "$body"
+}
+fake_admin() {
+	curl -sS -f --cacert "$SCRATCH/fake/control-ca.crt" -H @<(printf 'Authorization: Bearer %s\n' "$(cat "$SCRATCH/admin-token")") \
+		-H 'Content-Type: application/json' -X "$1" --data-binary "@$3" "https://127.0.0.1:$FAKE_PORT$2" > /dev/null
+}
 
 psql_tls() {
 	nodeseal ca > /run/nodeseal-client-ca.crt
@@ -152,6 +207,12 @@ assert_postgresql_tls() {
 }
 
 case $1 in
+fake-kube-up)
+	# ExecStartPost of nsvm-fake-kube.service: listening (it writes "port" last), then seeded.
+	wait_for 60 test -s "$SCRATCH/fake/port" || fail "the fake API server did not start"
+	[[ ${NSVM_SEED:-1} == 1 ]] && seed
+	exit 0
+	;;
 first)
 	assert_ready
 	assert_eq "postgres 700" "$(stat -c '%U %a' /srv/pgdata)" "owner and mode of the volume's root"
@@ -208,13 +269,20 @@ secrets-arrive)
 		echo "disk=$(head -c 16M /dev/disk/by-id/virtio-nsvm-pgdata | sha256sum | cut -d' ' -f1)"
 		echo "bus-ready=$(busctl --system get-property org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 Ready)"
 	} > "$SCRATCH/missing-state"
-	mv "$SCRATCH/secrets-away/"* "$SCRATCH/secrets/"
+	if [[ $NSVM_SOURCE == kubernetes ]]; then
+		seed
+	else
+		mv "$SCRATCH/secrets-away/"* "$SCRATCH/secrets/"
+	fi
 	;;
 missing)
 	cat "$SCRATCH/missing-state" >&2
 	state() { sed -n "s/^$1=//p" "$SCRATCH/missing-state"; }
 	assert_eq activating "$(state nodeseal)" "nodeseal.service while the Secrets were missing"
 	assert_contains "$(state status)" "Secret nodeseal-keys-vm-node not found" "STATUS= while the Secrets were missing"
+	if [[ $NSVM_SOURCE == kubernetes ]]; then
+		assert_contains "$(state status)" "in namespace nodeseal" "STATUS= names the namespace"
+	fi
 	[[ $(state postgresql) != active ]] || fail "PostgreSQL was active without the Secrets"
 	assert_eq 0 "$(state postgresql-started)" "PostgreSQL's start time while the Secrets were missing"
 	assert_eq no "$(state mounted)" "mounted without the Secrets"
