@@ -252,6 +252,20 @@ second)
 	started=$(systemctl show -P ExecMainStartTimestampMonotonic "$pg_unit")
 	((started > ready)) || fail "PostgreSQL started ($started) before nodeseal was ready ($ready)"
 	[[ $(systemctl show -P ExecStartPre "$pg_unit") == *"nodeseal check"* ]] || fail "no nodeseal check before PostgreSQL"
+
+	# The shipped postgresql hook: RenewCertificates() issues a new certificate, the hook reloads
+	# the cluster, and the server presents the new one; a reload, not a restart.
+	pid_before=$(systemctl show -P MainPID "$pg_unit")
+	busctl --system call org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 RenewCertificates
+	new=$(openssl x509 -noout -serial -in /srv/pgdata/tls/server.crt)
+	[[ $new != "$(cat "$SCRATCH/serial")" ]] || fail "RenewCertificates() did not renew"
+	served() { openssl s_client -starttls postgres -connect "localhost:$PG_PORT" < /dev/null 2> /dev/null | openssl x509 -noout -serial 2> /dev/null; }
+	serves_new() { [[ $(served) == "$new" ]]; }
+	wait_for 30 serves_new || fail "PostgreSQL serves '$(served)', not $new, after the hook"
+	journalctl -b -u nodeseal.service --no-pager > "$SCRATCH/journal" 2>&1
+	grep -q "reload hook (pid [0-9]*) succeeded" "$SCRATCH/journal" || fail "the postgresql hook did not succeed"
+	assert_eq "$pid_before" "$(systemctl show -P MainPID "$pg_unit")" "PostgreSQL's main PID after the hook"
+	assert_postgresql_tls
 	;;
 secrets-arrive)
 	# Runs from its own unit during boot 3, while nodeseal waits: record what the gate looks like,
