@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
+# shellcheck shell=bash
 # Helpers for the daemon scenarios, on top of lib.sh and lib-cert.sh: a private dbus-daemon, a
 # stand-in for systemd's notification socket, and "nodeseal run" on both.
 
