@@ -307,8 +307,23 @@ missing)
 	assert_ready
 	assert_postgresql_tls
 	assert_eq "NODESEAL-VM-PLAINTEXT first boot" "$(psql_tls -c 'SELECT t FROM marker')" "data after the late Secrets"
-	journalctl -b -u nodeseal.service --no-pager | grep -q "Secret nodeseal-keys-vm-node not found" ||
-		fail "the journal does not say what was missing"
+	journalctl -b -u nodeseal.service --no-pager > "$SCRATCH/journal" 2>&1
+	grep -q "Secret nodeseal-keys-vm-node not found" "$SCRATCH/journal" || fail "the journal does not say what was missing"
+
+	# Stopping nodeseal stops the datastore that requires it, and leaves the volume open and mounted...
+	systemctl stop nodeseal.service
+	assert_eq inactive "$(systemctl is-active "$pg_unit")" "$pg_unit after nodeseal stopped"
+	mounted_from /srv/pgdata "$map" || fail "the volume was unmounted when nodeseal stopped"
+	# ...unless "daemon": {"close_on_stop": true}.
+	jq '.daemon.close_on_stop = true' /etc/nodeseal/nodeseal.json > /etc/nodeseal/nodeseal.json.new
+	mv /etc/nodeseal/nodeseal.json.new /etc/nodeseal/nodeseal.json
+	systemctl start nodeseal.service
+	assert_eq active "$(systemctl is-active nodeseal.service)" "nodeseal.service started again"
+	systemctl stop nodeseal.service
+	! mounted_from /srv/pgdata "$map" 2> /dev/null || fail "still mounted after a stop with close_on_stop"
+	[[ ! -e $map ]] || fail "$map still open after a stop with close_on_stop"
+	assert_eq inactive "$(systemctl is-active nodeseal.service)" "nodeseal.service after the stop"
+	[[ $(systemctl show -P Result nodeseal.service) == success ]] || fail "nodeseal.service did not stop cleanly"
 	;;
 *)
 	fail "unknown step '$1'"
