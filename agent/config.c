@@ -601,6 +601,13 @@ static int validate_certificates(Ctx *ctx, Config *c) {
                 if (cc->renew_fraction <= 0.0 || cc->renew_fraction >= 1.0)
                         return fail(ctx, CPATH(".renew_fraction"), "%g: must be greater than 0 and less than 1",
                                     cc->renew_fraction);
+                /* A certificate is renewed no later than the check margin before it expires; one that
+                 * lives no longer than the margin would fail "nodeseal check" from the start. */
+                if ((uint64_t) cc->validity_days * USEC_PER_DAY <= c->check_margin_usec)
+                        return fail(ctx, CPATH(".validity_days"),
+                                    "%u day(s) is not longer than check.expiry_margin_days (%g): every certificate "
+                                    "would fail \"nodeseal check\" as soon as it is issued",
+                                    cc->validity_days, (double) c->check_margin_usec / (double) USEC_PER_DAY);
                 if (!cc->dns_names) {
                         cc->dns_names = calloc(2, sizeof(char *));
                         if (!cc->dns_names || !(cc->dns_names[0] = strdup("{node}")))

@@ -1003,9 +1003,17 @@ static int load_node_files(const ProfileFiles *f, EVP_PKEY **ret_key, STACK_OF(X
         return 0;
 }
 
-static time_t renewal_point(time_t not_before, time_t not_after, double renew_fraction) {
+/* The last renew_fraction of the lifetime, and never later than the check margin before notAfter:
+ * a certificate that "nodeseal check" would call expiring (and so keep a datastore from starting)
+ * is always due for renewal. */
+static time_t renewal_point(const Config *c, time_t not_before, time_t not_after, double renew_fraction) {
         double life = difftime(not_after, not_before);
-        return not_before + (time_t) (life * (1.0 - renew_fraction));
+        time_t t = not_before + (time_t) (life * (1.0 - renew_fraction));
+        time_t margin = (time_t) (c->check_margin_usec / USEC_PER_SEC);
+
+        if (not_after - margin < t)
+                t = MAX(not_after - margin, not_before);
+        return t;
 }
 
 static bool is_regular_file(const char *path) {
@@ -1041,7 +1049,7 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
                 return ns_error_set(why, r, "unreadable validity dates");
         if (now < nb || now >= na)
                 return ns_error_set(why, -EKEYEXPIRED, "not valid now (%s to %s)", FORMAT_TIME(nb), FORMAT_TIME(na));
-        renew_at = renewal_point(nb, na, cc->renew_fraction);
+        renew_at = renewal_point(c, nb, na, cc->renew_fraction);
         if (now >= renew_at)
                 return ns_error_set(why, -EKEYEXPIRED, "in its renewal window since %s", FORMAT_TIME(renew_at));
 
@@ -1271,6 +1279,6 @@ int certificate_check(const Config *c, const CertificateConfig *cc, const char *
         if (ret_not_after)
                 *ret_not_after = sec_to_usec(na);
         if (ret_renew_at)
-                *ret_renew_at = sec_to_usec(renewal_point(nb, na, cc->renew_fraction));
+                *ret_renew_at = sec_to_usec(renewal_point(c, nb, na, cc->renew_fraction));
         return 0;
 }

@@ -9,7 +9,8 @@
 python3 -c 'import cryptography' 2>/dev/null || skip "python3-cryptography is not installed"
 
 # A CA from yesterday, so that node certificates start at now - 300 s (nodeseal's clock skew) and
-# live 1 day + 300 s = 86700 s. renew_fraction 1 - 306/86700 puts the renewal point 6 s after issuing.
+# live 1 day + 300 s = 86700 s. renew_fraction 1 - 306/86700 puts the renewal point 6 s after issuing
+# (the check margin, 8.6 s here, comes later).
 python3 "$SOURCE_ROOT/tests/integration/make-ca-backdated.py" "$T/ca" 1
 make_secrets "$T/secrets" "$T/ca"
 cat >"$T/hook" <<HOOK
@@ -17,7 +18,7 @@ cat >"$T/hook" <<HOOK
 echo "\$NODESEAL_CERTIFICATE \$(openssl x509 -noout -serial -in "\$NODESEAL_CERT_FILE") \$NODESEAL_KEY_FILE \$NODESEAL_CA_FILE" >>"$T/hook.log"
 HOOK
 chmod +x "$T/hook"
-write_daemon_config "$T/nodeseal.json" '"validity_days": 1, "renew_fraction": 0.99647058823, "reload_command": ["'"$T"'/hook"]'
+write_daemon_config "$T/nodeseal.json" '"validity_days": 1, "renew_fraction": 0.99647058823, "reload_command": ["'"$T"'/hook"]' '"check": { "expiry_margin_days": 0.0001 }'
 start_bus allow-all
 start_notify
 start_daemon "$T/nodeseal.json"

@@ -203,6 +203,12 @@ TEST(certificate_validation) {
         ASSERT_REFUSED(CERT(", \"validity_days\": 0"), "certificates[0].validity_days: must be between 1");
         ASSERT_REFUSED(CERT(", \"validity_days\": 5000"), "certificates[0].validity_days: 5000");
         ASSERT_REFUSED(CERT(", \"renew_fraction\": 1"), "certificates[0].renew_fraction: 1");
+        /* No longer-lived than the check margin (7 days by default, or as configured). */
+        ASSERT_REFUSED(CERT(", \"validity_days\": 7"),
+                       "certificates[0].validity_days: 7 day(s) is not longer than check.expiry_margin_days (7)");
+        ASSERT_REFUSED("{\"check\": {\"expiry_margin_days\": 40}, "
+                       "\"certificates\": [{\"name\": \"pg\", \"directory\": \"/etc/tls\", \"validity_days\": 30}]}",
+                       "certificates[0].validity_days: 30 day(s) is not longer than check.expiry_margin_days (40)");
         ASSERT_REFUSED(CERT(", \"reload_command\": [\"reload.sh\"]"), "certificates[0].reload_command[0]");
 }
 

@@ -829,6 +829,11 @@ TEST(reissue_in_renewal_window) {
         ASSERT_EQ(provision_then_rerun(NULL, -100 * DAY, &same), 1);
         /* Not yet valid (issued "tomorrow" by a clock running ahead). */
         ASSERT_EQ(provision_then_rerun(NULL, DAY, &same), 1);
+        /* 10 days with the 7-day check margin: renewal 7 days before notAfter, not at two thirds. */
+        ASSERT_EQ(provision_then_rerun("\"validity_days\": 10", -4 * DAY, &same), 1);
+        ASSERT_EQ(same, 0);
+        ASSERT_EQ(provision_then_rerun("\"validity_days\": 10", -2 * DAY, &same), 0);
+        ASSERT_EQ(same, 1);
 }
 
 TEST(reissue_mismatched_key) {
@@ -1210,9 +1215,10 @@ TEST(check_errors) {
 
         ASSERT_EQ(certificate_provision(c, &c->certificates[0], ca, NULL, &e), 1);
         ASSERT_OK(certificate_check(c, &c->certificates[0], trust, 0, &na, &renew, &e));
-        /* Renewal at two thirds of the life (notBefore is 5 minutes back). */
+        /* Two thirds of the life would put the renewal 3.3 days before notAfter; the 7-day check
+         * margin comes first, so that "check" never fails on a certificate not yet due. */
         ASSERT_TRUE(na > renew);
-        ASSERT_TRUE(llabs((long long) (na - renew) / (long long) USEC_PER_SEC - (long long) (10 * DAY + 300) / 3) < 5);
+        ASSERT_EQ((long long) (na - renew) / (long long) USEC_PER_SEC, 7LL * DAY);
 
         /* Expiring within the margin: the date is given. */
         e = (NsError) {};

@@ -7,10 +7,13 @@
 #     encrypted mount and TLS from nodeseal's files; psql sslmode=verify-full with nodeseal's CA
 #     works, a connection without TLS is refused (hostssl only).
 #  2. second boot, PostgreSQL enabled: it starts only after nodeseal's READY=1, through the drop-in
-#     (ExecStartPre=nodeseal check); same data, same certificate.
+#     (ExecStartPre=nodeseal check); same data, same certificate. RenewCertificates() over the
+#     system bus, then a certificate near expiry renewed by the daemon's timer: each time the
+#     shipped hook reloads PostgreSQL, which serves the new certificate with the same PID.
 #  3. third boot with the Secrets missing: nodeseal keeps waiting and says why, PostgreSQL does not
 #     start, the disk is not touched; the Secrets appear (a unit in the guest creates them) and
-#     nodeseal proceeds and PostgreSQL starts, without a reboot.
+#     nodeseal proceeds and PostgreSQL starts, without a reboot; the short certificate boot 2
+#     left, now within check's margin, is renewed before READY=1.
 # The Secrets come from the fake API server on the guest's loopback (NSVM_SOURCE=kubernetes, the
 # default; started by a unit ordered before nodeseal.service, seeded anew each boot), or from a
 # directory on a share (NSVM_SOURCE=directory: boot-postgresql-gated-directory.sh).
@@ -266,6 +269,37 @@ second)
 	grep -q "reload hook (pid [0-9]*) succeeded" "$SCRATCH/journal" || fail "the postgresql hook did not succeed"
 	assert_eq "$pid_before" "$(systemctl show -P MainPID "$pg_unit")" "PostgreSQL's main PID after the hook"
 	assert_postgresql_tls
+
+	# A certificate near expiry, renewed by the daemon's own timer: a one-day certificate whose
+	# renewal point falls 40 s after it is issued (validity_days 1, renew_fraction computed from
+	# the notBefore nodeseal will choose: now - 300 s, not before the CA's), with no jitter. The
+	# new configuration comes by systemctl reload (SIGHUP); RenewCertificates() issues the short
+	# one; then nothing but time: the timer renews it, the hook reloads PostgreSQL, same PID.
+	now=$(date +%s)
+	ca_nb=$(date -d "$(openssl x509 -noout -startdate -in "$SCRATCH/ca/ca.crt" | cut -d= -f2)" +%s)
+	nb=$((now - 300 > ca_nb ? now - 300 : ca_nb))
+	frac=$(awk -v now="$now" -v nb="$nb" 'BEGIN { life = now + 86400 - nb; printf "%.8f", 1 - (now - nb + 40) / life }')
+	jq --argjson f "$frac" '.certificates[0].validity_days = 1 | .certificates[0].renew_fraction = $f |
+		.daemon.renew_jitter_sec = 1 | .check.expiry_margin_days = 0.0001' /etc/nodeseal/nodeseal.json > /etc/nodeseal/nodeseal.json.new
+	mv /etc/nodeseal/nodeseal.json.new /etc/nodeseal/nodeseal.json
+	systemctl reload nodeseal.service
+	reloaded() { journalctl -b -u nodeseal.service --no-pager | grep -q "Configuration reloaded"; }
+	wait_for 30 reloaded || fail "nodeseal did not reload its configuration"
+	busctl --system call org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 RenewCertificates
+	new=$(openssl x509 -noout -serial -in /srv/pgdata/tls/server.crt)
+	left=$(($(date -d "$(openssl x509 -noout -enddate -in /srv/pgdata/tls/server.crt | cut -d= -f2)" +%s) - $(date +%s)))
+	((left > 86000 && left <= 86400)) || fail "the short certificate expires in $left s, not in a day"
+	wait_for 30 serves_new || fail "PostgreSQL serves '$(served)', not the short certificate $new"
+	short=$new
+	pid_before=$(systemctl show -P MainPID "$pg_unit")
+	renewed() { new=$(openssl x509 -noout -serial -in /srv/pgdata/tls/server.crt); [[ $new != "$short" ]]; }
+	wait_for 120 renewed || fail "the certificate near expiry was not renewed: $(systemctl show -P StatusText nodeseal.service)"
+	wait_for 30 serves_new || fail "PostgreSQL serves '$(served)', not the renewed $new"
+	journalctl -b -u nodeseal.service --no-pager > "$SCRATCH/journal" 2>&1
+	grep -q "A certificate reached its renewal point." "$SCRATCH/journal" || fail "not renewed by the renewal timer"
+	assert_eq "$pid_before" "$(systemctl show -P MainPID "$pg_unit")" "PostgreSQL's main PID after the renewal"
+	openssl verify -CAfile "$SCRATCH/ca/ca.crt" /srv/pgdata/tls/server.crt > /dev/null || fail "the renewed certificate does not verify"
+	assert_postgresql_tls
 	;;
 secrets-arrive)
 	# Runs from its own unit during boot 3, while nodeseal waits: record what the gate looks like,
@@ -309,6 +343,10 @@ missing)
 	assert_eq "NODESEAL-VM-PLAINTEXT first boot" "$(psql_tls -c 'SELECT t FROM marker')" "data after the late Secrets"
 	journalctl -b -u nodeseal.service --no-pager > "$SCRATCH/journal" 2>&1
 	grep -q "Secret nodeseal-keys-vm-node not found" "$SCRATCH/journal" || fail "the journal does not say what was missing"
+	# Boot 2 left a one-day certificate, within check's default 7-day margin: nodeseal renewed it
+	# before READY=1, or the drop-in's "nodeseal check" would have kept PostgreSQL down.
+	left=$(($(date -d "$(openssl x509 -noout -enddate -in /srv/pgdata/tls/server.crt | cut -d= -f2)" +%s) - $(date +%s)))
+	((left > 7 * 86400)) || fail "the certificate expires in $left s, within the check margin"
 
 	# Stopping nodeseal stops the datastore that requires it, and leaves the volume open and mounted...
 	systemctl stop nodeseal.service
