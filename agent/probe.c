@@ -2,9 +2,12 @@
 /* libblkid probing: superblocks (LUKS included), partition tables and tag lookup. */
 #include <blkid/blkid.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +145,73 @@ int probe_device(const char *path, ProbeResult *ret, NsError *error) {
         log_debug("Device %s: %s%s%s.", path, probe_kind_to_string(p.kind), p.type[0] ? " " : "", p.type);
         *ret = p;
         return 0;
+}
+
+#define UNWRITTEN_EDGE (1024 * 1024)   /* read whole at the start and the end */
+#define UNWRITTEN_SAMPLE 4096           /* read at each point in between */
+#define UNWRITTEN_POINTS 62
+
+/* 1 when [offset, offset + size) reads as zeros; 0 and *ret_at otherwise. */
+static int range_zero(int fd, const char *path, uint64_t offset, size_t size, uint8_t *buf, uint64_t *ret_at,
+                      NsError *error) {
+        size_t done = 0;
+
+        while (done < size) {
+                ssize_t n = pread(fd, buf, size - done, (off_t) (offset + done));
+                if (n < 0)
+                        return ns_error_set(error, -errno, "Device %s: cannot read at offset %" PRIu64 ": %s", path,
+                                            offset + done, strerror(errno));
+                if (n == 0)
+                        break;
+                for (ssize_t i = 0; i < n; i++)
+                        if (buf[i] != 0) {
+                                *ret_at = offset + done + (uint64_t) i;
+                                return 0;
+                        }
+                done += (size_t) n;
+        }
+        return 1;
+}
+
+int probe_device_unwritten(const char *path, uint64_t *ret_offset, NsError *error) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        uint64_t size, at = 0;
+        struct stat st;
+        int r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return ns_error_set(error, -errno, "Device %s: %s", path, strerror(errno));
+        if (S_ISBLK(st.st_mode)) {
+                if (ioctl(fd, BLKGETSIZE64, &size) < 0)
+                        return ns_error_set(error, -errno, "Device %s: cannot read its size: %s", path, strerror(errno));
+        } else
+                size = (uint64_t) st.st_size;
+
+        buf = malloc(UNWRITTEN_EDGE);
+        if (!buf)
+                return -ENOMEM;
+
+        r = range_zero(fd, path, 0, (size_t) MIN(size, (uint64_t) UNWRITTEN_EDGE), buf, &at, error);
+        if (r == 1 && size > UNWRITTEN_EDGE)
+                r = range_zero(fd, path, size - MIN(size - UNWRITTEN_EDGE, (uint64_t) UNWRITTEN_EDGE),
+                               (size_t) MIN(size - UNWRITTEN_EDGE, (uint64_t) UNWRITTEN_EDGE), buf, &at, error);
+        if (r == 1 && size > 2 * UNWRITTEN_EDGE) {
+                uint64_t span = size - 2 * UNWRITTEN_EDGE;
+
+                for (unsigned i = 0; r == 1 && i < UNWRITTEN_POINTS; i++) {
+                        uint64_t off = UNWRITTEN_EDGE + span / (UNWRITTEN_POINTS + 1) * (i + 1);
+                        off -= off % UNWRITTEN_SAMPLE;
+                        r = range_zero(fd, path, off, (size_t) MIN((uint64_t) UNWRITTEN_SAMPLE, size - off), buf, &at,
+                                       error);
+                }
+        }
+        if (r == 0 && ret_offset)
+                *ret_offset = at;
+        return r;
 }
 
 int probe_result_describe(const ProbeResult *p, char *buf, size_t size) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "error.h"
@@ -32,6 +33,13 @@ int probe_resolve_device(const char *spec, char **ret_path, NsError *error);
  * block device is held open exclusively (mounted, mapped, used by md/LVM): such a device is
  * never a candidate for formatting, whatever libblkid says about it. */
 int probe_device(const char *path, ProbeResult *ret, NsError *error);
+
+/* Whether a device libblkid calls blank was ever written: 1 when its first and last MiB, and 4 KiB
+ * read at evenly spread points in between, are all zero bytes (as on a new cloud volume, a new
+ * image file, a discarded SSD); 0 with the offset of the first non-zero byte otherwise. Random
+ * data, plain dm-crypt, a filesystem whose signature was wiped: libblkid sees nothing there, and
+ * nodeseal must not format them. */
+int probe_device_unwritten(const char *path, uint64_t *ret_offset, NsError *error);
 
 /* "ext4 filesystem", "dos partition table", "LUKS2 header": for messages. */
 int probe_result_describe(const ProbeResult *p, char *buf, size_t size);

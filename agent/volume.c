@@ -7,6 +7,7 @@
  * interrupted: nothing can have been written through it). Everything else is opened, or refused
  * with what was found, and left as it was. */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libcryptsetup.h>
 #include <limits.h>
 #include <linux/loop.h>
@@ -314,6 +315,7 @@ static int luks_open(const Config *c, const VolumeConfig *v, SecretSource *s, co
         _cleanup_(secret_value_freep) SecretValue *key = NULL;
         char what[256], name[128];
         ProbeResult p;
+        uint64_t offset = 0;
         bool changed = false;
         int r;
 
@@ -349,6 +351,15 @@ static int luks_open(const Config *c, const VolumeConfig *v, SecretSource *s, co
                         return ns_error_set(error, -ENOMEDIUM,
                                             "Device %s is blank and the volume's format policy is \"%s\"; not formatting",
                                             device, format_policy_to_string(v->format));
+                r = probe_device_unwritten(device, &offset, error);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        return ns_error_set(error, -EUCLEAN,
+                                            "Device %s has no signature libblkid knows, but it holds data (a non-zero byte at offset %" PRIu64 "); "
+                                            "refusing to format it (the device is left as it is). Only a device that reads as zeros is blank: "
+                                            "if nothing on it is needed, zero it (for example blkdiscard -z) and run again",
+                                            device, offset);
                 r = get_key(s, v, true, &key, error);
                 if (r < 0)
                         return r;

@@ -92,3 +92,53 @@ TEST(device_specs) {
         ASSERT_OK(probe_resolve_device(image("file.img"), &path, &e));
         free(path);
 }
+
+static void poke(const char *path, off_t offset) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || pwrite(fd, "\1", 1, offset) != 1)
+                abort();
+        close(fd);
+}
+
+TEST(unwritten) {
+        const uint64_t size = 16 * 1024 * 1024;   /* image()'s size */
+        uint64_t at = 0;
+        const char *p;
+        NsError e = {};
+
+        p = image("zeros.img");
+        ASSERT_EQ(probe_device_unwritten(p, &at, &e), 1);
+
+        /* The first byte, the last byte, the end of the first MiB, the start of the last MiB. */
+        const off_t where[] = { 0, (off_t) size - 1, 1024 * 1024 - 1, (off_t) size - 1024 * 1024 };
+        for (size_t i = 0; i < ELEMENTSOF(where); i++) {
+                p = image("poked.img");
+                poke(p, where[i]);
+                ASSERT_EQ(probe_device_unwritten(p, &at, &e), 0);
+                ASSERT_EQ(at, (uint64_t) where[i]);
+        }
+
+        /* In between, at the sampled points: the 62 points of a 16 MiB image are 14 MiB / 63 apart,
+         * rounded down to 4 KiB; a byte inside the first sample is found, one between samples is
+         * not (sampling, not a full read: the edges are where headers live). */
+        uint64_t first = 1024 * 1024 + (size - 2 * 1024 * 1024) / 63;
+        first -= first % 4096;
+        p = image("sample.img");
+        poke(p, (off_t) first + 100);
+        ASSERT_EQ(probe_device_unwritten(p, &at, &e), 0);
+        ASSERT_EQ(at, first + 100);
+        p = image("between.img");
+        poke(p, (off_t) first + 8192);
+        ASSERT_EQ(probe_device_unwritten(p, &at, &e), 1);
+
+        /* Smaller than the edges: read whole. */
+        p = image("small.img");
+        ASSERT_EQ(truncate(p, 3000), 0);
+        ASSERT_EQ(probe_device_unwritten(p, &at, &e), 1);
+        poke(p, 2999);
+        ASSERT_EQ(probe_device_unwritten(p, &at, &e), 0);
+        ASSERT_EQ(at, 2999u);
+
+        ASSERT_ERROR(probe_device_unwritten("/no/such/device", &at, &e), ENOENT);
+        ASSERT_CONTAINS(e.message, "/no/such/device");
+}

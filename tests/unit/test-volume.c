@@ -197,6 +197,46 @@ TEST(partition_table_refused_unchanged) {
         assert_refused_unchanged(image, NULL, -EUCLEAN, "gpt partition table");
 }
 
+/* No signature, yet written: libblkid calls these blank; nodeseal must not format them. */
+static void write_at(const char *image, off_t offset, const void *data, size_t size) {
+        int fd = open(image, O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || pwrite(fd, data, size, offset) != (ssize_t) size)
+                abort();
+        close(fd);
+}
+
+TEST(data_without_signature_refused_unchanged) {
+        char image[512], block[4096];
+        int fd;
+
+        write_key("data", 'k', 64);
+        snprintf(image, sizeof(image), "%s/random.img", test_tmpdir);
+        make_image(image);
+        /* Random bytes all over (what plain dm-crypt or an old disk looks like). */
+        fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        for (off_t o = 0; o < IMAGE_SIZE; o += (off_t) sizeof(block)) {
+                ASSERT_EQ(read(fd, block, sizeof(block)), (ssize_t) sizeof(block));
+                block[0] |= 1;
+                write_at(image, o, block, sizeof(block));
+        }
+        close(fd);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "has no signature libblkid knows, but it holds data (a non-zero byte at offset 0)");
+
+        /* An ext4 filesystem whose signature was wiped (wipefs -a): blank to libblkid, not to nodeseal. */
+        snprintf(image, sizeof(image), "%s/wiped.img", test_tmpdir);
+        make_image(image);
+        ASSERT_EQ(run((const char *const[]) { "mkfs.ext4", "-q", "-F", image, NULL }, NULL), 0);
+        ASSERT_EQ(run((const char *const[]) { "wipefs", "-q", "-a", image, NULL }, NULL), 0);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "holds data (a non-zero byte at offset ");
+
+        /* One byte near the end, past the last MiB's start. */
+        snprintf(image, sizeof(image), "%s/tail.img", test_tmpdir);
+        make_image(image);
+        write_at(image, IMAGE_SIZE - 3, "x", 1);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "a non-zero byte at offset 33554429)"); /* IMAGE_SIZE - 3 */
+}
+
 TEST(foreign_luks_refused_without_adopt) {
         char image[512];
         snprintf(image, sizeof(image), "%s/foreign.img", test_tmpdir);
