@@ -9,6 +9,7 @@
  * Curl runs only from sd-event io and timer callbacks (no threads), and the handler is called
  * from a defer source, never from inside curl. Secret data in events passes only through
  * secret memory (the line buffer) and wiped cJSON memory. */
+#include <ctype.h>
 #include <sys/epoll.h>
 #include <time.h>
 
@@ -462,6 +463,18 @@ static void entry_done(WatchEntry *e, CURLcode cc) {
         e->state = ENTRY_IDLE;
         (void) snprintf(what, sizeof(what), "%s Secret %s/%s", was_watch ? "watch" : "list",
                         kube_client_endpoint(c)->namespace, e->name);
+
+        if (was_watch && cc == CURLE_OK && code == 200) {
+                /* A stream that ended cleanly may end with an event that has no newline after it
+                 * (a final 410 ERROR, say): it is an event all the same. */
+                size_t i = 0;
+
+                while (i < e->buf.size && isspace((unsigned char) e->buf.data[i]))
+                        i++;
+                if (i < e->buf.size && entry_process_event(e, e->buf.data + i, e->buf.size - i) == -ENOMEM)
+                        e->bad_stream = true;
+                kube_buffer_done(&e->buf);
+        }
 
         if (was_watch && (e->gone || code == 410)) {
                 /* Our resourceVersion is older than the server keeps: read the Secret again. */

@@ -559,7 +559,7 @@ def list_item(obj):
 # ---------------------------------------------------------------- state
 
 class Fault:
-    MODES = {"down", "slow", "silent", "status", "truncated", "garbage", "wrong-cert"}
+    MODES = {"down", "slow", "silent", "status", "truncated", "garbage", "wrong-cert", "unterminated"}
 
     def __init__(self, spec, fid):
         if not isinstance(spec, dict):
@@ -1452,6 +1452,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if as_table and typ not in ("ERROR", "BOOKMARK"):
                 obj = self.table([obj], obj["metadata"].get("resourceVersion", ""))
             line = dumps({"type": typ, "object": obj}).encode() + b"\n"
+            if fault is not None and fault.mode == "unterminated" and typ == "ERROR":
+                line = line[:-1]   # a final event with no newline after it, as some servers send
             if fault is not None and fault.mode == "truncated":
                 self.write_chunk(line[:len(line) // 2])
                 raise BrokenPipeError("truncated by fault")

@@ -72,12 +72,28 @@ grep -q "expired; listing it again" "$LOGS/watch.out" || fail "the watch did not
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "3"}}}'
 expect "nodeseal-keys-$NODE_NAME" 4
 
+# The same 410, from a server that ends the stream right after the ERROR event with no newline:
+# still an event, so the watch lists afresh at once instead of watching the expired version again.
+f500=$(fk POST /fake/faults '{"mode": "status", "code": 500, "match": "watch=1"}' |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+fk_fault '{"mode": "unterminated", "match": "watch=1"}'
+fk POST /fake/watches/close >/dev/null
+patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "3a"}}}'
+fk POST /fake/compact >/dev/null
+s=$(fk_last_seq)
+fk DELETE "/fake/faults/$f500" >/dev/null
+expect "nodeseal-keys-$NODE_NAME" 5
+[ "$(fk_count "$s" '"query": "fieldSelector=metadata.name%3Dnodeseal-keys')" -ge 1 ] || fail "no re-list after an unterminated 410"
+fk_clear
+patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "3b"}}}'
+expect "nodeseal-keys-$NODE_NAME" 6
+
 # The server ends each watch after timeoutSeconds (5 s here); the watch goes on.
 s=$(fk_last_seq)
 sleep 6.5
 [ "$(fk_count "$s" "fieldSelector=metadata.name%3Dnodeseal-keys-$NODE_NAME")" -ge 1 ] || fail "no new watch after the timeout"
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "4"}}}'
-expect "nodeseal-keys-$NODE_NAME" 5
+expect "nodeseal-keys-$NODE_NAME" 7
 
 # Token rotation: a new token in the file, the old one revoked, the streams dropped.
 new=$(fk POST /fake/tokens '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -88,7 +104,7 @@ fk DELETE "/fake/tokens/$FAKE_KUBE_TOKEN" >/dev/null
 FAKE_KUBE_TOKEN=$new
 fk POST /fake/watches/close >/dev/null
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "5"}}}'
-expect "nodeseal-keys-$NODE_NAME" 6
+expect "nodeseal-keys-$NODE_NAME" 8
 
 # The token revoked before the file changes: 401s and backoff, then the new token is picked up.
 newer=$(fk POST /fake/tokens '{}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
@@ -100,7 +116,7 @@ s=$(fk_last_seq)
 printf '%s\n' "$newer" >"$T/token"
 FAKE_KUBE_TOKEN=$newer
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "6"}}}'
-expect "nodeseal-keys-$NODE_NAME" 7
+expect "nodeseal-keys-$NODE_NAME" 9
 
 # A silent server (accepts the watch, never answers): dropped after watch_timeout_sec plus
 # request_timeout_sec (5 + 4 s here), then the watch goes on.
@@ -109,7 +125,7 @@ fk POST /fake/watches/close >/dev/null
 sleep 1
 patch "nodeseal-keys-$NODE_NAME" '{"metadata": {"labels": {"x": "7"}}}'
 t0=$SECONDS
-wait_for has_changes "nodeseal-keys-$NODE_NAME" 8 || fail "no change seen after a silent watch: $(cat "$LOGS/watch.out")"
+wait_for has_changes "nodeseal-keys-$NODE_NAME" 10 || fail "no change seen after a silent watch: $(cat "$LOGS/watch.out")"
 [ $((SECONDS - t0)) -le 13 ] || fail "a silent watch held us $((SECONDS - t0)) s"
 grep -q "did not answer in time" "$LOGS/watch.out" || fail "the silent watch was not reported as a timeout"
 
