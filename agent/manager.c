@@ -484,6 +484,12 @@ static int schedule_renewal(Manager *m, uint64_t *ret_when) {
                 if (cs->state != ITEM_READY || cs->renew_at == 0)
                         continue;
                 t = cs->renew_at + cs->jitter;
+                if (t <= now && m->ca_issue_limit != 0 && cs->not_after >= m->ca_issue_limit) {
+                        /* It expires with the CA: no new certificate could do better, and provision
+                         * keeps it. A replaced CA comes through the watch (or the poll); nothing to
+                         * schedule until then. */
+                        continue;
+                }
                 if (t <= now) {
                         /* Just provisioned and already in its window: the CA expires before a full
                          * lifetime. Reissuing in a tight loop would not help; try again later. */
@@ -579,6 +585,7 @@ int manager_reconcile(Manager *m, bool renew) {
                         m->ca_pem = TAKE_PTR(pem);
                 }
                 m->ca_not_after = ca_not_after(ca);
+                m->ca_issue_limit = ca_issue_limit(ca);
                 ca = ca_free(ca);   /* its key is not needed until the next attempt */
         }
 

@@ -59,6 +59,7 @@ struct Manager {
         char *status_text;
         char *last_error;
         uint64_t ca_not_after;
+        uint64_t ca_issue_limit;      /* no certificate may outlive this (ca_issue_limit()) */
         char *ca_pem;                 /* the trust bundle, public */
         VolumeStatus *volumes;
         size_t n_volumes;

@@ -924,6 +924,10 @@ uint64_t ca_not_after(const Ca *ca) {
         return ca ? sec_to_usec(ca->not_after) : 0;
 }
 
+uint64_t ca_issue_limit(const Ca *ca) {
+        return ca ? sec_to_usec(ca->chain_not_after) : 0;
+}
+
 int ca_generate(const char *common_name, KeyType key_type, uint32_t days, char **ret_cert_pem,
                 SecretValue **ret_key_pem, NsError *error) {
         static const int usage[] = { KU_BIT_KEY_CERT_SIGN, KU_BIT_CRL_SIGN };
@@ -1050,8 +1054,16 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
         if (now < nb || now >= na)
                 return ns_error_set(why, -EKEYEXPIRED, "not valid now (%s to %s)", FORMAT_TIME(nb), FORMAT_TIME(na));
         renew_at = renewal_point(c, nb, na, cc->renew_fraction);
-        if (now >= renew_at)
-                return ns_error_set(why, -EKEYEXPIRED, "in its renewal window since %s", FORMAT_TIME(renew_at));
+        if (now >= renew_at) {
+                /* A new certificate is capped at the CA's notAfter too: when this one already
+                 * expires with the CA, reissuing gains nothing (and would reissue, and reload the
+                 * datastore, on every attempt). It stays until the CA is replaced. */
+                if (na < ca->chain_not_after)
+                        return ns_error_set(why, -EKEYEXPIRED, "in its renewal window since %s", FORMAT_TIME(renew_at));
+                log_warning("Certificate %s: in its renewal window since %s, but it already expires with the CA (%s); "
+                            "a new one could not outlive it, so it stays until the CA is replaced.",
+                            cc->name, FORMAT_TIME(renew_at), FORMAT_TIME(na));
+        }
 
         /* Issued by the current CA itself, not just by something the bundle still trusts: after a
          * rotation every node moves to the new CA. */

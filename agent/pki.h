@@ -27,6 +27,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Ca *, ca_free);
 int ca_trust_pem(const Ca *ca, char **ret);
 /* notAfter of the CA certificate, in µs since the epoch. */
 uint64_t ca_not_after(const Ca *ca);
+/* The latest notAfter a leaf may have: the earliest notAfter in the CA's tls.crt, in µs. */
+uint64_t ca_issue_limit(const Ca *ca);
 
 /* Issues or reuses the node certificate of cc in its profile's file layout, writing atomically.
  * Returns 0 when what is on disk was reused, >0 when it was (re)issued. ret_not_after (optional)

@@ -836,6 +836,31 @@ TEST(reissue_in_renewal_window) {
         ASSERT_EQ(same, 1);
 }
 
+TEST(kept_when_it_expires_with_the_ca) {
+        /* The CA ends in 3 days: the certificate is cut there, and with the 7-day check margin it is
+         * in its renewal window from the start. A new one would end at the same moment, so it stays. */
+        _cleanup_(X509_freep) X509 *a = NULL, *b = NULL;
+        _cleanup_free_ char *sa = NULL, *sb = NULL;
+        char dir[256];
+        Ca *ca = new_ca(KEY_TYPE_EC_P256, 3, NULL);
+        Config *c = new_config(NULL, dir, sizeof(dir));
+        NsError e = {};
+        uint64_t na = 0;
+
+        ASSERT_EQ(certificate_provision(c, &c->certificates[0], ca, &na, &e), 1);
+        ASSERT_EQ(na, ca_issue_limit(ca));
+        a = read_leaf(dir, "tls.crt");
+        ASSERT_EQ(certificate_provision(c, &c->certificates[0], ca, NULL, &e), 0);
+        b = read_leaf(dir, "tls.crt");
+        sa = serial_hex(a);
+        sb = serial_hex(b);
+        ASSERT_STREQ(sa, sb);
+        /* Asked for explicitly (RenewCertificates()), it is reissued all the same. */
+        ASSERT_EQ(certificate_provision_full(c, &c->certificates[0], ca, true, NULL, &e), 1);
+        config_free(c);
+        ca_free(ca);
+}
+
 TEST(reissue_mismatched_key) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *other = ec_key();
         _cleanup_free_ char *kp = NULL;

@@ -45,11 +45,11 @@ if ! in_guest; then
 	grep -qx "ExecStart=$sbin/nodeseal run" "$BUILD_ROOT/unit-files/nodeseal.service" ||
 		fail "nodeseal.service does not start $sbin/nodeseal"
 
-	# The Secrets: an openssl-made CA and a random volume key.
-	mkdir -p "$SCRATCH/ca" "$SCRATCH/secrets/nodeseal-ca" "$SCRATCH/secrets/nodeseal-keys-vm-node"
-	openssl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$SCRATCH/ca/ca.key" \
-		-out "$SCRATCH/ca/ca.crt" -days 365 -subj "/CN=nodeseal VM test CA" \
-		-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2> /dev/null
+	# The Secrets: a CA from yesterday (so that every node certificate starts at its issue time
+	# minus nodeseal's clock skew, never at the CA's notBefore: the renewal timing below relies on
+	# it) and a random volume key.
+	mkdir -p "$SCRATCH/secrets/nodeseal-ca" "$SCRATCH/secrets/nodeseal-keys-vm-node"
+	python3 "$SOURCE_ROOT/tests/integration/make-ca-backdated.py" "$SCRATCH/ca" 1
 	cp "$SCRATCH/ca/ca.crt" "$SCRATCH/secrets/nodeseal-ca/tls.crt"
 	cp "$SCRATCH/ca/ca.key" "$SCRATCH/secrets/nodeseal-ca/tls.key"
 	head -c 64 /dev/urandom > "$SCRATCH/secrets/nodeseal-keys-vm-node/pgdata"
