@@ -484,17 +484,17 @@ static int schedule_renewal(Manager *m, uint64_t *ret_when) {
                 if (cs->state != ITEM_READY || cs->renew_at == 0)
                         continue;
                 t = cs->renew_at + cs->jitter;
-                if (t <= now && m->ca_issue_limit != 0 && cs->not_after >= m->ca_issue_limit) {
+                if (t <= now) {
                         /* It expires with the CA: no new certificate could do better, and provision
                          * keeps it. A replaced CA comes through the watch (or the poll); nothing to
                          * schedule until then. */
-                        continue;
-                }
-                if (t <= now) {
-                        /* Just provisioned and already in its window: the CA expires before a full
-                         * lifetime. Reissuing in a tight loop would not help; try again later. */
-                        log_warning("Certificate %s: in its renewal window right after issuing (does the CA expire "
-                                    "soon?); next try in %.0f s.",
+                        if (m->ca_issue_limit != 0 && cs->not_after >= m->ca_issue_limit)
+                                continue;
+                        /* Just provisioned and already in its window, though it ends before the CA:
+                         * it started at the CA's notBefore (a CA younger than the clock skew), or the
+                         * window is most of its life. Reissuing in a tight loop would not help. */
+                        log_warning("Certificate %s: in its renewal window right after issuing (a CA issued "
+                                    "minutes ago, or renew_fraction near 1?); next try in %.0f s.",
                                     cs->config->name, (double) m->config->retry.max_usec / USEC_PER_SEC);
                         t = now + m->config->retry.max_usec;
                 }

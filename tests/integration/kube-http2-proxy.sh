@@ -96,14 +96,8 @@ first=$(serial_of "$T/certs/tls.crt")
 watch_started() { [ "$(fk_count 0 'watch=')" -gt 0 ]; }
 wait_for 10 watch_started || fail "no watch reached the fake through the proxy: $(fk_requests 0)"
 sleep 1
-printf '{"data": {"tls.crt": "%s", "tls.key": "%s"}}' "$(base64 -w0 <"$T/ca2/ca.crt")" "$(base64 -w0 <"$T/ca2/ca.key")" \
-        >"$T/patch.json"
-kapi PATCH /api/v1/namespaces/nodeseal/secrets/nodeseal-ca "@$T/patch.json" application/merge-patch+json >"$T/patch.out"
-rm "$T/patch.json"
-chained_to_new() { openssl verify -CAfile "$T/ca2/ca.crt" "$T/certs/tls.crt" >/dev/null 2>&1; }
-wait_for 20 chained_to_new || fail "no certificate under the new CA through the proxy: $(cat "$DAEMON_LOG")"
-[ "$(serial_of "$T/certs/tls.crt")" != "$first" ] || fail "same serial under a new CA"
-assert_contains "$(cat "$DAEMON_LOG")" "The Secrets changed; provisioning again."
+kube_replace_ca "$T/ca2"
+expect_reissued_under "$T/ca2" "$first" 20
 stop_daemon
 
 # Every request nginx saw from nodeseal came over HTTP/2 (the probe above used curl's default too).

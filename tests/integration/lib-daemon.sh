@@ -116,3 +116,12 @@ write_daemon_config() {
         local extra='"retry": { "initial_sec": 0.2, "max_sec": 1, "jitter": 0.1 }, "daemon": { "poll_sec": 0.5, "recheck_sec": 2, "renew_jitter_sec": 0.5, "hook_timeout_sec": 5 }'
         write_config "$1" "${2:-}" "${3:+$3, }$extra"
 }
+
+# expect_reissued_under CADIR FIRST_SERIAL SECS: within SECS the daemon noticed the changed Secrets
+# and $T/certs/tls.crt chains to CADIR's CA, with a serial other than FIRST_SERIAL.
+chains_to_ca() { openssl verify -CAfile "$1/ca.crt" "$T/certs/tls.crt" >/dev/null 2>&1; }
+expect_reissued_under() {
+        wait_for "$3" chains_to_ca "$1" || fail "no certificate under the new CA: $(cat "$DAEMON_LOG")"
+        [ "$(serial_of "$T/certs/tls.crt")" != "$2" ] || fail "same serial under a new CA"
+        assert_contains "$(cat "$DAEMON_LOG")" "The Secrets changed; provisioning again."
+}

@@ -54,3 +54,13 @@ make_secrets() {
         cp "$ca/ca.key" "$dir/nodeseal-ca/tls.key"
         for v in "$@"; do head -c 64 /dev/urandom >"$dir/nodeseal-keys-$NODE_NAME/$v"; done
 }
+
+# replace_ca_secret DIR CADIR: DIR/nodeseal-ca replaced by CADIR's CA the way a kubelet updates a
+# mounted Secret: new files in a new directory, then renames.
+replace_ca_secret() {
+        mkdir "$1/new-ca"
+        cp "$2/ca.crt" "$1/new-ca/tls.crt"
+        cp "$2/ca.key" "$1/new-ca/tls.key"
+        mv "$1/nodeseal-ca" "$1/old-ca"
+        mv "$1/new-ca" "$1/nodeseal-ca"
+}

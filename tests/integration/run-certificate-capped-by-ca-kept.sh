@@ -42,10 +42,6 @@ assert_eq "$(serial_of "$T/certs/tls.crt")" "$first" "serial after a provision"
 
 # A replaced CA is acted on: a new certificate from it.
 python3 "$SOURCE_ROOT/tests/integration/make-ca-backdated.py" "$T/ca2" 1 400
-cp "$T/ca2/ca.crt" "$T/secrets/nodeseal-ca/tls.crt.new"
-cp "$T/ca2/ca.key" "$T/secrets/nodeseal-ca/tls.key.new"
-mv "$T/secrets/nodeseal-ca/tls.key.new" "$T/secrets/nodeseal-ca/tls.key"
-mv "$T/secrets/nodeseal-ca/tls.crt.new" "$T/secrets/nodeseal-ca/tls.crt"
-reissued() { openssl verify -CAfile "$T/ca2/ca.crt" "$T/certs/tls.crt" >/dev/null 2>&1; }
-wait_for 20 reissued || fail "no certificate from the new CA: $(cat "$DAEMON_LOG")"
+replace_ca_secret "$T/secrets" "$T/ca2"
+expect_reissued_under "$T/ca2" "$first" 20
 pass

@@ -39,16 +39,9 @@ openssl verify -CAfile "$T/ca/ca.crt" "$T/certs/tls.crt" >/dev/null || fail "the
 first=$(serial_of "$T/certs/tls.crt")
 sleep 2   # the watch is set up after the attempt that got ready
 
-# Replaced in place (a PATCH, what kubectl apply does), which the watch reports as MODIFIED.
-# The body goes through a file (curl's @FILE), so that the key is not in an argv.
-printf '{"data": {"tls.crt": "%s", "tls.key": "%s"}}' "$(base64 -w0 <"$T/ca2/ca.crt")" "$(base64 -w0 <"$T/ca2/ca.key")" \
-        >"$T/patch.json"
-kapi PATCH /api/v1/namespaces/nodeseal/secrets/nodeseal-ca "@$T/patch.json" application/merge-patch+json >"$T/patch.out"
-rm "$T/patch.json"
-chained_to_new() { openssl verify -CAfile "$T/ca2/ca.crt" "$T/certs/tls.crt" >/dev/null 2>&1; }
-wait_for 20 chained_to_new || fail "no certificate under the new CA: $(cat "$DAEMON_LOG")"
-[ "$(serial_of "$T/certs/tls.crt")" != "$first" ] || fail "same serial under a new CA"
-assert_contains "$(cat "$DAEMON_LOG")" "The Secrets changed; provisioning again."
+# Replaced in place, which the watch reports as MODIFIED.
+kube_replace_ca "$T/ca2"
+expect_reissued_under "$T/ca2" "$first" 20
 hooked_twice() { [ "$(wc -l <"$T/hook.log")" -ge 2 ]; }
 wait_for 5 hooked_twice || fail "the hook did not run after the CA change: $(cat "$T/hook.log" 2>&1)"
 assert_eq "$(get_property State)" 's "ready"' "State"

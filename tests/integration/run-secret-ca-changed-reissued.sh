@@ -22,17 +22,8 @@ ca_prop=$(get_property CANotAfter)
 
 sleep 1.1   # a CA made in another second has another notAfter
 make_ca "$T/ca2" "/CN=nodeseal second test CA"
-# Replaced the way a kubelet updates a mounted Secret: new files, then a rename.
-mkdir "$T/secrets/new-ca"
-cp "$T/ca2/ca.crt" "$T/secrets/new-ca/tls.crt"
-cp "$T/ca2/ca.key" "$T/secrets/new-ca/tls.key"
-mv "$T/secrets/nodeseal-ca" "$T/secrets/old-ca"
-mv "$T/secrets/new-ca" "$T/secrets/nodeseal-ca"
-
-chained_to_new() { openssl verify -CAfile "$T/ca2/ca.crt" "$T/certs/tls.crt" >/dev/null 2>&1; }
-wait_for 15 chained_to_new || fail "no certificate under the new CA: $(cat "$DAEMON_LOG")"
-[ "$(serial_of "$T/certs/tls.crt")" != "$first" ] || fail "same serial under a new CA"
-assert_contains "$(cat "$DAEMON_LOG")" "The Secrets changed; provisioning again."
+replace_ca_secret "$T/secrets" "$T/ca2"
+expect_reissued_under "$T/ca2" "$first" 15
 cmp -s "$T/certs/ca.crt" "$T/ca2/ca.crt" || fail "the certificate's CA file is not the new CA"
 hooked_twice() { [ "$(wc -l <"$T/hook.log")" -ge 2 ]; }
 wait_for 5 hooked_twice || fail "the hook did not run after the CA change"
