@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
@@ -974,6 +975,16 @@ int ca_generate(const char *common_name, KeyType key_type, uint32_t days, char *
 
 /* ---- node certificates on disk ---- */
 
+/* Test seam: NODESEAL_TEST_PAUSE_AT=<step> stops the process (SIGSTOP) at that step, so that a test
+ * can change the filesystem there and let it go on with SIGCONT. It only ever pauses. */
+static void pause_point(const char *step) {
+        const char *at = secure_getenv("NODESEAL_TEST_PAUSE_AT");
+        if (at && streq(at, step)) {
+                log_warning("NODESEAL_TEST_PAUSE_AT=%s: stopping myself now.", step);
+                (void) raise(SIGSTOP);
+        }
+}
+
 /* Reads and parses the key and certificate files: -ENOENT naming the missing one, -EBADMSG naming
  * the unparsable one. ret_certs holds the leaf, then whatever followed it in the file. */
 static int load_node_files(const ProfileFiles *f, EVP_PKEY **ret_key, STACK_OF(X509) **ret_certs, NsError *error) {
@@ -1164,6 +1175,7 @@ int certificate_provision_full(const Config *c, const CertificateConfig *cc, con
         r = mkdir_p(cc->directory, 0755);
         if (r < 0)
                 return ns_error_set(error, r, "Failed to create directory %s: %s", cc->directory, strerror(-r));
+        pause_point("certificate-directory");
 
         if (force)
                 r = ns_error_set(&why, -ECANCELED, "renewal requested");

@@ -3,17 +3,18 @@
 # openssl-made intermediate CA. Sourced after lib.sh.
 
 # write_config FILE [CERT_FIELDS [TOP_FIELDS]]: node node-1 (or $NODE_NAME), directory source under
-# $T/secrets, runtime directory $T/run, one generic certificate "node" in $T/certs.
+# $T/secrets, runtime directory $T/run (or $RUN_DIR), one generic certificate "node" in $T/certs
+# (or $CERT_DIR).
 write_config() {
         local file=$1 cert=${2:-} top=${3:-}
         cat >"$file" <<JSON
 {
   "node_name": "$NODE_NAME",
-  "runtime_directory": "$T/run",
+  "runtime_directory": "${RUN_DIR:-$T/run}",
   "secrets": { "directory": "$T/secrets" },
   ${top:+$top,}
   "certificates": [
-    { "name": "node", "directory": "$T/certs", "dns_names": ["{node}", "localhost"],
+    { "name": "node", "directory": "${CERT_DIR:-$T/certs}", "dns_names": ["{node}", "localhost"],
       "ip_addresses": ["127.0.0.1"]${cert:+, $cert} }
   ]
 }

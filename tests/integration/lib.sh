@@ -64,3 +64,9 @@ replace_ca_secret() {
         mv "$1/nodeseal-ca" "$1/old-ca"
         mv "$1/new-ca" "$1/nodeseal-ca"
 }
+
+# as_nobody CMD...: runs CMD as the unprivileged user nobody (a stand-in for a datastore's user).
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$@"; }
+
+# tree_of DIR: every name under DIR with its owner, mode and size, to show that nothing changed.
+tree_of() { find "$1" -printf '%p %u:%g %m %s\n' | sort; }

@@ -105,3 +105,71 @@ TEST(mkfs_on_image) {
         ASSERT_ERROR(mount_mkfs("/nonexistent/dev", FILESYSTEM_EXT4, "x", &e), EIO);
         ASSERT_CONTAINS(e.message, "mkfs.ext4 /nonexistent/dev failed");
 }
+
+/* Mounts tmpfs at path through mount_device(); a mount that did happen is undone at once, so a
+ * failing case leaves nothing mounted under the test directory. */
+static int mount_tmpfs(const char *path, const char *undo, NsError *e) {
+        int r = mount_device("tmpfs", path, "tmpfs", "size=1m", e);
+        if (r >= 0)
+                (void) umount2(undo, MNT_DETACH);
+        return r;
+}
+
+TEST(mountpoint_symlink_refused) {
+        char target[512], link[512], below[512], want[600];
+        NsError e = {};
+
+        snprintf(target, sizeof(target), "%s/mnt-target", test_tmpdir);
+        snprintf(link, sizeof(link), "%s/mnt-link", test_tmpdir);
+        snprintf(below, sizeof(below), "%s/mnt-link/sub", test_tmpdir);
+        ASSERT_OK(mkdir(target, 0755));
+        snprintf(want, sizeof(want), "%s/sub", target);
+        ASSERT_OK(mkdir(want, 0755));
+        ASSERT_OK(symlink(target, link));
+
+        /* Refused before mount(2) is tried: the same answer as root or not. */
+        ASSERT_ERROR(mount_tmpfs(link, target, &e), ELOOP);
+        snprintf(want, sizeof(want), "%s is a symbolic link", link);
+        ASSERT_CONTAINS(e.message, want);
+        ASSERT_ERROR(mount_find(target, NULL, NULL), ENOENT);
+        e = (NsError) {};
+        snprintf(want, sizeof(want), "%s/sub", target);
+        ASSERT_ERROR(mount_tmpfs(below, want, &e), ELOOP);
+        ASSERT_ERROR(mount_find(want, NULL, NULL), ENOENT);
+}
+
+TEST(mountpoint_writable_ancestor_refused) {
+        char grp[512], sub[512];
+        NsError e = {};
+
+        snprintf(grp, sizeof(grp), "%s/mnt-grp", test_tmpdir);
+        snprintf(sub, sizeof(sub), "%s/mnt-grp/data", test_tmpdir);
+        ASSERT_OK(mkdir(grp, 0755));
+        ASSERT_OK(mkdir(sub, 0755));
+        ASSERT_OK(chmod(grp, 0777));
+        ASSERT_ERROR(mount_tmpfs(sub, sub, &e), EPERM);
+        ASSERT_CONTAINS(e.message, "is writable by every user");
+        ASSERT_ERROR(mount_find(sub, NULL, NULL), ENOENT);
+}
+
+TEST(mountpoint_mounted_through_fd) {
+        char dir[512];
+        char *fstype = NULL;
+        NsError e = {};
+        dev_t dev;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "  (not root: mount not tried)\n");
+                return;
+        }
+        /* The mount point itself may belong to anyone (the datastore's user): it is mounted over. */
+        snprintf(dir, sizeof(dir), "%s/mnt-ok", test_tmpdir);
+        ASSERT_OK(mkdir(dir, 0700));
+        ASSERT_OK(chown(dir, 65534, 65534));
+        ASSERT_OK(mount_device("tmpfs", dir, "tmpfs", "size=1m", &e));
+        /* mountinfo names it by its path, not by the /proc/self/fd/N it was mounted through. */
+        ASSERT_OK(mount_find(dir, &dev, &fstype));
+        ASSERT_STREQ(fstype, "tmpfs");
+        free(fstype);
+        ASSERT_OK(umount2(dir, 0));
+}
