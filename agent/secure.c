@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include "path-util.h"
 #include "secure.h"
 
 int secret_value_new(size_t size, SecretValue **ret) {
@@ -88,16 +89,12 @@ int secure_process_setup(void) {
         return 0;
 }
 
-int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret) {
+int read_secret_fd(int fd, size_t max, SecretValue **ret) {
         _cleanup_(secret_value_freep) SecretValue *v = NULL;
-        _cleanup_close_ int fd = -EBADF;
         struct stat st;
         size_t done = 0;
         int r;
 
-        fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISDIR(st.st_mode))
@@ -129,14 +126,18 @@ int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret
         return 0;
 }
 
-int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_free_ char *buf = NULL;
+int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret) {
         _cleanup_close_ int fd = -EBADF;
-        size_t size = 0, alloc = 0;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return -errno;
+        return read_secret_fd(fd, max, ret);
+}
+
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_free_ char *buf = NULL;
+        size_t size = 0, alloc = 0;
 
         for (;;) {
                 ssize_t k;
@@ -176,6 +177,15 @@ int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
         if (ret_size)
                 *ret_size = size;
         return 0;
+}
+
+int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_full_fd(fd, max, ret, ret_size);
 }
 
 static int write_all(int fd, const void *data, size_t size) {
@@ -249,25 +259,15 @@ static int write_file_atomic_named(int dfd, const char *base, const void *data, 
         return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
-        _cleanup_free_ char *dcopy = NULL, *bcopy = NULL;
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+int write_file_atomic_at(int dfd, const char *base, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_close_ int fd = -EBADF;
         char tmp[NAME_MAX + 1], proc[64];
-        const char *dir, *base;
         int r;
 
-        dcopy = strdup(path);
-        bcopy = strdup(path);
-        if (!dcopy || !bcopy)
-                return -ENOMEM;
-        dir = dirname(dcopy);
-        base = basename(bcopy);
+        if (isempty(base) || strchr(base, '/') || streq(base, ".") || streq(base, ".."))
+                return -EINVAL;
         if (strlen(base) > NAME_MAX - 24)
                 return -ENAMETOOLONG;
-
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-                return -errno;
 
         /* O_TMPFILE: the new content has no name until it is complete, so nothing half-written is
          * ever visible and nothing is left behind if we die. Created with the final mode from the
@@ -286,7 +286,9 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         if (r < 0)
                 return r;
         (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        /* linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc path with AT_SYMLINK_FOLLOW does not. */
+        /* linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc path with AT_SYMLINK_FOLLOW does not.
+         * The name is new and random (linkat never replaces); renameat replaces the name itself,
+         * a symlink planted there included, and follows nothing. */
         if (linkat(AT_FDCWD, proc, dfd, tmp, AT_SYMLINK_FOLLOW) < 0)
                 return -errno;
 
@@ -298,6 +300,21 @@ int write_file_atomic(const char *path, const void *data, size_t size, mode_t mo
         if (fsync(dfd) < 0)
                 return -errno;
         return 0;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
+        _cleanup_free_ char *dcopy = NULL, *bcopy = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        int r;
+
+        dcopy = strdup(path);
+        bcopy = strdup(path);
+        if (!dcopy || !bcopy)
+                return -ENOMEM;
+        r = path_open_dir_safe(dirname(dcopy), 0, uid, gid, &dfd, NULL);
+        if (r < 0)
+                return r;
+        return write_file_atomic_at(dfd, basename(bcopy), data, size, mode, uid, gid);
 }
 
 int mkdir_p(const char *path, mode_t mode) {

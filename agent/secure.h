@@ -28,13 +28,19 @@ int secure_process_setup(void);
 
 /* Reads a whole file (at most max bytes; -EFBIG beyond) into secret memory. */
 int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret);
+int read_secret_fd(int fd, size_t max, SecretValue **ret);
 /* Reads a whole (non-secret) file into a malloc'ed NUL-terminated buffer. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
+int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
 
-/* Replaces path atomically: a new unnamed file in the same directory, written, fchown'ed/fchmod'ed,
- * fsync'ed, linked under a temporary name, renamed over path, and the directory fsync'ed.
- * uid/gid of (uid_t)-1/(gid_t)-1 leave ownership as created. A reader never sees half a file and
- * a crash leaves the old file or the new one, never a mix. */
+/* Replaces name in the directory dir_fd atomically: a new unnamed file in that directory, written,
+ * fchown'ed/fchmod'ed, fsync'ed, linked under a new random name, renamed over name (whatever name
+ * was, a symlink included, is replaced, never followed), and the directory fsync'ed. uid/gid of
+ * (uid_t)-1/(gid_t)-1 leave ownership as created. A reader never sees half a file and a crash
+ * leaves the old file or the new one, never a mix. */
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
+/* The same for a path: its directory is opened with path_open_dir_safe() (no symlinks, ancestors
+ * only root can change, the directory root's or uid's), so -ELOOP/-ENOTDIR/-EPERM as it says. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
 
 /* Creates a directory and its parents (mode for the ones it creates). */
