@@ -25,6 +25,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "path-util.h"
 #include "pki.h"
 #include "profile.h"
 
@@ -985,24 +986,47 @@ static void pause_point(const char *step) {
         }
 }
 
-/* Reads and parses the key and certificate files: -ENOENT naming the missing one, -EBADMSG naming
- * the unparsable one. ret_certs holds the leaf, then whatever followed it in the file. */
-static int load_node_files(const ProfileFiles *f, EVP_PKEY **ret_key, STACK_OF(X509) **ret_certs, NsError *error) {
+/* The file name of one of a ProfileFiles' paths ("<directory>/<name>"). */
+static const char *file_name(const char *path) {
+        return strrchr(path, '/') + 1;
+}
+
+/* Opens the file path (in the directory dfd) for reading: a regular file, never through a symlink;
+ * errors name it as what ("key file"). */
+static int open_node_file(int dfd, const char *path, const char *what, int *ret_fd, NsError *error) {
+        int r = path_open_regular_at(dfd, file_name(path), O_RDONLY, ret_fd, NULL);
+
+        if (r == -ENOENT)
+                return ns_error_set(error, r, "%s %s is missing", what, path);
+        if (r == -ELOOP)
+                return ns_error_set(error, r, "%s %s is a symbolic link; refusing to follow it", what, path);
+        if (r < 0)
+                return ns_error_set(error, r, "cannot read %s %s: %s", what, path, strerror(-r));
+        return 0;
+}
+
+/* Reads and parses the key and certificate files in dfd: -ENOENT naming the missing one, -EBADMSG
+ * naming the unparsable one. ret_certs holds the leaf, then whatever followed it in the file. */
+static int load_node_files(int dfd, const ProfileFiles *f, EVP_PKEY **ret_key, STACK_OF(X509) **ret_certs,
+                           NsError *error) {
         _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
         _cleanup_(secret_value_freep) SecretValue *kv = NULL;
+        _cleanup_close_ int cfd = -EBADF, kfd = -EBADF;
         _cleanup_free_ char *text = NULL;
         EVP_PKEY *key = NULL;
         size_t size = 0;
         int r;
 
-        r = read_full_file(f->cert_path, PKI_FILE_MAX, &text, &size);
-        if (r == -ENOENT)
-                return ns_error_set(error, r, "certificate file %s is missing", f->cert_path);
+        r = open_node_file(dfd, f->cert_path, "certificate file", &cfd, error);
+        if (r < 0)
+                return r;
+        r = read_full_fd(cfd, PKI_FILE_MAX, &text, &size);
         if (r < 0)
                 return ns_error_set(error, r, "cannot read certificate file %s: %s", f->cert_path, strerror(-r));
-        r = read_secret_file(AT_FDCWD, f->key_path, PKI_FILE_MAX, &kv);
-        if (r == -ENOENT)
-                return ns_error_set(error, r, "key file %s is missing", f->key_path);
+        r = open_node_file(dfd, f->key_path, "key file", &kfd, error);
+        if (r < 0)
+                return r;
+        r = read_secret_fd(kfd, PKI_FILE_MAX, &kv);
         if (r < 0)
                 return ns_error_set(error, r, "cannot read key file %s: %s", f->key_path, strerror(-r));
 
@@ -1031,14 +1055,18 @@ static time_t renewal_point(const Config *c, time_t not_before, time_t not_after
         return t;
 }
 
-static bool is_regular_file(const char *path) {
+/* A file of ours: regular, reached without a symlink, and no other name for it. A hard link to
+ * someone else's file (planted by whoever else owns the directory) is replaced, never reused: its
+ * owner and mode would be changed in place. */
+static bool file_is_plain(int dfd, const char *path) {
         struct stat st;
-        return lstat(path, &st) >= 0 && S_ISREG(st.st_mode);
+        return fstatat(dfd, file_name(path), &st, AT_SYMLINK_NOFOLLOW) >= 0 && S_ISREG(st.st_mode) &&
+               st.st_nlink == 1;
 }
 
 /* 0 when the files on disk can stay; otherwise why not, in why. */
-static int existing_reusable(const Config *c, const CertificateConfig *cc, const Ca *ca, const ProfileFiles *f,
-                             const WantedNames *w, time_t *ret_not_after, NsError *why) {
+static int existing_reusable(const Config *c, const CertificateConfig *cc, const Ca *ca, int dfd,
+                             const ProfileFiles *f, const WantedNames *w, time_t *ret_not_after, NsError *why) {
         _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         time_t now = pki_now(), nb, na, renew_at;
@@ -1047,10 +1075,11 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
         X509 *leaf;
         int r, n;
 
-        if (!is_regular_file(f->cert_path) || !is_regular_file(f->key_path))
-                return ns_error_set(why, -ENOENT, "the key or certificate file is missing or not a regular file");
+        if (!file_is_plain(dfd, f->cert_path) || !file_is_plain(dfd, f->key_path))
+                return ns_error_set(why, -ENOENT, "the key or certificate file is missing, not a regular file, or "
+                                                  "has other names (hard links)");
 
-        r = load_node_files(f, &key, &certs, why);
+        r = load_node_files(dfd, f, &key, &certs, why);
         if (r < 0)
                 return r;
         leaf = sk_X509_value(certs, 0);
@@ -1110,29 +1139,35 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
 }
 
 /* Writes the trust bundle unless the file already holds exactly it. >0 when written. */
-static int update_ca_file(const Ca *ca, const ProfileFiles *f, NsError *error) {
+static int update_ca_file(int dfd, const Ca *ca, const ProfileFiles *f, NsError *error) {
         _cleanup_free_ char *old = NULL;
+        _cleanup_close_ int fd = -EBADF;
         size_t len = strlen(ca->trust_pem), old_len = 0;
         int r;
 
-        if (is_regular_file(f->ca_path) && read_full_file(f->ca_path, PKI_FILE_MAX, &old, &old_len) >= 0 &&
-            old_len == len && memcmp(old, ca->trust_pem, len) == 0)
+        if (file_is_plain(dfd, f->ca_path) && path_open_regular_at(dfd, file_name(f->ca_path), O_RDONLY, &fd, NULL) >= 0 &&
+            read_full_fd(fd, PKI_FILE_MAX, &old, &old_len) >= 0 && old_len == len && memcmp(old, ca->trust_pem, len) == 0)
                 return 0;
 
-        r = write_file_atomic(f->ca_path, ca->trust_pem, len, f->ca_mode, f->uid, f->gid);
+        r = write_file_atomic_at(dfd, file_name(f->ca_path), ca->trust_pem, len, f->ca_mode, f->uid, f->gid);
         if (r < 0)
                 return ns_error_set(error, r, "Failed to write %s: %s", f->ca_path, strerror(-r));
         return 1;
 }
 
-/* Owner and mode of a file that stays: corrected in place, the content is not touched. */
-static int fix_attributes(const char *path, mode_t mode, uid_t uid, gid_t gid, NsError *error) {
+/* Owner and mode of a file that stays: corrected in place through its fd, the content is not
+ * touched. Never a file with other names: that could be anyone's file, linked here. */
+static int fix_attributes(int dfd, const char *path, mode_t mode, uid_t uid, gid_t gid, NsError *error) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
+        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-        if (fd < 0 || fstat(fd, &st) < 0)
-                return ns_error_set(error, -errno, "Failed to open %s: %m", path);
+        r = path_open_regular_at(dfd, file_name(path), O_RDONLY, &fd, &st);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to open %s: %s", path, strerror(-r));
+        if (st.st_nlink != 1)
+                return ns_error_set(error, -EMLINK, "Refusing to change the owner or mode of %s: it has %ju other name(s)",
+                                    path, (uintmax_t) st.st_nlink - 1);
         if ((uid != (uid_t) -1 && st.st_uid != uid) || (gid != (gid_t) -1 && st.st_gid != gid)) {
                 if (fchown(fd, uid, gid) < 0)
                         return ns_error_set(error, -errno, "Failed to change the owner of %s: %m", path);
@@ -1149,54 +1184,35 @@ static int fix_attributes(const char *path, mode_t mode, uid_t uid, gid_t gid, N
         return 0;
 }
 
+/* The files on disk stay: the trust bundle brought up to date, owners and modes corrected. */
+static int keep_existing(int dfd, const Ca *ca, const ProfileFiles *f, NsError *error) {
+        int r, changed;
+
+        changed = update_ca_file(dfd, ca, f, error);
+        if (changed < 0)
+                return changed;
+        r = fix_attributes(dfd, f->key_path, f->key_mode, f->uid, f->gid, error);
+        if (r >= 0)
+                r = fix_attributes(dfd, f->cert_path, f->cert_mode, f->uid, f->gid, error);
+        if (r >= 0)
+                r = fix_attributes(dfd, f->ca_path, f->ca_mode, f->uid, f->gid, error);
+        return r < 0 ? r : changed;
+}
+
 int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca *ca, uint64_t *ret_not_after,
                           NsError *error) {
         return certificate_provision_full(c, cc, ca, false, ret_not_after, error);
 }
 
-int certificate_provision_full(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
-                               uint64_t *ret_not_after, NsError *error) {
-        _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
-        _cleanup_(wanted_names_done) WantedNames w = {};
+/* A new key and certificate, written with the trust bundle into dfd. */
+static int issue_and_write(const Config *c, const CertificateConfig *cc, const Ca *ca, int dfd, const ProfileFiles *f,
+                           const WantedNames *w, time_t *ret_not_after, NsError *error) {
         _cleanup_(secret_value_freep) SecretValue *key_pem = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(X509_freep) X509 *leaf = NULL;
         _cleanup_free_ char *cert_pem = NULL;
-        NsError why = {};
-        time_t now, not_before, not_after = 0;
-        int r, changed;
-
-        r = profile_files_resolve(cc, &f, error);
-        if (r < 0)
-                return r;
-        r = wanted_names_collect(c, cc, &w, error);
-        if (r < 0)
-                return r;
-        r = mkdir_p(cc->directory, 0755);
-        if (r < 0)
-                return ns_error_set(error, r, "Failed to create directory %s: %s", cc->directory, strerror(-r));
-        pause_point("certificate-directory");
-
-        if (force)
-                r = ns_error_set(&why, -ECANCELED, "renewal requested");
-        else
-                r = existing_reusable(c, cc, ca, &f, &w, &not_after, &why);
-        if (r >= 0) {
-                changed = update_ca_file(ca, &f, error);
-                if (changed < 0)
-                        return changed;
-                r = fix_attributes(f.key_path, f.key_mode, f.uid, f.gid, error);
-                if (r >= 0)
-                        r = fix_attributes(f.cert_path, f.cert_mode, f.uid, f.gid, error);
-                if (r >= 0)
-                        r = fix_attributes(f.ca_path, f.ca_mode, f.uid, f.gid, error);
-                if (r < 0)
-                        return r;
-                if (ret_not_after)
-                        *ret_not_after = sec_to_usec(not_after);
-                return changed;
-        }
-        log_debug("Certificate %s: issuing a new one: %s.", cc->name, why.message);
+        time_t now, not_before, not_after;
+        int r;
 
         /* X.520 caps a CN at 64 characters; a node name may be a longer DNS name. */
         if (strlen(c->node_name) > 64)
@@ -1212,7 +1228,7 @@ int certificate_provision_full(const Config *c, const CertificateConfig *cc, con
         not_before = MAX(now - CLOCK_SKEW_SEC, ca->not_before);
         not_after = MIN(now + (time_t) cc->validity_days * SEC_PER_DAY, ca->chain_not_after);
 
-        r = issue_leaf(ca, key, c->node_name, &w, not_before, not_after, &leaf);
+        r = issue_leaf(ca, key, c->node_name, w, not_before, not_after, &leaf);
         if (r < 0)
                 return ns_error_set(error, r, "Failed to issue the certificate: %s", strerror(-r));
         r = certs_to_pem(leaf, ca->chain, &cert_pem);
@@ -1225,19 +1241,89 @@ int certificate_provision_full(const Config *c, const CertificateConfig *cc, con
          * then certificate, each replaced atomically: a crash between the two leaves a new key with
          * the old certificate, which the next run sees as a mismatch and replaces; and a datastore
          * that reloads when the certificate file changes finds the matching key already there. */
-        r = update_ca_file(ca, &f, error);
+        r = update_ca_file(dfd, ca, f, error);
         if (r < 0)
                 return r;
-        r = write_file_atomic(f.key_path, key_pem->data, key_pem->size, f.key_mode, f.uid, f.gid);
+        r = write_file_atomic_at(dfd, file_name(f->key_path), key_pem->data, key_pem->size, f->key_mode, f->uid, f->gid);
         if (r < 0)
-                return ns_error_set(error, r, "Failed to write %s: %s", f.key_path, strerror(-r));
-        r = write_file_atomic(f.cert_path, cert_pem, strlen(cert_pem), f.cert_mode, f.uid, f.gid);
+                return ns_error_set(error, r, "Failed to write %s: %s", f->key_path, strerror(-r));
+        r = write_file_atomic_at(dfd, file_name(f->cert_path), cert_pem, strlen(cert_pem), f->cert_mode, f->uid, f->gid);
         if (r < 0)
-                return ns_error_set(error, r, "Failed to write %s: %s", f.cert_path, strerror(-r));
+                return ns_error_set(error, r, "Failed to write %s: %s", f->cert_path, strerror(-r));
+        *ret_not_after = not_after;
+        return 0;
+}
 
+int certificate_provision_full(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
+                               uint64_t *ret_not_after, NsError *error) {
+        _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
+        _cleanup_(wanted_names_done) WantedNames w = {};
+        _cleanup_close_ int dfd = -EBADF;
+        NsError why = {};
+        time_t not_after = 0;
+        int r;
+
+        r = profile_files_resolve(cc, &f, error);
+        if (r < 0)
+                return r;
+        r = wanted_names_collect(c, cc, &w, error);
+        if (r < 0)
+                return r;
+        /* Everything below goes through this fd, never through the path again. */
+        r = path_open_dir_safe(cc->directory, PATH_SAFE_MKDIR, f.uid, f.gid, &dfd, error);
+        if (r < 0)
+                return r;
+        pause_point("certificate-directory");
+
+        if (force)
+                r = ns_error_set(&why, -ECANCELED, "renewal requested");
+        else
+                r = existing_reusable(c, cc, ca, dfd, &f, &w, &not_after, &why);
+        if (r >= 0)
+                r = keep_existing(dfd, ca, &f, error);
+        else {
+                log_debug("Certificate %s: issuing a new one: %s.", cc->name, why.message);
+                r = issue_and_write(c, cc, ca, dfd, &f, &w, &not_after, error);
+                if (r >= 0)
+                        r = 1;
+        }
+        if (r < 0)
+                return r;
         if (ret_not_after)
                 *ret_not_after = sec_to_usec(not_after);
-        return 1;
+        return r;
+}
+
+/* What check reads: the key and certificate files, through the certificate directory opened
+ * without symlinks below ancestors only root can change (check writes nothing, so its owner does
+ * not matter), and whether the CA file is there. A missing directory is a missing file. */
+static int load_checked_files(const CertificateConfig *cc, const ProfileFiles *f, EVP_PKEY **ret_key,
+                              STACK_OF(X509) **ret_certs, NsError *error) {
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        NsError e = {};
+        struct stat st;
+        int r;
+
+        r = path_open_dir_safe(cc->directory, PATH_SAFE_ANY_OWNER, (uid_t) -1, (gid_t) -1, &dfd, &e);
+        if (r == -ENOENT)
+                return ns_error_set(error, r, "certificate file %s is missing", f->cert_path);
+        if (r < 0)
+                return ns_error_set(error, r, "%s", e.message);
+
+        /* Unparsable files are "invalid", not "missing": the message names the file. */
+        r = load_node_files(dfd, f, &key, &certs, error);
+        if (r == -ENOENT)
+                return r;
+        if (r < 0)
+                return ns_error_is_set(error) ? (error->code = -EKEYREJECTED) : -EKEYREJECTED;
+        if (fstatat(dfd, file_name(f->ca_path), &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return ns_error_set(error, errno == ENOENT ? -ENOENT : -errno, "CA file %s is missing", f->ca_path);
+
+        *ret_key = TAKE_PTR(key);
+        *ret_certs = TAKE_PTR(certs);
+        return 0;
 }
 
 int certificate_check(const Config *c, const CertificateConfig *cc, const char *trust_pem, uint64_t margin_usec,
@@ -1255,15 +1341,9 @@ int certificate_check(const Config *c, const CertificateConfig *cc, const char *
         r = profile_files_paths(cc, &f);
         if (r < 0)
                 return ns_error_set(error, r, "Unknown profile");
-
-        /* Unparsable files are "invalid", not "missing": the message names the file. */
-        r = load_node_files(&f, &key, &certs, error);
-        if (r == -ENOENT)
-                return r;
+        r = load_checked_files(cc, &f, &key, &certs, error);
         if (r < 0)
-                return ns_error_is_set(error) ? (error->code = -EKEYREJECTED) : -EKEYREJECTED;
-        if (access(f.ca_path, F_OK) < 0)
-                return ns_error_set(error, errno == ENOENT ? -ENOENT : -errno, "CA file %s is missing", f.ca_path);
+                return r;
 
         leaf = sk_X509_value(certs, 0);
         r = cert_times(leaf, &nb, &na);

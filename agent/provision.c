@@ -3,25 +3,27 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "path-util.h"
 #include "provision.h"
 #include "verbs.h"
 #include "volume.h"
 
 static int write_trust_bundle(const Config *c, const Ca *ca, NsError *error) {
-        _cleanup_free_ char *pem = NULL, *path = NULL;
+        _cleanup_free_ char *pem = NULL;
+        _cleanup_close_ int dfd = -EBADF;
         int r;
 
         r = ca_trust_pem(ca, &pem);
         if (r < 0)
                 return ns_error_set(error, r, "Failed to encode the CA trust bundle: %s", strerror(-r));
-        r = mkdir_p(c->runtime_dir, 0755);
+        /* What "check" trusts: root's alone, reached without symlinks. */
+        r = path_open_dir_safe(c->runtime_dir, PATH_SAFE_MKDIR, (uid_t) -1, (gid_t) -1, &dfd, error);
         if (r < 0)
-                return ns_error_set(error, r, "Failed to create %s: %s", c->runtime_dir, strerror(-r));
-        if (asprintf(&path, "%s/%s", c->runtime_dir, PROVISION_CA_FILE) < 0)
-                return -ENOMEM;
-        r = write_file_atomic(path, pem, strlen(pem), 0644, (uid_t) -1, (gid_t) -1);
+                return r;
+        r = write_file_atomic_at(dfd, PROVISION_CA_FILE, pem, strlen(pem), 0644, (uid_t) -1, (gid_t) -1);
         if (r < 0)
-                return ns_error_set(error, r, "Failed to write %s: %s", path, strerror(-r));
+                return ns_error_set(error, r, "Failed to write %s/%s: %s", c->runtime_dir, PROVISION_CA_FILE,
+                                    strerror(-r));
         return 0;
 }
 
