@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "mount.h"
+#include "path-util.h"
 
 extern char **environ;
 
@@ -182,15 +183,55 @@ int mount_find(const char *path, dev_t *ret_dev, char **ret_fstype) {
         return 0;
 }
 
+int mount_point_open(const char *path, bool create, int *ret_fd, NsError *error) {
+        return path_open_dir_safe(path, PATH_SAFE_ANY_OWNER | (create ? PATH_SAFE_MKDIR : 0), (uid_t) -1, (gid_t) -1,
+                                  ret_fd, error);
+}
+
+int mount_point_create(const char *path, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+        return mount_point_open(path, true, &fd, error);
+}
+
+int mount_point_find(const char *path, dev_t *ret_dev, char **ret_fstype, NsError *error) {
+        _cleanup_free_ char *canonical = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        NsError e = {};
+        int r;
+
+        r = mount_point_open(path, false, &fd, &e);
+        if (r == -ENOENT)
+                return r;
+        if (r < 0)
+                return ns_error_set(error, r, "%s", e.message);
+        /* Reached without symlinks, "." or "..": the simplified path is the name mountinfo uses. */
+        r = path_simplify(path, &canonical);
+        if (r < 0)
+                return r;
+        r = mount_find(canonical, ret_dev, ret_fstype);
+        if (r < 0 && r != -ENOENT)
+                return ns_error_set(error, r, "Cannot read /proc/self/mountinfo: %s", strerror(-r));
+        return r;
+}
+
 int mount_device(const char *device, const char *path, const char *fstype, const char *options, NsError *error) {
         _cleanup_free_ char *data = NULL;
+        _cleanup_close_ int fd = -EBADF;
         unsigned long flags;
+        char target[64];
         int r;
 
         r = mount_options_parse(options, &flags, &data);
         if (r < 0)
                 return r;
-        if (mount(device, path, fstype, flags, data) < 0)
+        /* The mount point as checked (no symlinks, ancestors only root can change) is what gets
+         * mounted on: through its fd, never by looking the path up again. It may belong to anyone:
+         * the mount hides it. */
+        r = mount_point_open(path, false, &fd, error);
+        if (r < 0)
+                return r;
+        (void) snprintf(target, sizeof(target), "/proc/self/fd/%d", fd);
+        if (mount(device, target, fstype, flags, data) < 0)
                 return ns_error_set(error, -errno, "mount %s on %s (%s, options \"%s\") failed: %s", device, path,
                                     fstype, strempty(options), strerror(errno));
         return 0;

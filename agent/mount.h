@@ -18,7 +18,17 @@ int mount_options_parse(const char *options, unsigned long *ret_flags, char **re
  * -ENOENT when nothing is mounted there (path is a plain directory of its parent's mount). */
 int mount_find(const char *path, dev_t *ret_dev, char **ret_fstype);
 
-/* Mounts device (of type fstype) at path with options. */
+/* A mount point is opened with path_open_dir_safe(): no symlink anywhere on the path, and every
+ * directory above it changeable by root only (-ELOOP, -EPERM, ... with a message naming it); the
+ * mount point itself may belong to anyone, since the mount hides it. create: make what is missing. */
+int mount_point_open(const char *path, bool create, int *ret_fd, NsError *error);
+int mount_point_create(const char *path, NsError *error);
+/* mount_find() for a mount point as configured, opened as above first: -ENOENT when it does not
+ * exist or nothing is mounted there. */
+int mount_point_find(const char *path, dev_t *ret_dev, char **ret_fstype, NsError *error);
+
+/* Mounts device (of type fstype) at path with options: on the mount point opened as above,
+ * through its fd (/proc/self/fd/N), never by looking the path up again. */
 int mount_device(const char *device, const char *path, const char *fstype, const char *options, NsError *error);
 
 /* "pid 123 (postgres)" for the processes that keep the filesystem with device dev busy (cwd, root,

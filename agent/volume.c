@@ -481,10 +481,9 @@ static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *re
         return ns_error_set(error, -EUCLEAN, "%s holds %s, but the volume's filesystem is %s; refusing", mapper, what, want);
 }
 
-static int set_root_owner(const VolumeConfig *v, bool *ret_changed, NsError *error) {
+static int resolve_root_owner(const VolumeConfig *v, uid_t *ret_uid, gid_t *ret_gid, NsError *error) {
         uid_t uid = (uid_t) -1;
         gid_t gid = (gid_t) -1, primary = (gid_t) -1;
-        struct stat st;
         int r;
 
         if (v->owner) {
@@ -498,27 +497,57 @@ static int set_root_owner(const VolumeConfig *v, bool *ret_changed, NsError *err
                 if (r < 0)
                         return ns_error_set(error, r, "Group \"%s\" of %s: no such group", v->group, v->mountpoint);
         }
-        if (stat(v->mountpoint, &st) < 0)
+        *ret_uid = uid;
+        *ret_gid = gid;
+        return 0;
+}
+
+/* Owner and mode of the mounted filesystem's root, set through an fd of the mount point reached
+ * without symlinks (mount_point_open()), never by path. */
+static int set_root_owner(const VolumeConfig *v, bool *ret_changed, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+        uid_t uid = (uid_t) -1;
+        gid_t gid = (gid_t) -1;
+        struct stat st;
+        int r;
+
+        r = resolve_root_owner(v, &uid, &gid, error);
+        if (r < 0)
+                return r;
+        r = mount_point_open(v->mountpoint, false, &fd, error);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
                 return ns_error_set(error, -errno, "%s: %s", v->mountpoint, strerror(errno));
         if ((uid != (uid_t) -1 && st.st_uid != uid) || (gid != (gid_t) -1 && st.st_gid != gid)) {
-                if (chown(v->mountpoint, uid, gid) < 0)
+                if (fchown(fd, uid, gid) < 0)
                         return ns_error_set(error, -errno, "chown %s: %s", v->mountpoint, strerror(errno));
                 *ret_changed = true;
+                /* chown may have cleared the setgid bit: look again before comparing the mode. */
+                if (fstat(fd, &st) < 0)
+                        return ns_error_set(error, -errno, "%s: %s", v->mountpoint, strerror(errno));
         }
         if ((st.st_mode & 07777) != v->mode) {
-                if (chmod(v->mountpoint, v->mode) < 0)
+                if (fchmod(fd, v->mode) < 0)
                         return ns_error_set(error, -errno, "chmod %s: %s", v->mountpoint, strerror(errno));
                 *ret_changed = true;
         }
         return 0;
 }
 
+/* Only a warning depends on it: a mount point that cannot be opened safely counts as empty here
+ * and is refused, with its reason, by the mount. */
 static bool dir_is_empty(const char *path) {
-        _cleanup_(closedirp) DIR *d = opendir(path);
+        _cleanup_(closedirp) DIR *d = NULL;
+        _cleanup_close_ int fd = -EBADF;
         struct dirent *de;
 
+        if (mount_point_open(path, false, &fd, NULL) < 0)
+                return true;
+        d = fdopendir(fd);
         if (!d)
                 return true;
+        TAKE_FD(fd);
         while ((de = readdir(d)))
                 if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
                         return false;
@@ -526,24 +555,21 @@ static bool dir_is_empty(const char *path) {
 }
 
 /* 1 when the mountpoint is the mapper device (the topmost mount there), 0 when nothing is mounted
- * there, -EEXIST (naming what is) when something else is. */
+ * there, -EEXIST (naming what is) when something else is. The mountpoint is looked up without
+ * symlinks, below directories only root can change (-ELOOP, -EPERM otherwise). */
 static int mounted_from(const VolumeConfig *v, const char *mapper, NsError *error) {
-        _cleanup_free_ char *fstype = NULL, *canonical = NULL;
+        _cleanup_free_ char *fstype = NULL;
         struct stat st;
         dev_t dev;
         int r;
 
         if (stat(mapper, &st) < 0)
                 return ns_error_set(error, -errno, "%s: %s", mapper, strerror(errno));
-        /* mountinfo names mount points by their canonical path. */
-        canonical = realpath(v->mountpoint, NULL);
-        if (!canonical)
-                return errno == ENOENT ? 0 : ns_error_set(error, -errno, "%s: %s", v->mountpoint, strerror(errno));
-        r = mount_find(canonical, &dev, &fstype);
+        r = mount_point_find(v->mountpoint, &dev, &fstype, error);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
-                return ns_error_set(error, r, "Cannot read /proc/self/mountinfo: %s", strerror(-r));
+                return r;
         if (dev != st.st_rdev)
                 return ns_error_set(error, -EEXIST, "%s is a mount point of another device (%u:%u, %s), not %s", v->mountpoint,
                                     major(dev), minor(dev), fstype, mapper);
@@ -568,9 +594,9 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         if (r < 0)
                 return r;
 
-        r = mkdir_p(v->mountpoint, 0755);
+        r = mount_point_create(v->mountpoint, error);
         if (r < 0)
-                return ns_error_set(error, r, "Cannot create mount point %s: %s", v->mountpoint, strerror(-r));
+                return r;
 
         r = mounted_from(v, mapper, error);
         if (r < 0)
