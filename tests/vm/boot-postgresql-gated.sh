@@ -69,8 +69,7 @@ if ! in_guest; then
 	  "secrets": { $source_json },
 	  "retry": { "initial_sec": 0.5, "max_sec": 3 },
 	  "daemon": { "poll_sec": 1 },
-	  "volumes": [ { "name": "pgdata", "device": "/dev/disk/by-id/virtio-nsvm-pgdata", "mountpoint": "/srv/pgdata",
-	                 "owner": "postgres", "group": "postgres", "mode": "0700" } ],
+	  "volumes": [ { "name": "pgdata", "device": "/dev/disk/by-id/virtio-nsvm-pgdata", "mountpoint": "/srv/pgdata" } ],
 	  "certificates": [ { "name": "postgresql", "profile": "postgresql", "directory": "/srv/pgdata/tls",
 	                      "dns_names": ["localhost", "{node}"], "ip_addresses": ["127.0.0.1"] } ] }
 	JSON
@@ -219,7 +218,9 @@ fake-kube-up)
 	;;
 first)
 	assert_ready
-	assert_eq "postgres 700" "$(stat -c '%U %a' /srv/pgdata)" "owner and mode of the volume's root"
+	# The volume's root stays root's: the certificate directory in it must have only root's
+	# directories above it; PostgreSQL owns its data directory in it.
+	assert_eq "root 755" "$(stat -c '%U %a' /srv/pgdata)" "owner and mode of the volume's root"
 	pg_createcluster -d /srv/pgdata/data -p "$PG_PORT" "$PGVER" "$PG_CLUSTER" > /dev/null
 	conf=/etc/postgresql/$PGVER/$PG_CLUSTER
 	pg_conftool "$PGVER" "$PG_CLUSTER" set listen_addresses localhost

@@ -3,7 +3,9 @@
 # check-volume-plain-directory-fails: with the mount gone and the plain directory still there (with
 # files in it, as a datastore started too early would leave), check fails with the volume's exit
 # code and says why; so it does with the volume closed, a read-only mount, or another filesystem
-# mounted there. provision then puts it right.
+# mounted there. provision then puts it right. A mount point that a non-root user replaced with a
+# symlink (to a root-only directory) is refused by provision and check, naming it, and nothing is
+# mounted on the symlink's target.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -61,4 +63,25 @@ assert_eq 3 "$rc" "check with the volume closed"
 assert_contains "$out" "is not open"
 ns check --wait 2
 assert_eq 7 "$rc" "check --wait with the volume closed"
+
+# The mount point is a symlink that nobody planted in a sticky directory (like /tmp). The volume
+# is opened before the mount point is looked at; close has to refuse the symlink too, so it is
+# removed before the volume is closed.
+chmod 755 "$SCRATCH"
+mkdir -m 700 "$SCRATCH/victim"
+mkdir "$SCRATCH/shared"
+chmod 1777 "$SCRATCH/shared"
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- ln -s "$SCRATCH/victim" "$SCRATCH/shared/mnt"
+ns_config "{ \"name\": \"data\", \"device\": \"/dev/vda\", \"mountpoint\": \"$SCRATCH/shared/mnt\" }"
+ns provision
+assert_eq 1 "$rc" "provision on a symlinked mount point"
+assert_contains "$out" "Refusing $SCRATCH/shared/mnt: $SCRATCH/shared/mnt is a symbolic link"
+! mountpoint -q "$SCRATCH/victim" || fail "the volume was mounted on the symlink's target"
+ns check
+assert_eq 3 "$rc" "check on a symlinked mount point"
+assert_contains "$out" "is a symbolic link"
+ns close
+assert_eq 1 "$rc" "close with a symlinked mount point"
+rm "$SCRATCH/shared/mnt"
+ns_ok close
 log "ok"
