@@ -4,8 +4,8 @@
 # files in it, as a datastore started too early would leave), check fails with the volume's exit
 # code and says why; so it does with the volume closed, a read-only mount, or another filesystem
 # mounted there. provision then puts it right. A mount point that a non-root user replaced with a
-# symlink (to a root-only directory) is refused by provision and check, naming it, and nothing is
-# mounted on the symlink's target.
+# symlink (to a root-only directory), in a sticky directory or in their own, is refused by
+# provision, check and close, naming it, and nothing is mounted on the symlink's target.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -83,5 +83,20 @@ assert_contains "$out" "is a symbolic link"
 ns close
 assert_eq 1 "$rc" "close with a symlinked mount point"
 rm "$SCRATCH/shared/mnt"
+ns_ok close
+
+# The same symlink in a directory of nobody's own (fs.protected_symlinks does not cover that one):
+# the directory is refused before anything is looked up in it.
+mkdir "$SCRATCH/home"
+chown nobody:nogroup "$SCRATCH/home"
+setpriv --reuid=nobody --regid=nogroup --clear-groups -- ln -s "$SCRATCH/victim" "$SCRATCH/home/mnt"
+ns_config "{ \"name\": \"data\", \"device\": \"/dev/vda\", \"mountpoint\": \"$SCRATCH/home/mnt\" }"
+ns provision
+assert_eq 1 "$rc" "provision below nobody's directory"
+assert_contains "$out" "Refusing $SCRATCH/home/mnt: $SCRATCH/home is owned by uid 65534 (nobody), not root"
+! mountpoint -q "$SCRATCH/victim" || fail "the volume was mounted on the symlink's target"
+ns close
+assert_eq 1 "$rc" "close below nobody's directory"
+rm -r "$SCRATCH/home"
 ns_ok close
 log "ok"
