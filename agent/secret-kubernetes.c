@@ -131,10 +131,6 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
         KubernetesSource *k = KSOURCE(s);
         int r;
 
-        if (!s->config->secrets.kubernetes.generate_missing_keys)
-                return ns_error_set(error, -EPERM,
-                                    "Key \"%s\" of Secret %s is missing and secrets.kubernetes.generate_missing_keys is off",
-                                    key, secret);
         r = ensure_client(k, error);
         if (r < 0)
                 return r;
@@ -177,6 +173,10 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
         /* Read back what is stored: that, not what we sent, is what the caller may use. */
         drop_cache(k);
         return kubernetes_get(s, secret, key, ret_stored, error);
+}
+
+static void kubernetes_invalidate(SecretSource *s) {
+        drop_cache(KSOURCE(s));
 }
 
 static int on_watch_change(KubeWatch *w, const char *name, void *userdata) {
@@ -245,6 +245,7 @@ const SecretSourceVTable secret_source_kubernetes_vtable = {
         .done = kubernetes_done,
         .get = kubernetes_get,
         .put_if_missing = kubernetes_put_if_missing,
+        .invalidate = kubernetes_invalidate,
         .watch = kubernetes_watch,
 };
 
