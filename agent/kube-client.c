@@ -382,6 +382,12 @@ int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus 
                 if (cJSON_IsNumber(x))
                         st.code = (long) x->valuedouble;
                 details = cJSON_GetObjectItemCaseSensitive(j, "details");
+                x = cJSON_GetObjectItemCaseSensitive(details, "kind");
+                if (cJSON_IsString(x))
+                        copy_string(st.details_kind, sizeof(st.details_kind), x->valuestring);
+                x = cJSON_GetObjectItemCaseSensitive(details, "name");
+                if (cJSON_IsString(x))
+                        copy_string(st.details_name, sizeof(st.details_name), x->valuestring);
                 x = cJSON_GetObjectItemCaseSensitive(details, "retryAfterSeconds");
                 if (cJSON_IsNumber(x) && x->valuedouble > 0)
                         st.retry_after_usec = MIN((uint64_t) x->valuedouble, KUBE_RETRY_AFTER_MAX_USEC / USEC_PER_SEC) *
@@ -699,6 +705,25 @@ static bool is_tls_failure(CURLcode cc) {
                cc == CURLE_SSL_CRL_BADFILE || cc == CURLE_SSL_INVALIDCERTSTATUS;
 }
 
+/* A 404 says "the Secret does not exist" only when its Status names that Secret; a missing
+ * namespace (on create) or a path the server does not know (a wrong api_url, a proxy) is something
+ * else, and must not be taken for a missing Secret, which would make a new key to create. */
+static int not_found_error(KubeClient *c, const KubeStatus *st, const char *what, const char *secret,
+                           const char *detail, NsError *error) {
+        const KubeEndpoint *e = &c->endpoint;
+
+        if (secret && st->is_status && streq(st->details_kind, "secrets") && streq(st->details_name, secret))
+                return ns_error_set(error, -ENOENT, "Secret %s not found in namespace %s (API server %s: %s)", secret,
+                                    e->namespace, e->server, detail);
+        if (st->is_status && streq(st->details_kind, "namespaces"))
+                return ns_error_set(error, -ENOENT, "Failed to %s: namespace %s does not exist (API server %s: %s)",
+                                    what, st->details_name[0] ? st->details_name : e->namespace, e->server, detail);
+        return ns_error_set(error, -ENXIO,
+                            "Failed to %s: the API server %s has no such resource (HTTP 404, %s); is "
+                            "secrets.kubernetes.api_url the API server's root?",
+                            what, e->server, detail);
+}
+
 int kube_client_error(KubeClient *c, CURLcode cc, const char *curl_message, const KubeStatus *st, const char *what,
                       const char *verb, const char *secret, bool *ret_retryable, NsError *error) {
         const KubeEndpoint *e = &c->endpoint;
@@ -783,14 +808,21 @@ int kube_client_error(KubeClient *c, CURLcode cc, const char *curl_message, cons
                 r = ns_error_set(error, -EACCES,
                                  "Failed to %s: the API server %s did not accept our credentials (%s); token file %s%s",
                                  what, e->server, detail, e->token_file ?: "(none, client certificate)",
-                                 e->token_file ? " was re-read and the request retried" : "");
+                                 !e->token_file ? "" :
+                                 /* The watch re-reads it before its next attempt, not before this answer. */
+                                 streq(verb, "watch") || streq(verb, "list") ? " is re-read before the next attempt" :
+                                                                               " was re-read and the request retried");
                 break;
         case 403:
+                /* create cannot be limited to a name (RBAC has no resourceNames for it); patch is
+                 * granted by name, but by the key-generation Role, not the read-only one. */
                 if (secret && !streq(verb, "create"))
                         r = ns_error_set(error, -EPERM,
                                          "Failed to %s: %s. The ServiceAccount needs \"%s\" on secrets \"%s\" in namespace %s "
-                                         "(see the Role in deploy/kubernetes/rbac.yaml)",
-                                         what, detail, verb, secret, e->namespace);
+                                         "(see the %s)",
+                                         what, detail, verb, secret, e->namespace,
+                                         streq(verb, "patch") ? "key-generation Role in deploy/kubernetes/rbac-generate-keys.yaml" :
+                                                                "Role in deploy/kubernetes/rbac.yaml");
                 else
                         r = ns_error_set(error, -EPERM,
                                          "Failed to %s: %s. The ServiceAccount needs \"%s\" on secrets in namespace %s "
@@ -798,12 +830,7 @@ int kube_client_error(KubeClient *c, CURLcode cc, const char *curl_message, cons
                                          what, detail, verb, e->namespace);
                 break;
         case 404:
-                if (secret)
-                        r = ns_error_set(error, -ENOENT, "Secret %s not found in namespace %s (API server %s: %s)", secret,
-                                         e->namespace, e->server, detail);
-                else
-                        r = ns_error_set(error, -ENOENT, "Failed to %s: not found (API server %s: %s)", what, e->server,
-                                         detail);
+                r = not_found_error(c, st, what, secret, detail, error);
                 break;
         case 409:
                 r = ns_error_set(error, streq(st->reason, "AlreadyExists") ? -EEXIST : -ESTALE, "Failed to %s: %s", what,
