@@ -5,6 +5,7 @@
 #include <libcryptsetup.h>
 #include <malloc.h>
 #include <math.h>
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,16 +34,9 @@ struct KubeSecret {
 
 /* ---- cJSON memory that is wiped on free ---- */
 
-static void wiping_free(void *p) {
-        if (!p)
-                return;
-        explicit_bzero(p, malloc_usable_size(p));
-        free(p);
-}
-
 void kube_json_hooks_install(void) {
         static atomic_bool installed = false;
-        cJSON_Hooks hooks = { .malloc_fn = malloc, .free_fn = wiping_free };
+        cJSON_Hooks hooks = { .malloc_fn = malloc, .free_fn = secure_free };
 
         if (atomic_exchange(&installed, true))
                 return;
@@ -577,7 +571,9 @@ int kube_client_new(const KubeConfig *k, const RetryConfig *retry, KubeClient **
         int r;
 
         kube_json_hooks_install();
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        /* libcurl's receive buffers hold the Secret bodies: wiped when freed. This takes effect
+         * only in the first initialization of the process, which is this one. */
+        if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secure_free, secure_realloc, strdup, calloc) != CURLE_OK)
                 return ns_error_set(error, -EIO, "Failed to initialize libcurl");
 
         c = calloc(1, sizeof(*c));
@@ -610,6 +606,13 @@ KubeClient *kube_client_free(KubeClient *c) {
         secret_value_free(c->token);
         free(c);
         return NULL;
+}
+
+static CURLcode ssl_ctx_callback(CURL *easy, void *ssl_ctx, void *userdata) {
+        /* OpenSSL keeps received plaintext (the Secret body) in its record buffer until the next
+         * record overwrites it; this wipes it as soon as libcurl has read it, and on free. */
+        (void) SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+        return CURLE_OK;
 }
 
 int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watch, struct curl_slist **headers,
@@ -660,6 +663,7 @@ int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watc
         SET(CURLOPT_SSL_VERIFYPEER, 1L);
         SET(CURLOPT_SSL_VERIFYHOST, 2L);
         SET(CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+        SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_callback);
         if (c->endpoint.ca_file) {
                 /* The cluster CA and nothing else. */
                 SET(CURLOPT_CAINFO, c->endpoint.ca_file);

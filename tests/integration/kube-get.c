@@ -246,6 +246,7 @@ int main(int argc, char *argv[]) {
         const char *verb;
         int opt, r;
 
+        (void) secure_openssl_memory_setup();   /* as nodeseal does, before OpenSSL allocates */
         log_setup_default();
         (void) secure_process_setup();
         while ((opt = getopt_long(argc, argv, "c:n", options, NULL)) >= 0)
