@@ -3,7 +3,6 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
-#include <malloc.h>
 #include <math.h>
 #include <openssl/ssl.h>
 #include <stdatomic.h>
