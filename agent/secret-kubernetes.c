@@ -146,6 +146,9 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
 
                 r = fetch(k, secret, false, &obj, &e);
                 if (r == -ENOENT) {
+                        /* The "not found" that led here is no longer the news: the create's own
+                         * failure (403, a missing namespace) must be what is reported. */
+                        e = (NsError) {};
                         r = kube_client_create_secret(k->client, secret, key, value, &e);
                         if (r == -EEXIST) {
                                 log_debug("Secret %s was created by someone else meanwhile; reading it again.", secret);
