@@ -762,8 +762,9 @@ static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *re
                 return ns_error_set(error, -EUCLEAN,
                                     "%s shows no filesystem, but volume %s was not just formatted by nodeseal: its %s filesystem is damaged "
                                     "(a torn primary superblock reads as nothing). Refusing to run mkfs (the volume is left as it is): "
-                                    "repair it from a backup superblock, for example e2fsck -b 32768 %s (ext4) or xfs_repair %s (xfs), then run again",
-                                    mapper, v->name, want, mapper, mapper);
+                                    "repair it from a backup superblock, for example e2fsck -b 32768 %s (ext4 with 4 KiB blocks; mke2fs -n %s lists the "
+                                    "backups without writing) or xfs_repair %s (xfs), then run again",
+                                    mapper, v->name, want, mapper, mapper, mapper);
         (void) probe_result_describe(&p, what, sizeof(what));
         return ns_error_set(error, -EUCLEAN, "%s holds %s, but the volume's filesystem is %s; refusing", mapper, what, want);
 }
