@@ -620,6 +620,10 @@ static int validate_certificates(Ctx *ctx, Config *c) {
                         if (r < 0)
                                 return r;
                 }
+                if (cc->reload_command && !cc->reload_command[0])
+                        return fail(ctx, CPATH(".reload_command"),
+                                    "must not be empty: it is the hook's argv (omit it for the profile's hook, or "
+                                    "set \"reload\": false for none)");
                 if (cc->reload_command && cc->reload_command[0][0] != '/')
                         return fail(ctx, CPATH(".reload_command[0]"), "\"%s\" must be an absolute path",
                                     cc->reload_command[0]);

@@ -3,8 +3,8 @@
 #include <ctype.h>
 #include <fcntl.h>
 #include <libcryptsetup.h>
-#include <malloc.h>
 #include <math.h>
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -33,16 +33,9 @@ struct KubeSecret {
 
 /* ---- cJSON memory that is wiped on free ---- */
 
-static void wiping_free(void *p) {
-        if (!p)
-                return;
-        explicit_bzero(p, malloc_usable_size(p));
-        free(p);
-}
-
 void kube_json_hooks_install(void) {
         static atomic_bool installed = false;
-        cJSON_Hooks hooks = { .malloc_fn = malloc, .free_fn = wiping_free };
+        cJSON_Hooks hooks = { .malloc_fn = malloc, .free_fn = secure_free };
 
         if (atomic_exchange(&installed, true))
                 return;
@@ -382,6 +375,12 @@ int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus 
                 if (cJSON_IsNumber(x))
                         st.code = (long) x->valuedouble;
                 details = cJSON_GetObjectItemCaseSensitive(j, "details");
+                x = cJSON_GetObjectItemCaseSensitive(details, "kind");
+                if (cJSON_IsString(x))
+                        copy_string(st.details_kind, sizeof(st.details_kind), x->valuestring);
+                x = cJSON_GetObjectItemCaseSensitive(details, "name");
+                if (cJSON_IsString(x))
+                        copy_string(st.details_name, sizeof(st.details_name), x->valuestring);
                 x = cJSON_GetObjectItemCaseSensitive(details, "retryAfterSeconds");
                 if (cJSON_IsNumber(x) && x->valuedouble > 0)
                         st.retry_after_usec = MIN((uint64_t) x->valuedouble, KUBE_RETRY_AFTER_MAX_USEC / USEC_PER_SEC) *
@@ -571,7 +570,9 @@ int kube_client_new(const KubeConfig *k, const RetryConfig *retry, KubeClient **
         int r;
 
         kube_json_hooks_install();
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        /* libcurl's receive buffers hold the Secret bodies: wiped when freed. This takes effect
+         * only in the first initialization of the process, which is this one. */
+        if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, secure_free, secure_realloc, strdup, calloc) != CURLE_OK)
                 return ns_error_set(error, -EIO, "Failed to initialize libcurl");
 
         c = calloc(1, sizeof(*c));
@@ -604,6 +605,13 @@ KubeClient *kube_client_free(KubeClient *c) {
         secret_value_free(c->token);
         free(c);
         return NULL;
+}
+
+static CURLcode ssl_ctx_callback(CURL *easy, void *ssl_ctx, void *userdata) {
+        /* OpenSSL keeps received plaintext (the Secret body) in its record buffer until the next
+         * record overwrites it; this wipes it as soon as libcurl has read it, and on free. */
+        (void) SSL_CTX_set_options(ssl_ctx, SSL_OP_CLEANSE_PLAINTEXT);
+        return CURLE_OK;
 }
 
 int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watch, struct curl_slist **headers,
@@ -654,6 +662,7 @@ int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watc
         SET(CURLOPT_SSL_VERIFYPEER, 1L);
         SET(CURLOPT_SSL_VERIFYHOST, 2L);
         SET(CURLOPT_SSLVERSION, (long) CURL_SSLVERSION_TLSv1_2);
+        SET(CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_callback);
         if (c->endpoint.ca_file) {
                 /* The cluster CA and nothing else. */
                 SET(CURLOPT_CAINFO, c->endpoint.ca_file);
@@ -697,6 +706,25 @@ static bool is_tls_failure(CURLcode cc) {
         return cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE ||
                cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_SSL_ISSUER_ERROR || cc == CURLE_SSL_PINNEDPUBKEYNOTMATCH ||
                cc == CURLE_SSL_CRL_BADFILE || cc == CURLE_SSL_INVALIDCERTSTATUS;
+}
+
+/* A 404 says "the Secret does not exist" only when its Status names that Secret; a missing
+ * namespace (on create) or a path the server does not know (a wrong api_url, a proxy) is something
+ * else, and must not be taken for a missing Secret, which would make a new key to create. */
+static int not_found_error(KubeClient *c, const KubeStatus *st, const char *what, const char *secret,
+                           const char *detail, NsError *error) {
+        const KubeEndpoint *e = &c->endpoint;
+
+        if (secret && st->is_status && streq(st->details_kind, "secrets") && streq(st->details_name, secret))
+                return ns_error_set(error, -ENOENT, "Secret %s not found in namespace %s (API server %s: %s)", secret,
+                                    e->namespace, e->server, detail);
+        if (st->is_status && streq(st->details_kind, "namespaces"))
+                return ns_error_set(error, -ENOENT, "Failed to %s: namespace %s does not exist (API server %s: %s)",
+                                    what, st->details_name[0] ? st->details_name : e->namespace, e->server, detail);
+        return ns_error_set(error, -ENXIO,
+                            "Failed to %s: the API server %s has no such resource (HTTP 404, %s); is "
+                            "secrets.kubernetes.api_url the API server's root?",
+                            what, e->server, detail);
 }
 
 int kube_client_error(KubeClient *c, CURLcode cc, const char *curl_message, const KubeStatus *st, const char *what,
@@ -783,14 +811,21 @@ int kube_client_error(KubeClient *c, CURLcode cc, const char *curl_message, cons
                 r = ns_error_set(error, -EACCES,
                                  "Failed to %s: the API server %s did not accept our credentials (%s); token file %s%s",
                                  what, e->server, detail, e->token_file ?: "(none, client certificate)",
-                                 e->token_file ? " was re-read and the request retried" : "");
+                                 !e->token_file ? "" :
+                                 /* The watch re-reads it before its next attempt, not before this answer. */
+                                 streq(verb, "watch") || streq(verb, "list") ? " is re-read before the next attempt" :
+                                                                               " was re-read and the request retried");
                 break;
         case 403:
+                /* create cannot be limited to a name (RBAC has no resourceNames for it); patch is
+                 * granted by name, but by the key-generation Role, not the read-only one. */
                 if (secret && !streq(verb, "create"))
                         r = ns_error_set(error, -EPERM,
                                          "Failed to %s: %s. The ServiceAccount needs \"%s\" on secrets \"%s\" in namespace %s "
-                                         "(see the Role in deploy/kubernetes/rbac.yaml)",
-                                         what, detail, verb, secret, e->namespace);
+                                         "(see the %s)",
+                                         what, detail, verb, secret, e->namespace,
+                                         streq(verb, "patch") ? "key-generation Role in deploy/kubernetes/rbac-generate-keys.yaml" :
+                                                                "Role in deploy/kubernetes/rbac.yaml");
                 else
                         r = ns_error_set(error, -EPERM,
                                          "Failed to %s: %s. The ServiceAccount needs \"%s\" on secrets in namespace %s "
@@ -798,12 +833,7 @@ int kube_client_error(KubeClient *c, CURLcode cc, const char *curl_message, cons
                                          what, detail, verb, e->namespace);
                 break;
         case 404:
-                if (secret)
-                        r = ns_error_set(error, -ENOENT, "Secret %s not found in namespace %s (API server %s: %s)", secret,
-                                         e->namespace, e->server, detail);
-                else
-                        r = ns_error_set(error, -ENOENT, "Failed to %s: not found (API server %s: %s)", what, e->server,
-                                         detail);
+                r = not_found_error(c, st, what, secret, detail, error);
                 break;
         case 409:
                 r = ns_error_set(error, streq(st->reason, "AlreadyExists") ? -EEXIST : -ESTALE, "Failed to %s: %s", what,

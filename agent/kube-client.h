@@ -41,6 +41,8 @@ typedef struct KubeStatus {
         char reason[64];           /* "NotFound", "Forbidden", ... ("" if none) */
         char message[512];
         long code;                 /* Status.code, 0 if absent */
+        char details_kind[64];     /* details.kind: what a NotFound is about ("secrets", "namespaces") */
+        char details_name[254];    /* details.name */
         uint64_t retry_after_usec; /* details.retryAfterSeconds, 0 if absent */
 } KubeStatus;
 

@@ -55,7 +55,11 @@ static int run(int argc, char *argv[]) {
         };
         int c, r;
 
+        /* Before anything makes OpenSSL allocate: it accepts its allocator only before that. */
+        r = secure_openssl_memory_setup();
         log_setup_default();
+        if (r < 0)
+                log_debug_errno(r, "OpenSSL's memory will not be wiped on free: %m");
         r = secure_process_setup();
         if (r < 0)
                 log_warning_errno(r, "Failed to disable core dumps: %m");

@@ -76,54 +76,33 @@ static void copy_value(blkid_probe pr, const char *name, char *buf, size_t size)
                 (void) snprintf(buf, size, "%s", v);
 }
 
-int probe_device(const char *path, ProbeResult *ret, NsError *error) {
+/* One libblkid pass over fd from offset: 1 and *ret when something was found, 0 when blank. */
+static int probe_at(int fd, const char *path, uint64_t offset, bool partitions, ProbeResult *ret, NsError *error) {
         _cleanup_(blkid_free_probep) blkid_probe pr = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        ProbeResult p = {};
-        struct stat st;
+        ProbeResult p = { .offset = offset };
         int r;
-
-        /* O_EXCL on a block device fails with EBUSY while the kernel has it mounted or a holder
-         * (dm, md, another exclusive opener) claims it: such a device is in use, whatever it holds. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-        if (fd < 0)
-                return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
-        if (fstat(fd, &st) < 0)
-                return ns_error_set(error, -errno, "Device %s: %s", path, strerror(errno));
-        if (S_ISBLK(st.st_mode)) {
-                int excl = open(path, O_RDONLY | O_CLOEXEC | O_EXCL | O_NONBLOCK | O_NOCTTY);
-                if (excl < 0 && errno == EBUSY)
-                        return ns_error_set(error, -EBUSY,
-                                            "Device %s is in use (mounted, mapped or held by another device); not touching it",
-                                            path);
-                if (excl >= 0)
-                        (void) close(excl);
-        }
 
         pr = blkid_new_probe();
         if (!pr)
                 return -ENOMEM;
-        r = blkid_probe_set_device(pr, fd, 0, 0);
-        if (r < 0)
-                return ns_error_set(error, -EIO, "Device %s: libblkid cannot probe it", path);
+        if (blkid_probe_set_device(pr, fd, (blkid_loff_t) offset, 0) < 0)
+                return ns_error_set(error, -EIO, "Device %s: libblkid cannot probe it at offset %" PRIu64, path, offset);
 
         (void) blkid_probe_enable_superblocks(pr, 1);
         (void) blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE |
                                                              BLKID_SUBLKS_LABEL | BLKID_SUBLKS_VERSION);
-        (void) blkid_probe_enable_partitions(pr, 1);
-        (void) blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
+        (void) blkid_probe_enable_partitions(pr, partitions);
+        if (partitions)
+                (void) blkid_probe_set_partitions_flags(pr, BLKID_PARTS_MAGIC);
 
         errno = 0;
         r = blkid_do_safeprobe(pr);
-        switch (r) {
-        case 1:
-                p.kind = PROBE_BLANK;
-                break;
-        case -2:
+        if (r == 1)
+                return 0;
+        if (r == -2) {
                 p.kind = PROBE_AMBIVALENT;
                 (void) snprintf(p.type, sizeof(p.type), "several signatures");
-                break;
-        case 0:
+        } else if (r == 0) {
                 copy_value(pr, "TYPE", p.type, sizeof(p.type));
                 copy_value(pr, "USAGE", p.usage, sizeof(p.usage));
                 copy_value(pr, "LABEL", p.label, sizeof(p.label));
@@ -132,24 +111,61 @@ int probe_device(const char *path, ProbeResult *ret, NsError *error) {
                         p.kind = PROBE_PARTITION_TABLE;
                         if (p.type[0] == '\0')
                                 (void) snprintf(p.type, sizeof(p.type), "unknown");
-                } else if (streq(p.type, "crypto_LUKS"))
-                        p.kind = PROBE_LUKS;
-                else
-                        p.kind = PROBE_FILESYSTEM;
-                break;
-        default:
+                } else
+                        p.kind = streq(p.type, "crypto_LUKS") ? PROBE_LUKS : PROBE_FILESYSTEM;
+        } else
                 return ns_error_set(error, errno > 0 ? -errno : -EIO, "Device %s: libblkid failed to probe it%s%s",
                                     path, errno > 0 ? ": " : "", errno > 0 ? strerror(errno) : "");
-        }
+        *ret = p;
+        return 1;
+}
 
-        log_debug("Device %s: %s%s%s.", path, probe_kind_to_string(p.kind), p.type[0] ? " " : "", p.type);
+int probe_fd(int fd, const char *path, ProbeResult *ret, NsError *error) {
+        static const uint64_t offsets[] = PROBE_PARTITION_OFFSETS;
+        ProbeResult p = { .kind = PROBE_BLANK };
+        int r;
+
+        r = probe_at(fd, path, 0, true, &p, error);
+        /* Nothing at the start: a partition table may have been zapped (sgdisk --zap-all, wipefs on
+         * the disk only) with the partitions' contents still in place behind it. */
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(offsets); i++)
+                r = probe_at(fd, path, offsets[i], false, &p, error);
+        if (r < 0)
+                return r;
+
+        log_debug("Device %s: %s%s%s at offset %" PRIu64 ".", path, probe_kind_to_string(p.kind), p.type[0] ? " " : "",
+                  p.type, p.offset);
         *ret = p;
         return 0;
 }
 
-#define UNWRITTEN_EDGE (1024 * 1024)   /* read whole at the start and the end */
-#define UNWRITTEN_SAMPLE 4096           /* read at each point in between */
-#define UNWRITTEN_POINTS 62
+int probe_device(const char *path, ProbeResult *ret, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return ns_error_set(error, -errno, "Device %s: %s", path, strerror(errno));
+        if (S_ISBLK(st.st_mode)) {
+                /* O_EXCL fails with EBUSY while the kernel has the device mounted or a holder (dm, md,
+                 * another exclusive opener) claims it: such a device is in use, whatever it holds. */
+                int excl = open(path, O_RDONLY | O_CLOEXEC | O_EXCL | O_NONBLOCK | O_NOCTTY);
+                if (excl < 0 && errno == EBUSY)
+                        return ns_error_set(error, -EBUSY,
+                                            "Device %s is in use (mounted, mapped or held by another device); not touching it",
+                                            path);
+                if (excl >= 0)
+                        (void) close(excl);
+        }
+        return probe_fd(fd, path, ret, error);
+}
+
+#define UNWRITTEN_HEAD (4 * 1024 * 1024)  /* read whole at the start: partition starts, headers */
+#define UNWRITTEN_TAIL (1024 * 1024)      /* read whole at the end: backup GPT, md and ZFS labels */
+#define UNWRITTEN_SAMPLE 4096             /* read at each point in between */
+#define UNWRITTEN_POINTS 1024
 
 /* 1 when [offset, offset + size) reads as zeros; 0 and *ret_at otherwise. */
 static int range_zero(int fd, const char *path, uint64_t offset, size_t size, uint8_t *buf, uint64_t *ret_at,
@@ -173,48 +189,60 @@ static int range_zero(int fd, const char *path, uint64_t offset, size_t size, ui
         return 1;
 }
 
-int probe_device_unwritten(const char *path, uint64_t *ret_offset, NsError *error) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        _cleanup_close_ int fd = -EBADF;
-        uint64_t size, at = 0;
+static int fd_size(int fd, const char *path, uint64_t *ret, NsError *error) {
         struct stat st;
-        int r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
         if (fstat(fd, &st) < 0)
                 return ns_error_set(error, -errno, "Device %s: %s", path, strerror(errno));
-        if (S_ISBLK(st.st_mode)) {
-                if (ioctl(fd, BLKGETSIZE64, &size) < 0)
-                        return ns_error_set(error, -errno, "Device %s: cannot read its size: %s", path, strerror(errno));
-        } else
-                size = (uint64_t) st.st_size;
+        if (!S_ISBLK(st.st_mode)) {
+                *ret = (uint64_t) st.st_size;
+                return 0;
+        }
+        if (ioctl(fd, BLKGETSIZE64, ret) < 0)
+                return ns_error_set(error, -errno, "Device %s: cannot read its size: %s", path, strerror(errno));
+        return 0;
+}
 
-        buf = malloc(UNWRITTEN_EDGE);
+int probe_fd_unwritten(int fd, const char *path, uint64_t from, uint64_t *ret_offset, NsError *error) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        uint64_t size, head, tail, span, at = 0;
+        int r;
+
+        r = fd_size(fd, path, &size, error);
+        if (r < 0)
+                return r;
+        if (from >= size)
+                return 1;
+        buf = malloc(UNWRITTEN_HEAD);
         if (!buf)
                 return -ENOMEM;
 
-        r = range_zero(fd, path, 0, (size_t) MIN(size, (uint64_t) UNWRITTEN_EDGE), buf, &at, error);
-        if (r == 1 && size > UNWRITTEN_EDGE)
-                r = range_zero(fd, path, size - MIN(size - UNWRITTEN_EDGE, (uint64_t) UNWRITTEN_EDGE),
-                               (size_t) MIN(size - UNWRITTEN_EDGE, (uint64_t) UNWRITTEN_EDGE), buf, &at, error);
-        if (r == 1 && size > 2 * UNWRITTEN_EDGE) {
-                uint64_t span = size - 2 * UNWRITTEN_EDGE;
-
-                for (unsigned i = 0; r == 1 && i < UNWRITTEN_POINTS; i++) {
-                        uint64_t off = UNWRITTEN_EDGE + span / (UNWRITTEN_POINTS + 1) * (i + 1);
-                        off -= off % UNWRITTEN_SAMPLE;
-                        r = range_zero(fd, path, off, (size_t) MIN((uint64_t) UNWRITTEN_SAMPLE, size - off), buf, &at,
-                                       error);
-                }
+        head = MIN(size - from, (uint64_t) UNWRITTEN_HEAD);
+        tail = MIN(size - from - head, (uint64_t) UNWRITTEN_TAIL);
+        span = size - from - head - tail;
+        r = range_zero(fd, path, from, (size_t) head, buf, &at, error);
+        if (r == 1 && tail > 0)
+                r = range_zero(fd, path, size - tail, (size_t) tail, buf, &at, error);
+        for (unsigned i = 0; r == 1 && span > 0 && i < UNWRITTEN_POINTS; i++) {
+                uint64_t off = from + head + span / UNWRITTEN_POINTS * i + span / (2 * UNWRITTEN_POINTS);
+                off -= off % UNWRITTEN_SAMPLE;
+                r = range_zero(fd, path, off, (size_t) MIN((uint64_t) UNWRITTEN_SAMPLE, size - off), buf, &at, error);
         }
         if (r == 0 && ret_offset)
                 *ret_offset = at;
         return r;
 }
 
-int probe_result_describe(const ProbeResult *p, char *buf, size_t size) {
+int probe_device_unwritten(const char *path, uint64_t *ret_offset, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
+        return probe_fd_unwritten(fd, path, 0, ret_offset, error);
+}
+
+static int describe_kind(const ProbeResult *p, char *buf, size_t size) {
         switch (p->kind) {
         case PROBE_BLANK:
                 return snprintf(buf, size, "nothing (blank)");
@@ -232,4 +260,16 @@ int probe_result_describe(const ProbeResult *p, char *buf, size_t size) {
         default:
                 return snprintf(buf, size, "something unknown");
         }
+}
+
+int probe_result_describe(const ProbeResult *p, char *buf, size_t size) {
+        int n = describe_kind(p, buf, size);
+
+        if (n < 0 || (size_t) n >= size || p->offset == 0)
+                return n;
+        /* Found only behind the start: the contents of a partition whose table is gone. */
+        return n + snprintf(buf + n, size - (size_t) n,
+                            " at offset %" PRIu64 " (%" PRIu64 " KiB), behind the start of the device: a partition whose table was wiped "
+                            "but not its contents, or a backup superblock of a filesystem whose primary one is gone",
+                            p->offset, p->offset / 1024);
 }

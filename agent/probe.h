@@ -23,7 +23,14 @@ typedef struct ProbeResult {
         char type[64];          /* blkid TYPE or PTTYPE: "ext4", "crypto_LUKS", "gpt", ... */
         char usage[32];         /* blkid USAGE: "filesystem", "crypto", "raid", "other" */
         char label[64];         /* blkid LABEL, "" if none */
+        uint64_t offset;        /* where it was found: 0, or where a partition would start */
 } ProbeResult;
+
+/* Where partitions start on disks that tools made (63 and 2048 sectors, 1, 2, 4, 8, 16 MiB): with
+ * the partition table zapped, a filesystem or LUKS header still lies there, and the data with it. */
+#define PROBE_PARTITION_OFFSETS                                                               \
+        { UINT64_C(63) * 512, UINT64_C(64) * 512, UINT64_C(128) * 512, UINT64_C(2048) * 512, \
+          UINT64_C(2) << 20, UINT64_C(4) << 20, UINT64_C(8) << 20, UINT64_C(16) << 20 }
 
 /* Resolves a device spec: a path (block device or regular file), or UUID=, LABEL=, PARTLABEL=
  * through libblkid. -ENOENT (with a message naming the spec) when nothing matches. */
@@ -34,11 +41,16 @@ int probe_resolve_device(const char *spec, char **ret_path, NsError *error);
  * never a candidate for formatting, whatever libblkid says about it. */
 int probe_device(const char *path, ProbeResult *ret, NsError *error);
 
-/* Whether a device libblkid calls blank was ever written: 1 when its first and last MiB, and 4 KiB
- * read at evenly spread points in between, are all zero bytes (as on a new cloud volume, a new
- * image file, a discarded SSD); 0 with the offset of the first non-zero byte otherwise. Random
- * data, plain dm-crypt, a filesystem whose signature was wiped: libblkid sees nothing there, and
- * nodeseal must not format them. */
+/* Probes the open device fd (path for messages): superblocks and partition tables at its start,
+ * and, when nothing is there, superblocks at each of PROBE_PARTITION_OFFSETS. */
+int probe_fd(int fd, const char *path, ProbeResult *ret, NsError *error);
+
+/* Whether [from, end of device) of fd was ever written: 1 when the first 4 MiB of it and its last
+ * MiB read as zero bytes whole, and so do 4 KiB at each of 1024 evenly spread points in between
+ * (as on a new cloud volume, a new image file, a discarded SSD); 0 with the offset of the first
+ * non-zero byte otherwise. Random data, plain dm-crypt, a filesystem whose signature was wiped:
+ * libblkid sees nothing there, and nodeseal must not format them. */
+int probe_fd_unwritten(int fd, const char *path, uint64_t from, uint64_t *ret_offset, NsError *error);
 int probe_device_unwritten(const char *path, uint64_t *ret_offset, NsError *error);
 
 /* "ext4 filesystem", "dos partition table", "LUKS2 header": for messages. */

@@ -61,38 +61,67 @@ static int directory_get(SecretSource *s, const char *secret, const char *key, S
         return 0;
 }
 
+static int write_all(int fd, const SecretValue *value) {
+        for (size_t done = 0; done < value->size;) {
+                ssize_t k = write(fd, value->data + done, value->size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) k;
+        }
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
+/* Gives the written file fd its name key with linkat(), which fails if the name exists: of two
+ * writers racing, exactly one wins. An unnamed file where the filesystem has them; else a named
+ * temporary (9p, some FUSE filesystems), linked then removed. 0, or -errno of the link. */
+static int link_new(int dfd, const char *key, const SecretValue *value, NsError *error, const char *secret) {
+        _cleanup_close_ int fd = -EBADF;
+        char proc[64], tmp[300];
+        int r;
+
+        fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+                r = write_all(fd, value);
+                if (r < 0)
+                        return ns_error_set(error, r, "Failed to write key \"%s\" of Secret %s: %s", key, secret, strerror(-r));
+                (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+                return linkat(AT_FDCWD, proc, dfd, key, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+        }
+        if (errno != EOPNOTSUPP && errno != EISDIR)
+                return ns_error_set(error, -errno, "Failed to create key \"%s\" of Secret %s: %s", key, secret, strerror(errno));
+
+        (void) snprintf(tmp, sizeof(tmp), ".%s.%08x.new", key, (unsigned) getpid());
+        fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Failed to create key \"%s\" of Secret %s: %s", key, secret, strerror(errno));
+        r = write_all(fd, value);
+        if (r >= 0)
+                r = linkat(dfd, tmp, dfd, key, 0) < 0 ? -errno : 0;
+        (void) unlinkat(dfd, tmp, 0);
+        if (r < 0 && r != -EEXIST && !ns_error_is_set(error))
+                return ns_error_set(error, r, "Failed to store key \"%s\" of Secret %s: %s", key, secret, strerror(-r));
+        return r;
+}
+
 static int directory_put_if_missing(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                                     SecretValue **ret_stored, NsError *error) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        char proc[64];
+        _cleanup_close_ int dfd = -EBADF;
         int r;
 
         r = open_secret_dir(s, secret, true, &dfd, error);
         if (r < 0)
                 return r;
 
-        /* Write an unnamed file, then give it its name with linkat(), which fails if the name exists:
-         * of two writers racing, exactly one wins, and both then read back the winner's value. */
-        fd = openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return ns_error_set(error, -errno, "Failed to create key \"%s\" of Secret %s: %m", key, secret);
-        for (size_t done = 0; done < value->size;) {
-                ssize_t k = write(fd, value->data + done, value->size - done);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return ns_error_set(error, -errno, "Failed to write key \"%s\" of Secret %s: %m", key, secret);
-                }
-                done += (size_t) k;
-        }
-        if (fsync(fd) < 0)
-                return ns_error_set(error, -errno, "Failed to write key \"%s\" of Secret %s: %m", key, secret);
-
-        (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (linkat(AT_FDCWD, proc, dfd, key, AT_SYMLINK_FOLLOW) < 0 && errno != EEXIST)
-                return ns_error_set(error, -errno, "Failed to store key \"%s\" of Secret %s: %m", key, secret);
+        r = link_new(dfd, key, value, error, secret);
+        if (r < 0 && r != -EEXIST)
+                return ns_error_is_set(error) ? r
+                                              : ns_error_set(error, r, "Failed to store key \"%s\" of Secret %s: %s", key,
+                                                             secret, strerror(-r));
         if (fsync(dfd) < 0)
-                return ns_error_set(error, -errno, "Failed to store key \"%s\" of Secret %s: %m", key, secret);
+                return ns_error_set(error, -errno, "Failed to store key \"%s\" of Secret %s: %s", key, secret, strerror(errno));
 
         return directory_get(s, secret, key, ret_stored, error);
 }

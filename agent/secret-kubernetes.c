@@ -131,10 +131,6 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
         KubernetesSource *k = KSOURCE(s);
         int r;
 
-        if (!s->config->secrets.kubernetes.generate_missing_keys)
-                return ns_error_set(error, -EPERM,
-                                    "Key \"%s\" of Secret %s is missing and secrets.kubernetes.generate_missing_keys is off",
-                                    key, secret);
         r = ensure_client(k, error);
         if (r < 0)
                 return r;
@@ -150,6 +146,9 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
 
                 r = fetch(k, secret, false, &obj, &e);
                 if (r == -ENOENT) {
+                        /* The "not found" that led here is no longer the news: the create's own
+                         * failure (403, a missing namespace) must be what is reported. */
+                        e = (NsError) {};
                         r = kube_client_create_secret(k->client, secret, key, value, &e);
                         if (r == -EEXIST) {
                                 log_debug("Secret %s was created by someone else meanwhile; reading it again.", secret);
@@ -177,6 +176,10 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
         /* Read back what is stored: that, not what we sent, is what the caller may use. */
         drop_cache(k);
         return kubernetes_get(s, secret, key, ret_stored, error);
+}
+
+static void kubernetes_invalidate(SecretSource *s) {
+        drop_cache(KSOURCE(s));
 }
 
 static int on_watch_change(KubeWatch *w, const char *name, void *userdata) {
@@ -245,6 +248,7 @@ const SecretSourceVTable secret_source_kubernetes_vtable = {
         .done = kubernetes_done,
         .get = kubernetes_get,
         .put_if_missing = kubernetes_put_if_missing,
+        .invalidate = kubernetes_invalidate,
         .watch = kubernetes_watch,
 };
 

@@ -63,6 +63,11 @@ int secret_source_put_if_missing(SecretSource *s, const char *secret, const char
         return s->vtable->put_if_missing(s, secret, key, value, ret_stored, error);
 }
 
+void secret_source_invalidate(SecretSource *s) {
+        if (s->vtable->invalidate)
+                s->vtable->invalidate(s);
+}
+
 int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                         void *userdata, NsError *error) {
         if (!s->vtable->watch)

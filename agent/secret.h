@@ -25,6 +25,9 @@ typedef struct SecretSourceVTable {
          * source cannot write (-EOPNOTSUPP). */
         int (*put_if_missing)(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                               SecretValue **ret_stored, NsError *error);
+        /* Forgets whatever the source keeps between reads, so that the next get reads the Secret
+         * itself; NULL when the source keeps nothing. */
+        void (*invalidate)(SecretSource *s);
         /* Starts watching the named Secrets on the event loop; NULL when unsupported. */
         int (*watch)(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                      void *userdata, NsError *error);
@@ -43,6 +46,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SecretSource *, secret_source_free);
 int secret_source_get(SecretSource *s, const char *secret, const char *key, SecretValue **ret, NsError *error);
 int secret_source_put_if_missing(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                                  SecretValue **ret_stored, NsError *error);
+/* The next read goes to the Secret itself, not to a copy (before a decision that destroys). */
+void secret_source_invalidate(SecretSource *s);
 int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                         void *userdata, NsError *error);
 

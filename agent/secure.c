@@ -4,7 +4,12 @@
 #include <libgen.h>
 #include <limits.h>
 #include <libcryptsetup.h>
+#include <linux/capability.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -87,6 +92,81 @@ int secure_process_setup(void) {
         if (setrlimit(RLIMIT_CORE, &rl) < 0)
                 return -errno;
         return 0;
+}
+
+static bool have_ipc_lock(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (syscall(SYS_capget, &h, d) < 0)
+                return false;
+        return d[CAP_TO_INDEX(CAP_IPC_LOCK)].effective & CAP_TO_MASK(CAP_IPC_LOCK);
+}
+
+int secure_memory_lock(void) {
+        struct rlimit rl;
+
+        if (!have_ipc_lock() && (getrlimit(RLIMIT_MEMLOCK, &rl) < 0 || rl.rlim_cur != RLIM_INFINITY))
+                return -EPERM;
+        /* MCL_ONFAULT: pages are locked as they are touched, not all at once; thread stacks and
+         * reserved arenas stay virtual. Kernels before 4.4 do not know it. */
+        if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) >= 0)
+                return 0;
+        if (errno == EINVAL && mlockall(MCL_CURRENT | MCL_FUTURE) >= 0)
+                return 0;
+        return -errno;
+}
+
+void secure_free(void *p) {
+        if (!p)
+                return;
+        explicit_bzero(p, malloc_usable_size(p));
+        free(p);
+}
+
+void *secure_realloc(void *p, size_t size) {
+        size_t old;
+        void *n;
+
+        if (!p)
+                return malloc(size);
+        if (size == 0) {
+                secure_free(p);
+                return NULL;
+        }
+        old = malloc_usable_size(p);
+        if (size <= old)
+                return p;
+        /* Never realloc(): it may move the block and free the old one unwiped. */
+        n = malloc(size);
+        if (!n)
+                return NULL;
+        memcpy(n, p, old);
+        secure_free(p);
+        return n;
+}
+
+static void *openssl_malloc(size_t size, const char *file, int line) {
+        return malloc(size);
+}
+
+static void *openssl_realloc(void *p, size_t size, const char *file, int line) {
+        return secure_realloc(p, size);
+}
+
+static void openssl_free(void *p, const char *file, int line) {
+        secure_free(p);
+}
+
+int secure_openssl_memory_setup(void) {
+        CRYPTO_malloc_fn m;
+        CRYPTO_realloc_fn r;
+        CRYPTO_free_fn f;
+
+        CRYPTO_get_mem_functions(&m, &r, &f);
+        if (f == openssl_free)
+                return 0;
+        return CRYPTO_set_mem_functions(openssl_malloc, openssl_realloc, openssl_free) == 1 ? 0 : -EBUSY;
 }
 
 int read_secret_fd(int fd, size_t max, SecretValue **ret) {

@@ -26,6 +26,20 @@ int random_bytes(void *buf, size_t n);
 /* No core dumps and no ptrace by non-root: keys in memory stay in memory. */
 int secure_process_setup(void);
 
+/* Locks every page of the process, present and future (mlockall, on fault where the kernel can),
+ * so keys and Secret bodies never reach swap. -EPERM without CAP_IPC_LOCK: with a finite
+ * RLIMIT_MEMLOCK, locking future pages would make allocations fail once the limit is reached. */
+int secure_memory_lock(void);
+
+/* Allocator functions for libraries that hold Secret bodies in their own buffers (libcurl,
+ * OpenSSL, cJSON): plain malloc memory, wiped (malloc_usable_size + explicit_bzero) before it is
+ * freed, also when realloc moves it. */
+void secure_free(void *p);
+void *secure_realloc(void *p, size_t size);
+/* Makes OpenSSL wipe what it frees (TLS record buffers, PEM and DER of the CA key). OpenSSL
+ * allows this only before its first allocation: call it first thing; -EBUSY when too late. */
+int secure_openssl_memory_setup(void);
+
 /* Reads a whole file (at most max bytes; -EFBIG beyond) into secret memory. */
 int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret);
 int read_secret_fd(int fd, size_t max, SecretValue **ret);

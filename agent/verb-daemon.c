@@ -52,6 +52,8 @@ int verb_run(int argc, char *argv[]) {
         r = verb_load_config(&c);
         if (r < 0)
                 return r;
+        /* Long-running, and it provisions on its loop: keys and Secret bodies pass through it. */
+        verb_lock_memory();
 
         /* sd-event takes these through signalfd and child sources: they must be blocked first. */
         sigemptyset(&mask);

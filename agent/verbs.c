@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "provision.h"
+#include "secure.h"
 #include "verbs.h"
 
 const char *arg_config = NULL;
@@ -17,6 +18,16 @@ int verb_load_config(Config **ret) {
         if (r < 0)
                 return log_error_errno(r, "Invalid configuration: %s", ns_error_message(&error, r));
         return 0;
+}
+
+void verb_lock_memory(void) {
+        int r;
+
+        r = secure_memory_lock();
+        if (r < 0)
+                log_warning_errno(r, "Cannot lock this process's memory (%m): volume keys, the CA key and Secret "
+                                  "bodies may be written to swap. nodeseal needs CAP_IPC_LOCK (nodeseal.service "
+                                  "grants it).");
 }
 
 int verb_parse_simple(int argc, char *argv[], const char *usage) {
@@ -57,6 +68,8 @@ int verb_provision(int argc, char *argv[]) {
         if (r < 0)
                 return r;
 
+        /* This process holds the volume keys and the CA key (the daemon runs it as its worker). */
+        verb_lock_memory();
         r = secret_source_new(c, &source, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", ns_error_message(&error, r));

@@ -28,6 +28,8 @@ enum {
 
 /* Loads arg_config; logs the error (naming file, field, reason) itself. */
 int verb_load_config(Config **ret);
+/* mlockall() for the verbs that hold keys; one warning when not permitted, never a failure. */
+void verb_lock_memory(void);
 
 /* Parses "-h/--help" and no other option; prints usage and returns 0 (caller exits) on help,
  * 1 to go on, negative on a bad option. */

@@ -20,6 +20,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "device-pin.h"
+#include "format-record.h"
 #include "log.h"
 #include "mount.h"
 #include "probe.h"
@@ -55,6 +57,17 @@ static void kill_point(const char *step) {
         if (at && streq(at, step)) {
                 log_warning("NODESEAL_TEST_KILL_AT=%s: killing myself now.", step);
                 (void) raise(SIGKILL);
+        }
+}
+
+/* A test seam like kill_point: NODESEAL_TEST_PAUSE_AT=<step> stops the process (SIGSTOP) at that
+ * step, so the suite can change the world (re-point a path, edit a Secret) at a known moment and
+ * let it go on with SIGCONT. */
+static void pause_point(const char *step) {
+        const char *at = secure_getenv("NODESEAL_TEST_PAUSE_AT");
+        if (at && streq(at, step)) {
+                log_info("NODESEAL_TEST_PAUSE_AT=%s: stopping until SIGCONT.", step);
+                (void) raise(SIGSTOP);
         }
 }
 
@@ -185,7 +198,28 @@ static int get_key(SecretSource *s, const VolumeConfig *v, bool may_generate, Se
         return 0;
 }
 
-static int luks_format(const VolumeConfig *v, const char *device, const SecretValue *key, NsError *error) {
+/* The LUKS2 token that marks "the filesystem of nodeseal's first format is not made yet": written
+ * with the header, removed once mkfs succeeded. A mapper without a filesystem and without this
+ * token is someone's damaged filesystem, never a reason to run mkfs. */
+#define MKFS_TOKEN_TYPE "nodeseal-mkfs-pending"
+#define MKFS_TOKEN_JSON "{\"type\":\"" MKFS_TOKEN_TYPE "\",\"keyslots\":[]}"
+
+/* The token number of the mkfs-pending token in cd's header, or -ENOENT. */
+static int mkfs_token(struct crypt_device *cd) {
+        for (int t = 0; t < 32; t++) {
+                const char *type = NULL;
+                crypt_token_info i = crypt_token_status(cd, t, &type);
+
+                if (i != CRYPT_TOKEN_INVALID && i != CRYPT_TOKEN_INACTIVE && type && streq(type, MKFS_TOKEN_TYPE))
+                        return t;
+        }
+        return -ENOENT;
+}
+
+/* Writes a new LUKS2 header with uuid on the pinned device (by its handle, never by path again),
+ * the mkfs-pending token, and the key's slot. */
+static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, const SecretValue *key,
+                       NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_free_ char *cipher = NULL;
         char *mode;
@@ -205,28 +239,34 @@ static int luks_format(const VolumeConfig *v, const char *device, const SecretVa
                                     v->luks.cipher);
         *mode++ = '\0';
 
-        r = crypt_init(&cd, device);
+        r = crypt_init(&cd, pin->fd_path);
         if (r < 0)
-                return ns_error_set(error, r, "Cannot open %s: %s", device, strerror(-r));
+                return ns_error_set(error, r, "Cannot open %s: %s", pin->path, strerror(-r));
         r = set_pbkdf(cd, &v->luks, error);
         if (r < 0)
                 return r;
 
-        log_info("Volume %s: formatting %s as LUKS2 (%s, %u-bit key, %u-byte sectors).", v->name, device,
+        log_info("Volume %s: formatting %s as LUKS2 %s (%s, %u-bit key, %u-byte sectors).", v->name, pin->path, uuid,
                  v->luks.cipher, v->luks.key_size_bits, v->luks.sector_size);
-        r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, NULL, NULL, v->luks.key_size_bits / 8, &params);
+        /* libcryptsetup claims the device itself for the format: give ours up at the last moment. */
+        device_pin_release_claim(pin);
+        r = crypt_format(cd, CRYPT_LUKS2, cipher, mode, uuid, NULL, v->luks.key_size_bits / 8, &params);
         if (r < 0)
-                return ns_error_set(error, r, "LUKS2 format of %s failed: %s", device, strerror(-r));
+                return ns_error_set(error, r, "LUKS2 format of %s failed: %s", pin->path, strerror(-r));
+        r = crypt_token_json_set(cd, CRYPT_ANY_TOKEN, MKFS_TOKEN_JSON);
+        if (r < 0)
+                return ns_error_set(error, r, "Marking the new header of %s as awaiting its filesystem failed: %s",
+                                    pin->path, strerror(-r));
         kill_point("format");
 
         r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *) key->data, key->size);
         if (r < 0)
-                return ns_error_set(error, r, "Adding the key slot to %s failed: %s", device, strerror(-r));
+                return ns_error_set(error, r, "Adding the key slot to %s failed: %s", pin->path, strerror(-r));
 
         if (activation_flags(&v->luks) != 0) {
                 r = crypt_persistent_flags_set(cd, CRYPT_FLAGS_ACTIVATION, activation_flags(&v->luks));
                 if (r < 0)
-                        return ns_error_set(error, r, "Storing the activation flags in %s failed: %s", device,
+                        return ns_error_set(error, r, "Storing the activation flags in %s failed: %s", pin->path,
                                             strerror(-r));
         }
         kill_point("keyslot");
@@ -238,6 +278,25 @@ static int keyslot_of(struct crypt_device *cd, const SecretValue *key) {
         int r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) key->data, key->size, 0);
         /* -ENOENT: no usable key slot at all; for the caller the same as a key that does not fit. */
         return r == -ENOENT ? -EPERM : r;
+}
+
+/* 1 when the Secret, read afresh, still holds key as the volume's key; 0 (with a warning) when it
+ * changed meanwhile: a slot is destroyed only while the key that replaces it is the current one. */
+static int key_still_current(SecretSource *s, const VolumeConfig *v, const SecretValue *key, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *now = NULL;
+        NsError e = {};
+        int r;
+
+        secret_source_invalidate(s);
+        r = secret_source_get_volume_key(s, v, false, &now, &e);
+        if (r < 0 && r != -ENOENT && r != -ENOKEY && r != -EMSGSIZE)
+                return ns_error_set(error, r, "Volume %s: cannot read the key again before removing the old key slot: %s",
+                                    v->name, e.message);
+        if (r >= 0 && secret_value_equal(now, key))
+                return 1;
+        log_warning("Volume %s: key \"%s\" of Secret %s changed while the rotation was under way; keeping both key slots, "
+                    "the rotation goes on at the next attempt.", v->name, v->key ?: v->name, s->config->secrets.keys_secret);
+        return 0;
 }
 
 /* Key rotation: "<key>.previous" in the Secret holds the old key while "<key>" holds the new one.
@@ -298,6 +357,10 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
         }
 
         if (old_slot >= 0 && old_slot != current_slot) {
+                pause_point("rotate-destroy");
+                r = key_still_current(s, v, key, error);
+                if (r <= 0)
+                        return r;
                 log_info("Volume %s: removing the previous key's slot %d.", v->name, old_slot);
                 r = crypt_keyslot_destroy(cd, old_slot);
                 if (r < 0)
@@ -308,130 +371,237 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
         return 0;
 }
 
-/* Opens (or formats then opens) the LUKS device; *ret_changed when anything was done. */
-static int luks_open(const Config *c, const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed,
-                     NsError *error) {
+typedef enum Verdict {
+        VERDICT_FORMAT,         /* blank, unwritten, and no record of an earlier format */
+        VERDICT_REFORMAT,       /* nodeseal's header of an interrupted format, provably so */
+        VERDICT_OPEN,           /* a LUKS header to open */
+} Verdict;
+
+/* Loads the LUKS header of the pinned device into *ret_cd. */
+static int load_header(const DevicePin *pin, struct crypt_device **ret_cd, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
-        _cleanup_(secret_value_freep) SecretValue *key = NULL;
-        char what[256], name[128];
-        ProbeResult p;
-        uint64_t offset = 0;
-        bool changed = false;
         int r;
 
-        (void) c;
-        mapper_name(v, name, sizeof(name));
-
-        r = mapper_active(v, device, error);
+        r = crypt_init(&cd, pin->fd_path);
         if (r < 0)
-                return r;
-        if (r > 0) {
-                /* Already open on this device: keep it, but let a pending rotation converge. */
-                r = crypt_init_by_name(&cd, name);
-                if (r < 0)
-                        return ns_error_set(error, r, "Cannot inspect %s: %s", name, strerror(-r));
-                r = get_key(s, v, false, &key, error);
-                if (r < 0)
-                        return r;
-                r = rotate_keys(cd, v, s, key, device, &changed, error);
-                if (r < 0)
-                        return r;
-                *ret_changed = changed;
-                return 0;
-        }
-
-        r = probe_device(device, &p, error);
-        if (r < 0)
-                return r;
-        (void) probe_result_describe(&p, what, sizeof(what));
-
-        switch (p.kind) {
-        case PROBE_BLANK:
-                if (v->format != FORMAT_IF_BLANK)
-                        return ns_error_set(error, -ENOMEDIUM,
-                                            "Device %s is blank and the volume's format policy is \"%s\"; not formatting",
-                                            device, format_policy_to_string(v->format));
-                r = probe_device_unwritten(device, &offset, error);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        return ns_error_set(error, -EUCLEAN,
-                                            "Device %s has no signature libblkid knows, but it holds data (a non-zero byte at offset %" PRIu64 "); "
-                                            "refusing to format it (the device is left as it is). Only a device that reads as zeros is blank: "
-                                            "if nothing on it is needed, zero it (for example blkdiscard -z) and run again",
-                                            device, offset);
-                r = get_key(s, v, true, &key, error);
-                if (r < 0)
-                        return r;
-                r = luks_format(v, device, key, error);
-                if (r < 0)
-                        return r;
-                changed = true;
-                break;
-
-        case PROBE_LUKS:
-                break;
-
-        default:
-                return ns_error_set(error, -EUCLEAN,
-                                    "Device %s holds %s; refusing to format or open it (the device is left as it is)",
-                                    device, what);
-        }
-
-        r = crypt_init(&cd, device);
-        if (r < 0)
-                return ns_error_set(error, r, "Cannot open %s: %s", device, strerror(-r));
+                return ns_error_set(error, r, "Cannot open %s: %s", pin->path, strerror(-r));
         r = crypt_load(cd, CRYPT_LUKS, NULL);
         if (r < 0)
-                return ns_error_set(error, r, "Device %s has a LUKS signature but its header cannot be loaded: %s; refusing",
-                                    device, strerror(-r));
+                return ns_error_set(error, r,
+                                    "Device %s has a LUKS signature but its header cannot be loaded: %s; refusing (the device is left as it is)",
+                                    pin->path, strerror(-r));
+        *ret_cd = TAKE_PTR(cd);
+        return 0;
+}
 
-        if (!changed) {
-                const char *type = crypt_get_type(cd), *label = crypt_get_label(cd), *sub = crypt_get_subsystem(cd);
-                bool ours = streq(strempty(type), CRYPT_LUKS2) && streq(strempty(sub), LUKS_SUBSYSTEM);
+static bool header_is_ours(struct crypt_device *cd) {
+        return streq(strempty(crypt_get_type(cd)), CRYPT_LUKS2) && streq(strempty(crypt_get_subsystem(cd)), LUKS_SUBSYSTEM);
+}
 
-                if (ours && !streq(strempty(label), v->name))
-                        return ns_error_set(error, -EUCLEAN,
-                                            "Device %s is nodeseal's LUKS2 volume \"%s\", not \"%s\"; refusing to open it",
-                                            device, strempty(label), v->name);
-                if (!ours && !v->adopt)
-                        return ns_error_set(error, -EUCLEAN,
-                                            "Device %s holds a foreign %s header (label \"%s\", subsystem \"%s\"), not one nodeseal wrote; set \"adopt\": true to open it",
-                                            device, strna(type), strempty(label), strempty(sub));
-                if (ours && keyslots_active(cd) == 0) {
-                        /* nodeseal's own header without a key slot: a format that was interrupted
-                         * before its key was added. No key can open it, so it can hold nothing. */
-                        if (v->format != FORMAT_IF_BLANK)
-                                return ns_error_set(error, -ENOMEDIUM,
-                                                    "Device %s has an unfinished nodeseal header and the format policy is \"%s\"",
-                                                    device, format_policy_to_string(v->format));
-                        log_warning("Volume %s: %s has nodeseal's header without a key slot (an interrupted format); formatting again.",
-                                    v->name, device);
-                        crypt_free(TAKE_PTR(cd));
-                        r = get_key(s, v, true, &key, error);
-                        if (r < 0)
-                                return r;
-                        r = luks_format(v, device, key, error);
-                        if (r < 0)
-                                return r;
-                        changed = true;
-                        r = crypt_init(&cd, device);
-                        if (r >= 0)
-                                r = crypt_load(cd, CRYPT_LUKS, NULL);
-                        if (r < 0)
-                                return ns_error_set(error, r, "Cannot load the new header of %s: %s", device, strerror(-r));
-                }
-        }
+/* A blank device: formatted only when the policy allows, it reads as zeros, and no record says that
+ * this volume was formatted before. */
+static int judge_blank(const VolumeConfig *v, const DevicePin *pin, const FormatRecord *rec, NsError *error) {
+        char what[192];
+        uint64_t offset = 0;
+        int r;
 
-        if (!key) {
-                r = get_key(s, v, false, &key, error);
-                if (r < 0)
-                        return r;
-        }
-        r = rotate_keys(cd, v, s, key, device, &changed, error);
+        if (v->format != FORMAT_IF_BLANK)
+                return ns_error_set(error, -ENOMEDIUM,
+                                    "Device %s is blank and the volume's format policy is \"%s\"; not formatting",
+                                    pin->path, format_policy_to_string(v->format));
+        r = probe_fd_unwritten(pin->fd, pin->path, 0, &offset, error);
         if (r < 0)
                 return r;
+        if (r == 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "Device %s has no signature libblkid knows, but it holds data (a non-zero byte at offset %" PRIu64 "); "
+                                    "refusing to format it (the device is left as it is). Only a device that reads as zeros is blank: "
+                                    "if nothing on it is needed, zero it (for example blkdiscard -z) and run again",
+                                    pin->path, offset);
+        if (rec->done) {
+                format_record_describe(rec, what, sizeof(what));
+                return ns_error_set(error, -EUCLEAN,
+                                    "Volume %s %s (record \"%s%s\" in Secret %s); the device %s reads blank now: refusing to format it "
+                                    "(the device is left as it is). A backend that returns zeros, a wiped or replaced disk: find the data first. "
+                                    "To start this volume afresh on purpose, delete the records \"%s%s\" and \"%s%s\" from the Secret",
+                                    v->name, what, v->key ?: v->name, FORMAT_RECORD_DONE_SUFFIX, "the keys Secret",
+                                    pin->path, v->key ?: v->name, FORMAT_RECORD_BEGUN_SUFFIX, v->key ?: v->name,
+                                    FORMAT_RECORD_DONE_SUFFIX);
+        }
+        return VERDICT_FORMAT;
+}
 
+/* nodeseal's own header without a key slot. Reformatted only when it is provably the header of a
+ * format that was interrupted before its key slot: the record says that format began with this
+ * very UUID and never completed, and the data area reads as zeros. Anything else (the slots were
+ * killed or erased by a tool, an older nodeseal left it) may hold data that a header backup opens. */
+static int judge_no_keyslot(const VolumeConfig *v, const DevicePin *pin, struct crypt_device *cd,
+                            const FormatRecord *rec, NsError *error) {
+        const char *uuid = strempty(crypt_get_uuid(cd));
+        uint64_t data = crypt_get_data_offset(cd) * 512, offset = 0;
+        char what[192];
+        int r;
+
+        if (!rec->uuid[0])
+                return ns_error_set(error, -EUCLEAN,
+                                    "Device %s has nodeseal's LUKS2 header %s for volume %s but no key slot, and no format record says a format of it was "
+                                    "interrupted; it may hold data that a header backup opens (cryptsetup luksHeaderRestore): refusing "
+                                    "(the device is left as it is)",
+                                    pin->path, uuid, v->name);
+        format_record_describe(rec, what, sizeof(what));
+        if (rec->done || strcasecmp(rec->uuid, uuid) != 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "Device %s has nodeseal's LUKS2 header %s for volume %s but no key slot, and volume %s %s; "
+                                    "its slots were removed after it held data: refusing (the device is left as it is; "
+                                    "a header backup may open it: cryptsetup luksHeaderRestore)",
+                                    pin->path, uuid, v->name, v->name, what);
+        r = probe_fd_unwritten(pin->fd, pin->path, data, &offset, error);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "Device %s has nodeseal's LUKS2 header %s without a key slot, from a format that never completed, "
+                                    "yet its data area holds data (a non-zero byte at offset %" PRIu64 "): refusing (the device is left as it is)",
+                                    pin->path, uuid, offset);
+        if (v->format != FORMAT_IF_BLANK)
+                return ns_error_set(error, -ENOMEDIUM,
+                                    "Device %s has an unfinished nodeseal header and the format policy is \"%s\"",
+                                    pin->path, format_policy_to_string(v->format));
+        return VERDICT_REFORMAT;
+}
+
+/* A LUKS header at the start of the device: whose, for which volume, and does the record agree. */
+static int judge_luks(const VolumeConfig *v, const DevicePin *pin, const FormatRecord *rec, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        const char *label, *uuid;
+        int r;
+
+        r = load_header(pin, &cd, error);
+        if (r < 0)
+                return r;
+        label = strempty(crypt_get_label(cd));
+        uuid = strempty(crypt_get_uuid(cd));
+        if (!header_is_ours(cd)) {
+                if (!v->adopt)
+                        return ns_error_set(error, -EUCLEAN,
+                                            "Device %s holds a foreign %s header (label \"%s\", subsystem \"%s\"), not one nodeseal wrote; set \"adopt\": true to open it",
+                                            pin->path, strna(crypt_get_type(cd)), label, strempty(crypt_get_subsystem(cd)));
+                return VERDICT_OPEN;
+        }
+        if (!streq(label, v->name))
+                return ns_error_set(error, -EUCLEAN, "Device %s is nodeseal's LUKS2 volume \"%s\", not \"%s\"; refusing to open it",
+                                    pin->path, label, v->name);
+        if (rec->uuid[0] && strcasecmp(rec->uuid, uuid) != 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "Device %s holds nodeseal's LUKS2 volume %s with UUID %s, but the format record of volume %s names LUKS %s; "
+                                    "is this the right disk? refusing (the device is left as it is)",
+                                    pin->path, v->name, uuid, v->name, rec->uuid);
+        if (keyslots_active(cd) == 0)
+                return judge_no_keyslot(v, pin, cd, rec, error);
+        return VERDICT_OPEN;
+}
+
+/* What may be done with the pinned device, judged from what is on it and from the record. */
+static int judge_device(const VolumeConfig *v, const DevicePin *pin, const FormatRecord *rec, NsError *error) {
+        char what[384];
+        ProbeResult p;
+        int r;
+
+        r = probe_fd(pin->fd, pin->path, &p, error);
+        if (r < 0)
+                return r;
+        if (p.kind == PROBE_BLANK)
+                return judge_blank(v, pin, rec, error);
+        if (p.kind == PROBE_LUKS && p.offset == 0)
+                return judge_luks(v, pin, rec, error);
+        (void) probe_result_describe(&p, what, sizeof(what));
+        return ns_error_set(error, -EUCLEAN, "Device %s holds %s; refusing to format or open it (the device is left as it is)",
+                            pin->path, what);
+}
+
+/* The UUID the new header gets: the recorded one when a format of this volume began before. */
+static int format_uuid(const FormatRecord *rec, char buf[static 40]) {
+        if (rec->uuid[0]) {
+                memcpy(buf, rec->uuid, 40);
+                return 0;
+        }
+        return format_record_new_uuid(buf);
+}
+
+/* Formats the pinned device once its verdict allows it: the key (generated and stored first, when
+ * the source may), then the record of the format, stored and read back; then everything is
+ * judged again (the record afresh from the Secret, the device through its handle, the path against
+ * the pinned identity) just before the header is written. Minutes may have passed meanwhile. */
+static int format_pinned(const VolumeConfig *v, SecretSource *s, DevicePin *pin, const FormatRecord *rec,
+                         Verdict verdict, SecretValue **ret_key, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *key = NULL;
+        FormatRecord stored, again;
+        char uuid[40];
+        int r;
+
+        r = get_key(s, v, true, &key, error);
+        if (r < 0)
+                return r;
+        r = format_uuid(rec, uuid);
+        if (r < 0)
+                return r;
+        r = format_record_begin(s, v, uuid, pin->path, &stored, error);
+        if (r < 0)
+                return r;
+        pause_point("before-format");
+
+        r = format_record_read(s, v, &again, error);
+        if (r < 0)
+                return r;
+        if (r == 0 || strcasecmp(again.uuid, stored.uuid) != 0 || again.done)
+                return ns_error_set(error, -ESTALE, "The format record of volume %s changed while it was being formatted; refusing (run again)",
+                                    v->name);
+        r = device_pin_verify(pin, error);
+        if (r < 0)
+                return r;
+        r = judge_device(v, pin, &again, error);
+        if (r < 0)
+                return r;
+        if (r != (int) verdict)
+                return ns_error_set(error, -ESTALE, "Device %s changed while volume %s was being prepared; refusing (run again)",
+                                    pin->path, v->name);
+        if (verdict == VERDICT_REFORMAT)
+                log_warning("Volume %s: %s has nodeseal's header of a format that never completed (%s), and its data area reads as zeros; formatting again.",
+                            v->name, pin->path, again.uuid);
+
+        r = luks_format(v, pin, stored.uuid, key, error);
+        if (r < 0)
+                return r;
+        *ret_key = TAKE_PTR(key);
+        return 0;
+}
+
+/* Records that the volume may hold data from now on. Required when nodeseal's own format began it;
+ * for a volume from before records existed it is stored when possible, else only warned about. */
+static int complete_record(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const FormatRecord *rec,
+                           NsError *error) {
+        NsError e = {};
+        int r;
+
+        if (!header_is_ours(cd) || rec->done)
+                return 0;
+        r = format_record_complete(s, v, crypt_get_uuid(cd), &e);
+        if (r >= 0 || rec->uuid[0]) {
+                if (r < 0 && error && !ns_error_is_set(error))
+                        *error = e;
+                return r;
+        }
+        log_warning("Volume %s: no format record, and it cannot be stored (%s); the volume lacks the protection of one.",
+                    v->name, e.message);
+        return 0;
+}
+
+static int activate(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const char *device,
+                    const SecretValue *key, NsError *error) {
+        char name[128];
+        int r;
+
+        mapper_name(v, name, sizeof(name));
         r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key->data, key->size,
                                          activation_flags(&v->luks));
         if (r == -EPERM || r == -ENOENT)
@@ -446,16 +616,118 @@ static int luks_open(const Config *c, const VolumeConfig *v, SecretSource *s, co
                 return ns_error_set(error, r, "Opening %s as %s failed: %s", device, name, strerror(-r));
         log_info("Volume %s: %s opened as %s/%s.", v->name, device, crypt_get_dir(), name);
         kill_point("activate");
+        return 0;
+}
+
+/* Already open on this device: keep it, but let a pending rotation converge. */
+static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(secret_value_freep) SecretValue *key = NULL;
+        char name[128];
+        int r;
+
+        mapper_name(v, name, sizeof(name));
+        r = crypt_init_by_name(&cd, name);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot inspect %s: %s", name, strerror(-r));
+        r = get_key(s, v, false, &key, error);
+        if (r < 0)
+                return r;
+        return rotate_keys(cd, v, s, key, device, ret_changed, error);
+}
+
+/* Opens (or formats then opens) the LUKS device; *ret_changed when anything was done. */
+static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(secret_value_freep) SecretValue *key = NULL;
+        _cleanup_(device_pin_freep) DevicePin *pin = NULL;
+        FormatRecord rec;
+        bool changed = false;
+        int r, verdict;
+
+        r = mapper_active(v, device, error);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return luks_reuse(v, s, device, ret_changed, error);
+
+        r = device_pin_new(device, &pin, error);
+        if (r < 0)
+                return r;
+        r = format_record_read(s, v, &rec, error);
+        if (r < 0)
+                return r;
+        verdict = judge_device(v, pin, &rec, error);
+        if (verdict < 0)
+                return verdict;
+        if (verdict != VERDICT_OPEN) {
+                r = format_pinned(v, s, pin, &rec, (Verdict) verdict, &key, error);
+                if (r < 0)
+                        return r;
+                changed = true;
+        }
+
+        r = load_header(pin, &cd, error);
+        if (r < 0)
+                return r;
+        if (!key) {
+                r = get_key(s, v, false, &key, error);
+                if (r < 0)
+                        return r;
+        }
+        r = rotate_keys(cd, v, s, key, device, &changed, error);
+        if (r < 0)
+                return r;
+        r = format_record_read(s, v, &rec, error);
+        if (r >= 0)
+                r = complete_record(v, s, cd, &rec, error);
+        if (r < 0)
+                return r;
+
+        /* device-mapper claims the device for the mapping: the pin has done its work. */
+        crypt_free(TAKE_PTR(cd));
+        pin = device_pin_free(pin);
+        r = crypt_init(&cd, device);
+        if (r >= 0)
+                r = crypt_load(cd, CRYPT_LUKS, NULL);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot load the LUKS header of %s: %s", device, strerror(-r));
+        r = activate(v, s, cd, device, key, error);
+        if (r < 0)
+                return r;
         *ret_changed = true;
         return 0;
 }
 
-/* mkfs on a blank mapper; the configured filesystem is accepted, anything else refused. */
-static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *ret_changed, NsError *error) {
-        const char *want = filesystem_type_to_string(v->filesystem);
-        char what[256];
-        ProbeResult p;
+/* The header of the active mapping of v, to read or clear its mkfs-pending token. */
+static int mapping_header(const VolumeConfig *v, struct crypt_device **ret_cd, NsError *error) {
+        char name[128];
         int r;
+
+        mapper_name(v, name, sizeof(name));
+        r = crypt_init_by_name(ret_cd, name);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot inspect %s: %s", name, strerror(-r));
+        return 0;
+}
+
+static int clear_mkfs_token(const VolumeConfig *v, struct crypt_device *cd, int token, NsError *error) {
+        int r = crypt_token_json_set(cd, token, NULL);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: cannot clear the mkfs-pending mark of its header: %s", v->name,
+                                    strerror(-r));
+        return 0;
+}
+
+/* mkfs on the mapper only while nodeseal's own format says its filesystem step is pending; the
+ * configured filesystem is accepted, anything else refused, and a mapper without a filesystem that
+ * nodeseal did not just format is a damaged one, left for fsck. */
+static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *ret_changed, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        const char *want = filesystem_type_to_string(v->filesystem);
+        char what[384];
+        ProbeResult p;
+        int r, token;
 
         r = probe_device(mapper, &p, error);
         if (r == -EBUSY) {
@@ -466,17 +738,33 @@ static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *re
         }
         if (r < 0)
                 return r;
-        if (p.kind == PROBE_BLANK) {
+        r = mapping_header(v, &cd, error);
+        if (r < 0)
+                return r;
+        token = mkfs_token(cd);
+
+        if (p.kind == PROBE_FILESYSTEM && p.offset == 0 && streq(p.type, want))
+                /* mkfs done, its mark not yet cleared (a crash in between): clear it now. */
+                return token >= 0 ? clear_mkfs_token(v, cd, token, error) : 0;
+        if (p.kind == PROBE_BLANK && token >= 0) {
                 log_info("Volume %s: making an %s filesystem on %s.", v->name, want, mapper);
                 r = mount_mkfs(mapper, v->filesystem, v->name, error);
                 if (r < 0)
                         return r;
                 kill_point("mkfs");
+                r = clear_mkfs_token(v, cd, token, error);
+                if (r < 0)
+                        return r;
                 *ret_changed = true;
                 return 0;
         }
-        if (p.kind == PROBE_FILESYSTEM && streq(p.type, want))
-                return 0;
+        if (p.kind == PROBE_BLANK)
+                return ns_error_set(error, -EUCLEAN,
+                                    "%s shows no filesystem, but volume %s was not just formatted by nodeseal: its %s filesystem is damaged "
+                                    "(a torn primary superblock reads as nothing). Refusing to run mkfs (the volume is left as it is): "
+                                    "repair it from a backup superblock, for example e2fsck -b 32768 %s (ext4 with 4 KiB blocks; mke2fs -n %s lists the "
+                                    "backups without writing) or xfs_repair %s (xfs), then run again",
+                                    mapper, v->name, want, mapper, mapper, mapper);
         (void) probe_result_describe(&p, what, sizeof(what));
         return ns_error_set(error, -EUCLEAN, "%s holds %s, but the volume's filesystem is %s; refusing", mapper, what, want);
 }
@@ -590,7 +878,7 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         if (r < 0)
                 return r;
 
-        r = luks_open(c, v, s, device, &changed, error);
+        r = luks_open(v, s, device, &changed, error);
         if (r < 0)
                 return r;
 

@@ -323,11 +323,14 @@ def main():
                 err("rbac.yaml", f"unknown verbs {set(r['verbs']) - RBAC_VERBS}")
             if r.get("apiGroups") != [""] or r.get("resources") != ["secrets"]:
                 err("rbac.yaml", f"the agent's Role must grant only core secrets: {r}")
-            if set(r.get("verbs", [])) - {"get", "list", "watch"}:
-                err("rbac.yaml", f"the agent's Role must only read: {r['verbs']}")
+            if set(r.get("verbs", [])) - {"get", "list", "watch", "patch"}:
+                err("rbac.yaml", f"the agent's Role must only read, and patch key Secrets: {r['verbs']}")
+            if "patch" in r.get("verbs", []) and (set(r["verbs"]) != {"patch"} or
+                                                 any(not n.startswith("nodeseal-keys-") for n in r.get("resourceNames", []))):
+                err("rbac.yaml", f"patch (for format records) only on key Secrets, in a rule of its own: {r}")
             if not r.get("resourceNames"):
                 err("rbac.yaml", "the agent's Role must name its Secrets (resourceNames)")
-            elif "nodeseal-ca" not in r["resourceNames"]:
+            elif "nodeseal-ca" not in r["resourceNames"] and "patch" not in r.get("verbs", []):
                 err("rbac.yaml", "the CA Secret nodeseal-ca is not in resourceNames")
             for n in r.get("resourceNames", []):
                 if not DNS1123_SUBDOMAIN.match(n):

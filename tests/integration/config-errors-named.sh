@@ -30,6 +30,14 @@ ns --config "$cfg" provision
 assert_contains "$out" "secrets.kubernetes.api_url"
 assert_contains "$out" "plain http:// is refused"
 
+# An empty reload_command is refused by name, by every command (it was a NULL dereference).
+printf '{"certificates": [{"name": "pg", "directory": "%s/tls", "reload_command": []}]}' "$T" >"$cfg"
+for verb in provision check close; do
+        ns --config "$cfg" "$verb"
+        assert_eq "$rc" 1 "$verb with an empty reload_command ($out)"
+        assert_contains "$out" "$cfg: certificates[0].reload_command: must not be empty"
+done
+
 # JSON logs for containers: one object per line, with the message.
 printf '{"node_name": 7}' >"$cfg"
 ns --log-format json --config "$cfg" provision

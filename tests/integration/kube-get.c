@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* kube-get: the public secret-source API from the command line, for the integration scenarios.
  * Prints SHA-256 digests of key values, never the values. */
+#include <fcntl.h>
 #include <getopt.h>
 #include <openssl/evp.h>
+#include <sys/mman.h>
 
 #include "config.h"
+#include "kube-client.h"
 #include "kube-watch.h"
 #include "log.h"
 #include "secret.h"
@@ -27,6 +30,150 @@ static void print_digest(const char *label, const SecretValue *v) {
                 printf("%02x", md[i]);
         printf(" size=%zu\n", v->size);
         fflush(stdout);
+}
+
+/* ---- scan: where a Secret's value is left in this process's memory ---- */
+
+/* A hit is any of these pieces of the value, raw or base64 (as the Secret's JSON carries it), so
+ * that a partial copy (a TLS record, a read buffer holding part of the body) counts too. */
+#define SCAN_PIECE 16
+/* Larger mappings are address-space reservations (the sanitizers' shadow), not data. */
+#define SCAN_MAPPING_MAX (UINT64_C(1) << 30)
+
+typedef struct ScanPattern {
+        /* Held bit-inverted, so that the pattern itself is never a hit: the memory read is inverted too. */
+        SecretValue *raw_inv, *b64_inv;
+} ScanPattern;
+
+typedef struct ScanResult {
+        unsigned raw, b64, skipped;
+} ScanResult;
+
+static void invert(uint8_t *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                p[i] = (uint8_t) ~p[i];
+}
+
+static int scan_pattern_new(const SecretValue *v, ScanPattern *ret) {
+        _cleanup_(secret_value_freep) SecretValue *raw = NULL, *b64 = NULL;
+        int r;
+
+        if (v->size < SCAN_PIECE)
+                return -EINVAL;
+        r = secret_value_new_copy(v->data, v->size, &raw);
+        if (r < 0)
+                return r;
+        r = kube_base64_encode(v->data, v->size, &b64);
+        if (r < 0)
+                return r;
+        invert(raw->data, raw->size);
+        invert(b64->data, b64->size);
+        *ret = (ScanPattern) { .raw_inv = TAKE_PTR(raw), .b64_inv = TAKE_PTR(b64) };
+        return 0;
+}
+
+static unsigned count_pieces(const uint8_t *buf, size_t n, const SecretValue *pat) {
+        unsigned hits = 0;
+
+        for (size_t off = 0; off + SCAN_PIECE <= pat->size; off += SCAN_PIECE)
+                for (const uint8_t *p = buf, *end = buf + n; p < end;) {
+                        const uint8_t *f = memmem(p, (size_t) (end - p), pat->data + off, SCAN_PIECE);
+                        if (!f)
+                                break;
+                        hits++;
+                        p = f + 1;
+                }
+        return hits;
+}
+
+/* Reads [start, end) of our own memory through /proc/self/mem (unreadable pages read as zeros)
+ * into a private buffer, inverted, and counts the pieces; the buffer is wiped after. */
+static int scan_range(int mem, uint64_t start, uint64_t end, const ScanPattern *pat, unsigned *ret_raw,
+                      unsigned *ret_b64) {
+        size_t n = (size_t) (end - start), done = 0;
+        uint8_t *buf;
+
+        buf = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf == MAP_FAILED)
+                return -errno;
+        while (done < n) {
+                ssize_t k = pread(mem, buf + done, n - done, (off_t) (start + done));
+                if (k <= 0)
+                        k = (ssize_t) MIN((size_t) 4096, n - done);   /* left as zeros */
+                done += (size_t) k;
+        }
+        invert(buf, n);
+        *ret_raw = count_pieces(buf, n, pat->raw_inv);
+        *ret_b64 = count_pieces(buf, n, pat->b64_inv);
+        explicit_bzero(buf, n);
+        (void) munmap(buf, n);
+        return 0;
+}
+
+static int scan_memory(const ScanPattern *pat, const char *label, ScanResult *ret) {
+        _cleanup_fclose_ FILE *maps = NULL;
+        _cleanup_close_ int mem = -EBADF;
+        ScanResult res = {};
+        char line[4096];
+
+        maps = fopen("/proc/self/maps", "re");
+        mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
+        if (!maps || mem < 0)
+                return -errno;
+        while (fgets(line, sizeof(line), maps)) {
+                unsigned long long start, end;
+                char perms[8] = "", name[4096] = "";
+                unsigned raw = 0, b64 = 0;
+                int r;
+
+                if (sscanf(line, "%llx-%llx %7s %*s %*s %*s %4095[^\n]", &start, &end, perms, name) < 3)
+                        continue;
+                if (perms[0] != 'r' || streq(name, "[vsyscall]") || streq(name, "[vvar]"))
+                        continue;
+                if (end - start > SCAN_MAPPING_MAX) {
+                        res.skipped++;
+                        continue;
+                }
+                r = scan_range(mem, start, end, pat, &raw, &b64);
+                if (r < 0)
+                        return r;
+                if (raw + b64 > 0)
+                        printf("%s hit raw=%u base64=%u in %s\n", label, raw, b64, name[0] ? name : "[anonymous]");
+                res.raw += raw;
+                res.b64 += b64;
+        }
+        printf("%s raw=%u base64=%u skipped=%u\n", label, res.raw, res.b64, res.skipped);
+        fflush(stdout);
+        *ret = res;
+        return 0;
+}
+
+/* Reads SECRET's KEY, scans while the value is held (the scan must find it: it can fail), then
+ * frees the value and the source and scans again: whatever is found then was left behind. */
+static int do_scan(SecretSource **source, const char *secret, const char *key) {
+        _cleanup_(secret_value_freep) SecretValue *v = NULL;
+        ScanPattern pat = {};
+        ScanResult res;
+        NsError error = {};
+        int r;
+
+        r = secret_source_get(*source, secret, key, &v, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", ns_error_message(&error, r));
+        r = scan_pattern_new(v, &pat);
+        if (r < 0)
+                return log_error_errno(r, "Cannot make the scan pattern (a value of at least %d bytes): %m", SCAN_PIECE);
+        r = scan_memory(&pat, "held", &res);
+        if (r >= 0) {
+                v = secret_value_free(v);
+                *source = secret_source_free(*source);
+                r = scan_memory(&pat, "freed", &res);
+        }
+        secret_value_free(pat.raw_inv);
+        secret_value_free(pat.b64_inv);
+        if (r < 0)
+                return log_error_errno(r, "Cannot scan this process's memory: %m");
+        return 0;
 }
 
 static int on_change(SecretSource *s, const char *secret, void *userdata) {
@@ -99,6 +246,7 @@ int main(int argc, char *argv[]) {
         const char *verb;
         int opt, r;
 
+        (void) secure_openssl_memory_setup();   /* as nodeseal does, before OpenSSL allocates */
         log_setup_default();
         (void) secure_process_setup();
         while ((opt = getopt_long(argc, argv, "c:n", options, NULL)) >= 0)
@@ -114,7 +262,7 @@ int main(int argc, char *argv[]) {
                 }
         if (optind >= argc) {
                 fprintf(stderr, "Usage: kube-get [--config FILE] get SECRET KEY | put SECRET KEY |\n"
-                                "       watch COUNT TIMEOUT_SEC SECRET... | config\n");
+                                "       scan SECRET KEY | watch COUNT TIMEOUT_SEC SECRET... | config\n");
                 return 2;
         }
         verb = argv[optind];
@@ -164,6 +312,8 @@ int main(int argc, char *argv[]) {
                 print_digest(secret_value_equal(mine, stored) ? "stored-mine" : "stored-other", stored);
                 return 0;
         }
+        if (streq(verb, "scan") && argc - optind == 3)
+                return do_scan(&source, argv[optind + 1], argv[optind + 2]) < 0 ? 1 : 0;
         if (streq(verb, "watch") && argc - optind >= 4) {
                 arg_count = (unsigned) atoi(argv[optind + 1]);
                 r = do_watch(source, (unsigned) atoi(argv[optind + 2]), argv + optind + 3);

@@ -42,6 +42,9 @@ for setting in Type=notify TimeoutStartSec=infinity Restart=on-failure WatchdogS
         LimitCORE=0; do
         assert_contains "$unit" "$setting" "nodeseal.service"
 done
+# mlockall() needs it: keys and Secret bodies stay out of swap.
+grep -q '^CapabilityBoundingSet=.*CAP_IPC_LOCK' "$T/units/nodeseal.service" ||
+        fail "nodeseal.service's CapabilityBoundingSet= lacks CAP_IPC_LOCK (mlockall)"
 for setting in ProtectSystem ProtectHome PrivateTmp PrivateDevices ProtectKernelTunables ProtectKernelModules \
         ProtectControlGroups ReadOnlyPaths ReadWritePaths InaccessiblePaths TemporaryFileSystem PrivateMounts \
         MountFlags RootDirectory ProtectClock ProtectKernelLogs; do

@@ -210,6 +210,8 @@ TEST(certificate_validation) {
                        "\"certificates\": [{\"name\": \"pg\", \"directory\": \"/etc/tls\", \"validity_days\": 30}]}",
                        "certificates[0].validity_days: 30 day(s) is not longer than check.expiry_margin_days (40)");
         ASSERT_REFUSED(CERT(", \"reload_command\": [\"reload.sh\"]"), "certificates[0].reload_command[0]");
+        /* An empty argv has no program to run (it crashed every command once). */
+        ASSERT_REFUSED(CERT(", \"reload_command\": []"), "certificates[0].reload_command: must not be empty");
 }
 
 TEST(expand) {

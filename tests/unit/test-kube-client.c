@@ -70,6 +70,8 @@ TEST(status_parse) {
         ASSERT_EQ(st.code, 404);
         ASSERT_EQ(st.http_code, 404);
         ASSERT_EQ(st.retry_after_usec, 0);
+        ASSERT_STREQ(st.details_kind, "secrets");
+        ASSERT_STREQ(st.details_name, "x");
 
         ASSERT_OK(kube_status_parse(tmr, strlen(tmr), 429, &st));
         ASSERT_STREQ(st.reason, "TooManyRequests");
@@ -306,6 +308,18 @@ static KubeClient *make_client(KubeConfig *k, RetryConfig *r) {
         return c;
 }
 
+static int not_found_for(KubeClient *c, const char *kind, const char *name, const char *verb, bool *retryable,
+                         NsError *e) {
+        KubeStatus st = { .http_code = 404, .is_status = true, .reason = "NotFound" };
+
+        snprintf(st.message, sizeof(st.message), "%s \"%s\" not found", kind, name);
+        snprintf(st.details_kind, sizeof(st.details_kind), "%s", kind);
+        snprintf(st.details_name, sizeof(st.details_name), "%s", name);
+        *e = (NsError) {};
+        return kube_client_error(c, CURLE_OK, NULL, &st, "create Secret nodeseal/nodeseal-ca", verb, "nodeseal-ca",
+                                 retryable, e);
+}
+
 static int error_for(KubeClient *c, long http, const char *reason, const char *message, const char *verb,
                      bool *retryable, NsError *e) {
         KubeStatus st = { .http_code = http, .is_status = reason != NULL };
@@ -328,9 +342,20 @@ TEST(error_mapping) {
 
         ASSERT_TRUE(c != NULL);
 
-        ASSERT_ERROR(error_for(c, 404, "NotFound", "secrets \"nodeseal-ca\" not found", "get", &retry, &e), ENOENT);
+        ASSERT_ERROR(not_found_for(c, "secrets", "nodeseal-ca", "get", &retry, &e), ENOENT);
         ASSERT_FALSE(retry);
         ASSERT_CONTAINS(e.message, "Secret nodeseal-ca not found in namespace nodeseal");
+        /* A 404 that names no Secret, or another one, is no "Secret not found". */
+        ASSERT_ERROR(not_found_for(c, "namespaces", "nodeseal", "create", &retry, &e), ENOENT);
+        ASSERT_CONTAINS(e.message, "Failed to create Secret nodeseal/nodeseal-ca: namespace nodeseal does not exist");
+        ASSERT_FALSE(strstr(e.message, "Secret nodeseal-ca not found"));
+        ASSERT_ERROR(not_found_for(c, "secrets", "other", "get", &retry, &e), ENXIO);
+        ASSERT_ERROR(error_for(c, 404, "NotFound", "the server could not find the requested resource", "get", &retry,
+                               &e), ENXIO);
+        ASSERT_CONTAINS(e.message, "has no such resource (HTTP 404, NotFound: the server could not find");
+        ASSERT_CONTAINS(e.message, "secrets.kubernetes.api_url");
+        ASSERT_ERROR(error_for(c, 404, NULL, NULL, "get", &retry, &e), ENXIO);
+        ASSERT_CONTAINS(e.message, "HTTP 404 with a body that is not a Kubernetes Status");
 
         ASSERT_ERROR(error_for(c, 403, "Forbidden", "secrets \"nodeseal-ca\" is forbidden: User \"u\" cannot get",
                                "get", &retry, &e), EPERM);
@@ -338,11 +363,22 @@ TEST(error_mapping) {
         ASSERT_CONTAINS(e.message, "Forbidden: secrets \"nodeseal-ca\" is forbidden");
         ASSERT_CONTAINS(e.message, "needs \"get\" on secrets \"nodeseal-ca\" in namespace nodeseal");
         ASSERT_CONTAINS(e.message, "deploy/kubernetes/rbac.yaml");
+        /* patch and create come from the key-generation Role. */
+        ASSERT_ERROR(error_for(c, 403, "Forbidden", "cannot patch", "patch", &retry, &e), EPERM);
+        ASSERT_CONTAINS(e.message, "needs \"patch\" on secrets \"nodeseal-ca\" in namespace nodeseal");
+        ASSERT_CONTAINS(e.message, "deploy/kubernetes/rbac-generate-keys.yaml");
+        ASSERT_ERROR(error_for(c, 403, "Forbidden", "cannot create", "create", &retry, &e), EPERM);
+        ASSERT_CONTAINS(e.message, "needs \"create\" on secrets in namespace nodeseal");
+        ASSERT_CONTAINS(e.message, "deploy/kubernetes/rbac-generate-keys.yaml");
 
         ASSERT_ERROR(error_for(c, 401, "Unauthorized", "Unauthorized", "get", &retry, &e), EACCES);
         ASSERT_FALSE(retry);
         ASSERT_CONTAINS(e.message, "did not accept our credentials (Unauthorized: Unauthorized)");
         ASSERT_FALSE(strstr(e.message, "tok-1"));
+        ASSERT_CONTAINS(e.message, "was re-read and the request retried");
+        /* The watch has not re-read it yet when it reports the 401. */
+        ASSERT_ERROR(error_for(c, 401, "Unauthorized", "Unauthorized", "watch", &retry, &e), EACCES);
+        ASSERT_CONTAINS(e.message, "is re-read before the next attempt");
 
         ASSERT_ERROR(error_for(c, 429, "TooManyRequests", "slow down", "get", &retry, &e), EBUSY);
         ASSERT_TRUE(retry);

@@ -109,8 +109,10 @@ TEST(unwritten) {
         p = image("zeros.img");
         ASSERT_EQ(probe_device_unwritten(p, &at, &e), 1);
 
-        /* The first byte, the last byte, the end of the first MiB, the start of the last MiB. */
-        const off_t where[] = { 0, (off_t) size - 1, 1024 * 1024 - 1, (off_t) size - 1024 * 1024 };
+        /* The first byte, the last byte, anywhere in the first 4 MiB (where partitions start and
+         * headers live: read whole), the start of the last MiB. */
+        const off_t where[] = { 0, (off_t) size - 1, 1024 * 1024 + 1024, 4 * 1024 * 1024 - 1,
+                                (off_t) size - 1024 * 1024 };
         for (size_t i = 0; i < ELEMENTSOF(where); i++) {
                 p = image("poked.img");
                 poke(p, where[i]);
@@ -118,18 +120,37 @@ TEST(unwritten) {
                 ASSERT_EQ(at, (uint64_t) where[i]);
         }
 
-        /* In between, at the sampled points: the 62 points of a 16 MiB image are 14 MiB / 63 apart,
-         * rounded down to 4 KiB; a byte inside the first sample is found, one between samples is
-         * not (sampling, not a full read: the edges are where headers live). */
-        uint64_t first = 1024 * 1024 + (size - 2 * 1024 * 1024) / 63;
+        /* In between, 1024 points 4 KiB long: on a 16 MiB image, 11 MiB / 1024 apart starting half a
+         * step in, rounded down to 4 KiB; a byte inside a sample is found, one between samples is
+         * not (sampling, not a full read). */
+        uint64_t span = size - 5 * 1024 * 1024, step = span / 1024;
+        uint64_t first = 4 * 1024 * 1024 + span / 2048;
         first -= first % 4096;
         p = image("sample.img");
         poke(p, (off_t) first + 100);
         ASSERT_EQ(probe_device_unwritten(p, &at, &e), 0);
         ASSERT_EQ(at, first + 100);
+        uint64_t tenth = 4 * 1024 * 1024 + step * 10 + span / 2048;
+        tenth -= tenth % 4096;
+        p = image("tenth.img");
+        poke(p, (off_t) tenth + 4095);
+        ASSERT_EQ(probe_device_unwritten(p, &at, &e), 0);
+        ASSERT_EQ(at, tenth + 4095);
         p = image("between.img");
         poke(p, (off_t) first + 8192);
         ASSERT_EQ(probe_device_unwritten(p, &at, &e), 1);
+
+        /* From an offset (the data area behind a LUKS header): what lies before it does not count. */
+        p = image("from.img");
+        poke(p, 1000);
+        {
+                int fd = open(p, O_RDONLY | O_CLOEXEC);
+                ASSERT_TRUE(fd >= 0);
+                ASSERT_EQ(probe_fd_unwritten(fd, p, 4096, &at, &e), 1);
+                ASSERT_EQ(probe_fd_unwritten(fd, p, 0, &at, &e), 0);
+                ASSERT_EQ(probe_fd_unwritten(fd, p, size, &at, &e), 1);
+                close(fd);
+        }
 
         /* Smaller than the edges: read whole. */
         p = image("small.img");

@@ -2,6 +2,9 @@
 /* Atomic writes, secret values, core-dump protection. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <openssl/crypto.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -73,6 +76,80 @@ TEST(process_not_dumpable) {
         ASSERT_EQ(prctl(PR_GET_DUMPABLE), 0);
         ASSERT_OK(getrlimit(RLIMIT_CORE, &rl));
         ASSERT_EQ(rl.rlim_cur, 0);
+}
+
+TEST(wiping_allocator) {
+        char *p, *q;
+
+        /* Growing copies everything; shrinking keeps the block. */
+        p = secure_realloc(NULL, 16);
+        ASSERT_TRUE(p != NULL);
+        memcpy(p, "0123456789abcde", 16);
+        q = secure_realloc(p, 100000);
+        ASSERT_TRUE(q != NULL);
+        ASSERT_STREQ(q, "0123456789abcde");
+        p = secure_realloc(q, 8);
+        ASSERT_TRUE(p == q);
+        ASSERT_TRUE(secure_realloc(p, 0) == NULL);
+        secure_free(NULL);
+}
+
+TEST(openssl_memory_wiped) {
+        CRYPTO_malloc_fn m;
+        CRYPTO_realloc_fn r;
+        CRYPTO_free_fn f, before;
+        void *p;
+
+        /* Nothing of OpenSSL ran in this program yet: the allocator can still be set, once. */
+        CRYPTO_get_mem_functions(&m, &r, &before);
+        ASSERT_OK(secure_openssl_memory_setup());
+        CRYPTO_get_mem_functions(&m, &r, &f);
+        ASSERT_TRUE(f != before);
+        ASSERT_OK(secure_openssl_memory_setup());
+        p = OPENSSL_malloc(64);
+        ASSERT_TRUE(p != NULL);
+        OPENSSL_free(p);
+}
+
+static unsigned long vm_locked_kib(void) {
+        char line[256];
+        unsigned long kib = 0;
+        FILE *f = fopen("/proc/self/status", "re");
+
+        while (f && fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmLck: %lu kB", &kib) == 1)
+                        break;
+        if (f)
+                fclose(f);
+        return kib;
+}
+
+TEST(memory_locked) {
+        char *p;
+        int r;
+
+        r = secure_memory_lock();
+        if (r == -EPERM) {
+                printf("  (no CAP_IPC_LOCK: refused before trying, as it should be)\n");
+                return;
+        }
+        ASSERT_OK(r);
+#if defined(__SANITIZE_ADDRESS__)
+        printf("  (AddressSanitizer makes mlockall() a no-op: not checked)\n");
+        return;
+#elif defined(__has_feature)
+#  if __has_feature(address_sanitizer)
+        printf("  (AddressSanitizer makes mlockall() a no-op: not checked)\n");
+        return;
+#  endif
+#endif
+        /* On fault: what is touched from now on is locked too. */
+        p = malloc(1 << 20);
+        ASSERT_TRUE(p != NULL);
+        memset(p, 1, 1 << 20);
+        ASSERT_TRUE(vm_locked_kib() >= 1024);
+        free(p);
+        ASSERT_OK(munlockall());
 }
 
 TEST(mkdir_parents) {

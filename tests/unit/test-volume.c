@@ -47,8 +47,14 @@ static int run(const char *const argv[], const char *stdin_text) {
         return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
+static void remove_key(const char *name);
+
+/* A new image is a new volume: the format records of the last one go. */
 static void make_image(const char *path) {
         int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+        remove_key("data.luks-uuid");
+        remove_key("data.formatted");
         if (fd < 0 || ftruncate(fd, IMAGE_SIZE) < 0)
                 abort();
         close(fd);
@@ -223,12 +229,13 @@ TEST(data_without_signature_refused_unchanged) {
         close(fd);
         assert_refused_unchanged(image, NULL, -EUCLEAN, "has no signature libblkid knows, but it holds data (a non-zero byte at offset 0)");
 
-        /* An ext4 filesystem whose signature was wiped (wipefs -a): blank to libblkid, not to nodeseal. */
+        /* An ext4 filesystem whose signature was wiped (wipefs -a): blank to libblkid at the start, but
+         * its first backup superblock (8 MiB in, with 1 KiB blocks) is still there. */
         snprintf(image, sizeof(image), "%s/wiped.img", test_tmpdir);
         make_image(image);
         ASSERT_EQ(run((const char *const[]) { "mkfs.ext4", "-q", "-F", image, NULL }, NULL), 0);
         ASSERT_EQ(run((const char *const[]) { "wipefs", "-q", "-a", image, NULL }, NULL), 0);
-        assert_refused_unchanged(image, NULL, -EUCLEAN, "holds data (a non-zero byte at offset ");
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "holds ext4 filesystem signature at offset 8388608");
 
         /* One byte near the end, past the last MiB's start. */
         snprintf(image, sizeof(image), "%s/tail.img", test_tmpdir);
@@ -316,26 +323,148 @@ TEST(blank_formatted_as_nodeseal_luks2) {
         ASSERT_TRUE(opens_with(image, 'k') >= 0);
 }
 
-TEST(interrupted_format_formatted_again) {
+static void write_record(const char *suffix, const char *uuid) {
+        char p[1024], json[256];
+        int fd;
+
+        snprintf(p, sizeof(p), "%s/nodeseal-keys-n1/data%s", secrets_dir, suffix);
+        snprintf(json, sizeof(json), "{\"uuid\":\"%s\",\"time\":\"2026-01-02T03:04:05Z\"}", uuid);
+        fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, json, strlen(json)) != (ssize_t) strlen(json))
+                abort();
+        close(fd);
+}
+
+#define HEADER_UUID "0b9e5c1a-7d2f-4e63-9a8b-3c4d5e6f7a8b"
+
+/* nodeseal's header without a key slot: what a kill between format and key slot leaves, and also
+ * what luksKillSlot or luksErase leaves of a volume that holds data. */
+static void make_slotless(const char *image) {
         struct crypt_device *cd = NULL;
         struct crypt_params_luks2 params = { .label = "data", .subsystem = "nodeseal" };
+
+        make_image(image);
+        ASSERT_OK(crypt_init(&cd, image));
+        ASSERT_OK(crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", HEADER_UUID, NULL, 64, &params));
+        crypt_free(cd);
+        ASSERT_TRUE(opens_with(image, 'k') < 0);
+}
+
+TEST(interrupted_format_formatted_again) {
+        struct crypt_device *cd = NULL;
         char image[512];
         NsError e;
         Config *c;
 
-        /* nodeseal's header without a key slot: what a kill between format and key slot leaves. */
         snprintf(image, sizeof(image), "%s/interrupted.img", test_tmpdir);
-        make_image(image);
+        make_slotless(image);
+        write_key("data", 'k', 64);
+        /* Provably interrupted: the record says this very format began and never completed, and the
+         * data area reads as zeros. */
+        write_record(".luks-uuid", HEADER_UUID);
+        c = make_config(image, NULL);
+        (void) provision(c, &e);
+        config_free(c);
+        ASSERT_TRUE(opens_with(image, 'k') >= 0);
         ASSERT_OK(crypt_init(&cd, image));
-        ASSERT_OK(crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, NULL, 64, &params));
+        ASSERT_OK(crypt_load(cd, CRYPT_LUKS2, NULL));
+        ASSERT_STREQ(crypt_get_uuid(cd), HEADER_UUID);   /* the recorded UUID, kept */
         crypt_free(cd);
-        ASSERT_TRUE(opens_with(image, 'k') < 0);
+}
 
+TEST(slotless_header_without_proof_refused_unchanged) {
+        char image[512];
+
+        snprintf(image, sizeof(image), "%s/slotless.img", test_tmpdir);
+        write_key("data", 'k', 64);
+        /* No record at all: slots killed by a tool, or left by an older nodeseal. */
+        make_slotless(image);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "no format record says a format of it was interrupted");
+        /* The record says the format completed: the slots were removed after it held data. */
+        make_slotless(image);
+        write_record(".luks-uuid", HEADER_UUID);
+        write_record(".formatted", HEADER_UUID);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "its slots were removed after it held data");
+        /* Begun and never completed, but data lies in the data area (16 MiB in). */
+        make_slotless(image);
+        write_record(".luks-uuid", HEADER_UUID);
+        write_at(image, 17 * 1024 * 1024, "ciphertext", 10);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "yet its data area holds data (a non-zero byte at offset 17825792)");
+        /* A record of another format: not this header's. */
+        make_slotless(image);
+        write_record(".luks-uuid", "11111111-2222-4333-8444-555555555555");
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "format record of volume data names LUKS 11111111-2222-4333-8444-555555555555");
+}
+
+TEST(killed_slots_of_a_used_volume_refused_unchanged) {
+        struct crypt_device *cd = NULL;
+        char image[512];
+        NsError e;
+        Config *c;
+
+        /* nodeseal formats it (records stored), then someone kills its only slot. */
+        snprintf(image, sizeof(image), "%s/killed.img", test_tmpdir);
+        make_image(image);
         write_key("data", 'k', 64);
         c = make_config(image, NULL);
         (void) provision(c, &e);
         config_free(c);
         ASSERT_TRUE(opens_with(image, 'k') >= 0);
+        ASSERT_OK(crypt_init(&cd, image));
+        ASSERT_OK(crypt_load(cd, CRYPT_LUKS2, NULL));
+        ASSERT_OK(crypt_keyslot_destroy(cd, 0));
+        crypt_free(cd);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "its slots were removed after it held data");
+}
+
+TEST(recorded_volume_reading_blank_refused) {
+        char image[512];
+        NsError e;
+        Config *c;
+
+        /* Formatted once (records stored); then the device reads as zeros: a backend that lost it, a
+         * disk swapped under the same name. Never formatted again. */
+        snprintf(image, sizeof(image), "%s/recorded.img", test_tmpdir);
+        make_image(image);
+        write_key("data", 'k', 64);
+        c = make_config(image, NULL);
+        (void) provision(c, &e);
+        config_free(c);
+        ASSERT_TRUE(opens_with(image, 'k') >= 0);
+        ASSERT_EQ(truncate(image, 0), 0);
+        ASSERT_EQ(truncate(image, IMAGE_SIZE), 0);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "reads blank now: refusing to format it");
+        /* The message names the record and how to start afresh on purpose. */
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "delete the records \"data.luks-uuid\" and \"data.formatted\"");
+}
+
+TEST(zapped_partition_table_refused_unchanged) {
+        static const char *const layouts[] = { "ext4", "luks" };
+        char image[512], part[512], needle[128], cmd_if[600], cmd_of[600];
+
+        write_key("data", 'k', 64);
+        for (size_t i = 0; i < ELEMENTSOF(layouts); i++) {
+                /* A partition at 1 MiB (2048 sectors) holding a filesystem or a LUKS header, then the
+                 * table zapped as sgdisk --zap-all does: the first and the last MiB zeroed. */
+                snprintf(image, sizeof(image), "%s/zapped.img", test_tmpdir);
+                snprintf(part, sizeof(part), "%s/part.img", test_tmpdir);
+                make_image(image);
+                make_image(part);
+                ASSERT_EQ(truncate(part, 20 * 1024 * 1024), 0);
+                if (streq(layouts[i], "luks"))
+                        ASSERT_OK(format_foreign(part, "someone", "theirs", 'x'));
+                else
+                        ASSERT_EQ(run((const char *const[]) { "mkfs.ext4", "-q", "-F", part, NULL }, NULL), 0);
+                snprintf(cmd_if, sizeof(cmd_if), "if=%s", part);
+                snprintf(cmd_of, sizeof(cmd_of), "of=%s", image);
+                ASSERT_EQ(run((const char *const[]) { "dd", cmd_if, cmd_of, "bs=1M", "seek=1", "conv=notrunc", "status=none", NULL },
+                              NULL), 0);
+                snprintf(needle, sizeof(needle), "signature at offset 1048576 (1024 KiB), behind the start of the device");
+                if (streq(layouts[i], "luks"))
+                        snprintf(needle, sizeof(needle), "a LUKS header labelled \"theirs\" at offset 1048576");
+                assert_refused_unchanged(image, NULL, -EUCLEAN, needle);
+                unlink(part);
+        }
 }
 
 TEST(rotation_enrols_new_key_and_drops_old) {

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pinning a device by identity: open, claim, lock, and re-check the path before acting. */
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "device-pin.h"
+
+static void describe_stat(const struct stat *st, char *buf, size_t size) {
+        if (S_ISBLK(st->st_mode))
+                (void) snprintf(buf, size, "block device %u:%u", major(st->st_rdev), minor(st->st_rdev));
+        else
+                (void) snprintf(buf, size, "file %u:%u inode %llu", major(st->st_dev), minor(st->st_dev),
+                                (unsigned long long) st->st_ino);
+}
+
+static bool same_identity(const DevicePin *p, const struct stat *st) {
+        if (p->block)
+                return S_ISBLK(st->st_mode) && st->st_rdev == p->rdev;
+        return S_ISREG(st->st_mode) && st->st_dev == p->dev && st->st_ino == p->ino;
+}
+
+static int pin_claim(DevicePin *p, NsError *error) {
+        /* O_EXCL on a block device fails with EBUSY while the kernel has it mounted or a holder
+         * (dm, md, another exclusive opener) claims it: such a device is in use, whatever it holds.
+         * Opened through our own handle, so the claim is on the very device we pinned. */
+        p->claim_fd = open(p->fd_path, O_RDONLY | O_CLOEXEC | O_EXCL | O_NONBLOCK | O_NOCTTY);
+        if (p->claim_fd < 0 && errno == EBUSY)
+                return ns_error_set(error, -EBUSY,
+                                    "Device %s is in use (mounted, mapped or held by another device); not touching it",
+                                    p->path);
+        if (p->claim_fd < 0)
+                return ns_error_set(error, -errno, "Device %s: cannot claim it: %s", p->path, strerror(errno));
+        return 0;
+}
+
+int device_pin_new(const char *path, DevicePin **ret, NsError *error) {
+        _cleanup_(device_pin_freep) DevicePin *p = NULL;
+        struct stat st;
+        int r;
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return -ENOMEM;
+        p->fd = p->claim_fd = -EBADF;
+        p->path = strdup(path);
+        if (!p->path)
+                return -ENOMEM;
+
+        p->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (p->fd < 0)
+                return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
+        if (fstat(p->fd, &st) < 0)
+                return ns_error_set(error, -errno, "Device %s: %s", path, strerror(errno));
+        if (!S_ISBLK(st.st_mode) && !S_ISREG(st.st_mode))
+                return ns_error_set(error, -ENOTBLK, "Device %s: neither a block device nor a regular file", path);
+        p->block = S_ISBLK(st.st_mode);
+        p->rdev = st.st_rdev;
+        p->dev = st.st_dev;
+        p->ino = st.st_ino;
+        (void) snprintf(p->fd_path, sizeof(p->fd_path), "/proc/self/fd/%d", p->fd);
+
+        if (!p->block) {
+                /* An image file is held by its inode; no lock: libcryptsetup flock()s the file itself
+                 * to guard its metadata, and would wait for ours. */
+                *ret = TAKE_PTR(p);
+                return 0;
+        }
+        r = pin_claim(p, error);
+        if (r < 0)
+                return r;
+        /* The lock udev and systemd honour: no probe or rule runs on the device while we decide
+         * (libcryptsetup keeps its own locks of block devices under /run/cryptsetup). */
+        if (flock(p->fd, LOCK_EX | LOCK_NB) < 0)
+                return ns_error_set(error, errno == EWOULDBLOCK ? -EBUSY : -errno,
+                                    "Device %s is locked by another process (flock): %s; not touching it", path, strerror(errno));
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+DevicePin *device_pin_free(DevicePin *p) {
+        if (!p)
+                return NULL;
+        safe_close(p->claim_fd);
+        safe_close(p->fd);
+        free(p->path);
+        free(p);
+        return NULL;
+}
+
+int device_pin_verify(const DevicePin *p, NsError *error) {
+        char now[96], pinned[96];
+        struct stat st, held;
+
+        if (fstat(p->fd, &held) < 0)
+                return ns_error_set(error, -errno, "Device %s: %s", p->path, strerror(errno));
+        describe_stat(&held, pinned, sizeof(pinned));
+        if (stat(p->path, &st) < 0)
+                return ns_error_set(error, -ESTALE,
+                                    "Device %s went away while it was being prepared (it was %s): %s; refusing to format anything",
+                                    p->path, pinned, strerror(errno));
+        if (!same_identity(p, &st)) {
+                describe_stat(&st, now, sizeof(now));
+                return ns_error_set(error, -ESTALE,
+                                    "Device %s now names %s, not %s that was probed; refusing to format anything (both are left as they are)",
+                                    p->path, now, pinned);
+        }
+        return 0;
+}
+
+void device_pin_release_claim(DevicePin *p) {
+        p->claim_fd = safe_close(p->claim_fd);
+}
+
+int device_pin_size(const DevicePin *p, uint64_t *ret, NsError *error) {
+        struct stat st;
+        uint64_t size;
+
+        if (p->block) {
+                if (ioctl(p->fd, BLKGETSIZE64, &size) < 0)
+                        return ns_error_set(error, -errno, "Device %s: cannot read its size: %s", p->path, strerror(errno));
+        } else {
+                if (fstat(p->fd, &st) < 0)
+                        return ns_error_set(error, -errno, "Device %s: %s", p->path, strerror(errno));
+                size = (uint64_t) st.st_size;
+        }
+        *ret = size;
+        return 0;
+}

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The record of a format is stored, and read back, before the first write; where it cannot be
+# stored, nothing is formatted and the error names why: a read-only secrets directory, and a
+# ServiceAccount that may read the keys Secret but not patch it (RBAC).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-volume.sh"
+
+dev=$(loop_new "$T/disk.img" 64)
+volume_key data
+volume_config "$T/nodeseal.json" "$dev"
+sum=$(sum_of "$dev")
+mount --bind "$T/secrets" "$T/secrets" || skip "bind mounts are not allowed here"
+cleanup_hooks+=("umount '$T/secrets'")
+mount -o remount,bind,ro "$T/secrets"
+
+ns -c "$T/nodeseal.json" provision
+[ "$rc" -ne 0 ] || fail "provision succeeded with a read-only secrets directory: $out"
+assert_contains "$out" "Cannot store the format record \"data.luks-uuid\" of volume data in Secret nodeseal-keys-$NODE_NAME, so nothing is formatted"
+assert_contains "$out" "Read-only file system"
+assert_not_contains "$out" "formatting"
+assert_eq "$(sum_of "$dev")" "$sum" "the device after the refusal"
+umount "$T/secrets"
+cleanup_hooks=("${cleanup_hooks[@]:0:${#cleanup_hooks[@]}-1}")
+
+# Kubernetes: read access only, as rbac.yaml granted before records existed.
+. "$(dirname "$0")/kube-lib.sh"
+start_fake
+random_key "$T/key"
+fk_secret "nodeseal-keys-$NODE_NAME" "data=$T/key"
+fk POST /fake/permissions "{\"token\": \"$FAKE_KUBE_TOKEN\", \"rules\": [{\"verbs\": [\"get\", \"list\", \"watch\"], \"resources\": [\"secrets\"]}]}" >/dev/null
+write_config "$T/kube.json"
+python3 - "$T/kube.json" "$dev" "$T/mnt" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3]}]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+ns -c "$T/kube.json" provision
+[ "$rc" -ne 0 ] || fail "provision succeeded without permission to store the record: $out"
+assert_contains "$out" "Cannot store the format record \"data.luks-uuid\" of volume data"
+assert_contains "$out" "cannot patch resource \"secrets\""
+assert_not_contains "$out" "formatting"
+assert_eq "$(sum_of "$dev")" "$sum" "the device after the RBAC refusal"
+
+# With patch granted (what deploy/kubernetes/rbac.yaml grants now), the record is stored first.
+fk POST /fake/permissions "{\"token\": \"$FAKE_KUBE_TOKEN\", \"rules\": [{\"verbs\": [\"get\", \"list\", \"watch\", \"patch\"], \"resources\": [\"secrets\"]}]}" >/dev/null
+ns -c "$T/kube.json" provision
+assert_contains "$out" "formatting $dev as LUKS2"
+uuid=$(cryptsetup luksUUID "$dev")
+kapi GET "/api/v1/namespaces/nodeseal/secrets/nodeseal-keys-$NODE_NAME" >"$T/secret.json"
+rec=$(python3 -c 'import base64, json, sys; d = json.load(open(sys.argv[1]))["data"]; print(base64.b64decode(d["data.luks-uuid"]).decode(), base64.b64decode(d["data.formatted"]).decode())' "$T/secret.json")
+assert_contains "$rec" "\"uuid\":\"$uuid\""
+pass
