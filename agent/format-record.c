@@ -160,7 +160,7 @@ static int store(SecretSource *s, const VolumeConfig *v, const char *suffix, cJS
         if (r < 0)
                 return r;
         record_key(v, suffix, key, sizeof(key));
-        r = secret_source_put_if_missing(s, s->config->secrets.keys_secret, key, value, ret_stored, &e);
+        r = secret_source_put_record(s, s->config->secrets.keys_secret, key, value, ret_stored, &e);
         if (r < 0)
                 return ns_error_set(error, r,
                                     "Cannot store the format record \"%s\" of volume %s in Secret %s, so nothing is formatted: %s",

@@ -131,6 +131,10 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
         KubernetesSource *k = KSOURCE(s);
         int r;
 
+        if (!s->storing_record && !s->config->secrets.kubernetes.generate_missing_keys)
+                return ns_error_set(error, -EPERM,
+                                    "Key \"%s\" of Secret %s is missing and secrets.kubernetes.generate_missing_keys is off",
+                                    key, secret);
         r = ensure_client(k, error);
         if (r < 0)
                 return r;

@@ -63,6 +63,16 @@ int secret_source_put_if_missing(SecretSource *s, const char *secret, const char
         return s->vtable->put_if_missing(s, secret, key, value, ret_stored, error);
 }
 
+int secret_source_put_record(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
+                             SecretValue **ret_stored, NsError *error) {
+        int r;
+
+        s->storing_record = true;
+        r = secret_source_put_if_missing(s, secret, key, value, ret_stored, error);
+        s->storing_record = false;
+        return r;
+}
+
 void secret_source_invalidate(SecretSource *s) {
         if (s->vtable->invalidate)
                 s->vtable->invalidate(s);

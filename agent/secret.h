@@ -36,6 +36,7 @@ typedef struct SecretSourceVTable {
 struct SecretSource {
         const SecretSourceVTable *vtable;
         const Config *config;      /* borrowed; outlives the source */
+        bool storing_record;       /* put_if_missing stores a format record, not a key */
 };
 
 /* Creates the source the config names. */
@@ -46,6 +47,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SecretSource *, secret_source_free);
 int secret_source_get(SecretSource *s, const char *secret, const char *key, SecretValue **ret, NsError *error);
 int secret_source_put_if_missing(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                                  SecretValue **ret_stored, NsError *error);
+/* The same for a format record (format-record.h): stored whatever generate_missing_keys says,
+ * since formatting without one is refused. */
+int secret_source_put_record(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
+                             SecretValue **ret_stored, NsError *error);
 /* The next read goes to the Secret itself, not to a copy (before a decision that destroys). */
 void secret_source_invalidate(SecretSource *s);
 int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
