@@ -878,11 +878,13 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         if (r < 0)
                 return r;
 
-        r = luks_open(v, s, device, &changed, error);
+        /* The mount point first: one that a non-root user could redirect is refused before the
+         * volume is opened (or formatted). */
+        r = mount_point_create(v->mountpoint, error);
         if (r < 0)
                 return r;
 
-        r = mount_point_create(v->mountpoint, error);
+        r = luks_open(v, s, device, &changed, error);
         if (r < 0)
                 return r;
 
