@@ -91,25 +91,45 @@ static int check_root(sd_bus_message *message, sd_bus_error *error) {
         return 0;
 }
 
-static int reconcile_reply(sd_bus_message *message, Manager *m, bool renew, sd_bus_error *error) {
+/* An attempt asked for by Reconcile() or RenewCertificates() has ended: its outcome is the answer. */
+static void on_attempt_reply(Manager *m, int code, const char *error, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *message = userdata;
+        int r;
+
+        if (code == -ESHUTDOWN)
+                r = sd_bus_reply_method_errorf(message, BUS_ERROR_STOPPING, "%s", strempty(error));
+        else if (code < 0)
+                r = sd_bus_reply_method_errorf(message, BUS_ERROR_FAILED, "%s", strempty(error));
+        else
+                r = sd_bus_reply_method_return(message, NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to answer %s(): %m", strna(sd_bus_message_get_member(message)));
+}
+
+static int reconcile_reply(sd_bus_message *message, Manager *m, AttemptKind kind, sd_bus_error *error) {
         int r;
 
         r = check_root(message, error);
         if (r < 0 || sd_bus_error_is_set(error))
                 return r;
         log_info("%s() called.", sd_bus_message_get_member(message));
-        r = manager_reconcile(m, renew);
-        if (r < 0)
-                return sd_bus_error_setf(error, BUS_ERROR_FAILED, "%s", strempty(m->last_error));
-        return sd_bus_reply_method_return(message, NULL);
+        /* Answered when an attempt that starts after this call has ended; the loop goes on meanwhile. */
+        r = manager_reconcile(m, kind, on_attempt_reply, sd_bus_message_ref(message));
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                if (r == -ESHUTDOWN)
+                        return sd_bus_error_set(error, BUS_ERROR_STOPPING, "The daemon is stopping.");
+                return r;
+        }
+        return 1;
 }
 
 static int method_reconcile(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return reconcile_reply(message, userdata, false, error);
+        return reconcile_reply(message, userdata, ATTEMPT_PROVISION, error);
 }
 
 static int method_renew_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return reconcile_reply(message, userdata, true, error);
+        return reconcile_reply(message, userdata, ATTEMPT_RENEW, error);
 }
 
 static const sd_bus_vtable agent_vtable[] = {

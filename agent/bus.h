@@ -9,6 +9,7 @@
 #define BUS_INTERFACE "org.nodeseal.Agent1"
 #define BUS_ERROR_NOT_READY "org.nodeseal.Agent1.Error.NotReady"
 #define BUS_ERROR_FAILED "org.nodeseal.Agent1.Error.Failed"
+#define BUS_ERROR_STOPPING "org.nodeseal.Agent1.Error.Stopping"
 
 /* Connects to m->bus_address (or the system bus), exports the object, takes the name and attaches
  * to m->event. A negative return leaves m->bus NULL: the daemon goes on without a bus. */

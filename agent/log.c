@@ -39,6 +39,23 @@ LogFormat log_format_from_string(const char *s) {
         return _LOG_FORMAT_INVALID;
 }
 
+const char *log_level_to_string(int level) {
+        if (level < 0 || level >= (int) ELEMENTSOF(level_table))
+                return NULL;
+        return level_table[level];
+}
+
+int log_level_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        if (streq(s, "err"))
+                return LOG_ERR;
+        for (size_t i = 0; i < ELEMENTSOF(level_table); i++)
+                if (streq(level_table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
 void log_set_format(LogFormat f) {
         log_format = f;
 }

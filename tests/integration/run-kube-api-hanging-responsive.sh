@@ -57,7 +57,7 @@ for p in $workers; do
         ! kill -0 "$p" 2>/dev/null || fail "worker $p outlived the daemon"
 done
 wait_for 5 call_returned renew || fail "RenewCertificates() got no answer"
-assert_contains "$(cat "$T/renew.out")" "org.nodeseal.Agent1.Error.Stopping" "RenewCertificates() at SIGTERM"
+assert_contains "$(cat "$T/renew.out")" "Call failed: The daemon is stopping." "RenewCertificates() at SIGTERM"
 
 cp "$DAEMON_LOG" "$NOTIFY_LOG" "$LOGS/"
 assert_no_secrets
