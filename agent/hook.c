@@ -66,7 +66,7 @@ static void on_hook_exit(Child *c, const siginfo_t *si, void *userdata) {
 static int on_hook_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Hook *h = userdata;
 
-        log_warning("Certificate %s: reload hook (pid %d) still running after %.0f s, stopping it.", h->certificate,
+        log_warning("Certificate %s: reload hook (pid %d) still running after %.0f s, killing it.", h->certificate,
                     (int) child_pid(h->child), (double) h->timeout_usec / USEC_PER_SEC);
         (void) child_stop(h->child, CHILD_STOP_GRACE_USEC);
         return 0;

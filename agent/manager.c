@@ -540,7 +540,7 @@ static void attempt_succeeded(Manager *m) {
 static int attempt_outcome(Manager *m, const AttemptReport *report, const NsError *error, NsError *ret) {
         if (m->attempt_timed_out)
                 return ns_error_set(ret, -ETIME,
-                                    "The attempt did not finish within %.0f s (daemon.attempt_timeout_sec); its "
+                                    "The attempt did not finish within %.3g s (daemon.attempt_timeout_sec); its "
                                     "worker was stopped",
                                     (double) m->config->daemon.attempt_timeout_usec / USEC_PER_SEC);
         if (!report)
