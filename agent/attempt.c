@@ -51,7 +51,16 @@ static void items_free(ItemReport *items, size_t n) {
         free(items);
 }
 
+static void versions_free(SecretVersion *v, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].name);
+                free(v[i].resource_version);
+        }
+        free(v);
+}
+
 void attempt_report_done(AttemptReport *r) {
+        versions_free(r->secrets, r->n_secrets);
         free(r->error);
         free(r->ca_pem);
         items_free(r->volumes, r->n_volumes);
@@ -93,6 +102,24 @@ static int items_to_json(cJSON *root, const char *name, const ItemReport *items,
         return 0;
 }
 
+static int versions_to_json(cJSON *root, const SecretVersion *v, size_t n) {
+        cJSON *a = cJSON_AddArrayToObject(root, "secrets");
+
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                cJSON *o = cJSON_CreateObject();
+
+                if (!o || !cJSON_AddItemToArray(a, o))
+                        return cJSON_Delete(o), -ENOMEM;
+                if (!cJSON_AddStringToObject(o, "name", v[i].name) ||
+                    !(v[i].resource_version ? cJSON_AddStringToObject(o, "resource_version", v[i].resource_version)
+                                            : cJSON_AddNullToObject(o, "resource_version")))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 int attempt_report_to_json(const AttemptReport *r, char **ret) {
         _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
         char *text;
@@ -104,7 +131,8 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
             !add_u64(root, "ca_not_after", r->ca_not_after) || !add_u64(root, "ca_issue_limit", r->ca_issue_limit))
                 return -ENOMEM;
         if (items_to_json(root, "volumes", r->volumes, r->n_volumes) < 0 ||
-            items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0)
+            items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0 ||
+            versions_to_json(root, r->secrets, r->n_secrets) < 0)
                 return -ENOMEM;
         text = cJSON_PrintUnformatted(root);
         if (!text)
@@ -153,6 +181,31 @@ static int items_from_json(const cJSON *root, const char *name, ItemReport **ret
         return 0;
 }
 
+/* Optional: a report without them only means the watch reads the Secrets itself. */
+static int versions_from_json(const cJSON *root, SecretVersion **ret, size_t *ret_n) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "secrets"), *o;
+        SecretVersion *v;
+        size_t n = 0;
+
+        v = calloc((size_t) cJSON_GetArraySize(a) + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        cJSON_ArrayForEach(o, a) {
+                const char *name = json_str(o, "name"), *rv = json_str(o, "resource_version");
+
+                if (!name)
+                        continue;
+                if (!(v[n].name = strdup(name)) || (rv && !(v[n].resource_version = strdup(rv)))) {
+                        versions_free(v, n + 1);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
 int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, NsError *error) {
         _cleanup_(cJSON_Deletep) cJSON *root = cJSON_ParseWithLength(json, size);
         AttemptReport r = {};
@@ -173,6 +226,8 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
                 k = items_from_json(root, "volumes", &r.volumes, &r.n_volumes, error);
         if (k >= 0)
                 k = items_from_json(root, "certificates", &r.certificates, &r.n_certificates, error);
+        if (k >= 0)
+                k = versions_from_json(root, &r.secrets, &r.n_secrets);
         if (k >= 0 && r.code < 0 && isempty(r.error))
                 k = ns_error_set(error, -EBADMSG, "a failure (code %d) without a message", r.code);
         if (k < 0) {
@@ -196,6 +251,21 @@ static int renew_certificates(const Config *c, const Ca *ca, NsError *error) {
         return 1;
 }
 
+static int copy_versions(SecretSource *source, AttemptReport *report) {
+        const SecretVersion *v;
+        size_t n;
+
+        secret_source_versions(source, &v, &n);
+        report->secrets = calloc(n + 1, sizeof(SecretVersion));
+        if (!report->secrets)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++, report->n_secrets++)
+                if (!(report->secrets[i].name = strdup(v[i].name)) ||
+                    (v[i].resource_version && !(report->secrets[i].resource_version = strdup(v[i].resource_version))))
+                        return -ENOMEM;
+        return 0;
+}
+
 /* Volumes, the CA, certificates (all of them anew for ATTEMPT_RENEW); >0 when anything changed. */
 static int provision_pass(const Config *c, AttemptKind kind, AttemptReport *report, NsError *error) {
         _cleanup_(secret_source_freep) SecretSource *source = NULL;
@@ -208,6 +278,9 @@ static int provision_pass(const Config *c, AttemptKind kind, AttemptReport *repo
         r = provision_all(c, source, c->n_certificates > 0 || kind == ATTEMPT_RENEW ? &ca : NULL, error);
         if (r >= 0 && kind == ATTEMPT_RENEW)
                 r = renew_certificates(c, ca, error);
+        k = copy_versions(source, report);
+        if (k < 0)
+                return k;
         if (ca) {
                 k = ca_trust_pem(ca, &report->ca_pem);
                 if (k < 0)

@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "secret.h"
 
 typedef enum AttemptKind {
         ATTEMPT_CHECK,        /* look at every volume and certificate, change nothing, fetch nothing */
@@ -43,6 +44,8 @@ typedef struct AttemptReport {
         size_t n_volumes;
         ItemReport *certificates;
         size_t n_certificates;
+        SecretVersion *secrets;   /* the versions of the Secrets the attempt read: the daemon's watch starts there */
+        size_t n_secrets;
 } AttemptReport;
 
 #define ATTEMPT_REPORT_SIZE_MAX (4 * 1024 * 1024)

@@ -289,6 +289,8 @@ static void apply_report(Manager *m, const AttemptReport *report) {
                 if (it)
                         apply_certificate(m, m->certificates + i, it);
         }
+        for (size_t i = 0; i < report->n_secrets; i++)
+                secret_source_remember(m->source, report->secrets[i].name, report->secrets[i].resource_version);
         if (report->ca_pem) {
                 (void) free_and_strdup(&m->ca_pem, report->ca_pem);
                 m->ca_not_after = report->ca_not_after;

@@ -11,8 +11,12 @@ TEST(report_round_trip) {
                              .ca_pem = (char *) "PEM\n", .ca_not_after = UINT64_C(1900000000000000),
                              .ca_issue_limit = 7, .volumes = &vol, .n_volumes = 1, .certificates = &cert,
                              .n_certificates = 1 };
+        SecretVersion seen[] = { { (char *) "nodeseal-ca", (char *) "42" }, { (char *) "nodeseal-keys-n1", NULL } };
         AttemptReport out = {};
         _cleanup_free_ char *json = NULL;
+
+        in.secrets = seen;
+        in.n_secrets = ELEMENTSOF(seen);
 
         ASSERT_OK(attempt_report_to_json(&in, &json));
         ASSERT_OK(attempt_report_from_json(json, strlen(json), &out, NULL));
@@ -29,6 +33,9 @@ TEST(report_round_trip) {
         ASSERT_EQ(out.certificates[0].not_after, cert.not_after);
         ASSERT_EQ(out.certificates[0].renew_at, cert.renew_at);
         ASSERT_TRUE(attempt_report_find(out.certificates, out.n_certificates, "other") == NULL);
+        ASSERT_EQ(out.n_secrets, 2);
+        ASSERT_STREQ(out.secrets[0].resource_version, "42");
+        ASSERT_TRUE(out.secrets[1].resource_version == NULL);
         attempt_report_done(&out);
 }
 
