@@ -196,6 +196,8 @@ static void manager_publish(Manager *m, const char *status) {
         int r;
 
         r = free_and_strdup(&m->status_text, status);
+        if (r > 0)
+                bus_mark_changed(m, BUS_PROPERTY_STATUS_TEXT);
         if (r > 0 && m->status_text) {
                 /* One line: sd_notify() messages are newline-separated assignments. */
                 for (char *p = m->status_text; *p; p++)
@@ -206,10 +208,11 @@ static void manager_publish(Manager *m, const char *status) {
         r = write_status_file(m);
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/status.json: %m", m->config->runtime_dir);
-        (void) bus_publish(m);
 }
 
 static void set_state(Manager *m, ManagerState s) {
+        if (m->state != s)   /* Ready follows State */
+                bus_mark_changed(m, BUS_PROPERTY_STATE | BUS_PROPERTY_READY);
         m->state = s;
         m->ready = s == MANAGER_READY;
 }
@@ -263,6 +266,8 @@ static void run_hooks_for_changed(Manager *m) {
 /* ---- what a report says ---- */
 
 static void apply_certificate(Manager *m, CertificateStatus *cs, const ItemReport *it) {
+        if (cs->state != it->state || (it->state == ITEM_READY && cs->not_after != it->not_after))
+                bus_mark_changed(m, BUS_PROPERTY_CERTIFICATES);
         cs->state = it->state;
         if (it->state != ITEM_READY)
                 return;
@@ -280,8 +285,10 @@ static void apply_report(Manager *m, const AttemptReport *report) {
         for (size_t i = 0; i < m->n_volumes; i++) {
                 const ItemReport *it = attempt_report_find(report->volumes, report->n_volumes,
                                                            m->volumes[i].config->name);
-                if (it)
+                if (it && m->volumes[i].state != it->state) {
                         m->volumes[i].state = it->state;
+                        bus_mark_changed(m, BUS_PROPERTY_VOLUMES);
+                }
         }
         for (size_t i = 0; i < m->n_certificates; i++) {
                 const ItemReport *it = attempt_report_find(report->certificates, report->n_certificates,
@@ -293,6 +300,8 @@ static void apply_report(Manager *m, const AttemptReport *report) {
                 secret_source_remember(m->source, report->secrets[i].name, report->secrets[i].resource_version);
         if (report->ca_pem) {
                 (void) free_and_strdup(&m->ca_pem, report->ca_pem);
+                if (m->ca_not_after != report->ca_not_after)
+                        bus_mark_changed(m, BUS_PROPERTY_CA_NOT_AFTER);
                 m->ca_not_after = report->ca_not_after;
                 m->ca_issue_limit = report->ca_issue_limit;
         }
@@ -409,7 +418,7 @@ static const ManagerWorkerOps process_worker_ops = {
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
-        log_warning("Attempt %u still running after %.0f s (daemon.attempt_timeout_sec); stopping its worker.",
+        log_warning("Attempt %u still running after %.3g s (daemon.attempt_timeout_sec); stopping its worker.",
                     m->attempts_started, (double) m->config->daemon.attempt_timeout_usec / USEC_PER_SEC);
         m->attempt_timed_out = true;
         m->worker_ops->stop(m);
@@ -498,7 +507,8 @@ static void attempt_failed(Manager *m, int code, const char *failure) {
         char status[1536];
         uint64_t delay;
 
-        (void) free_and_strdup(&m->last_error, failure);
+        if (free_and_strdup(&m->last_error, failure) > 0)
+                bus_mark_changed(m, BUS_PROPERTY_LAST_ERROR);
         m->attempt++;
         delay = manager_backoff_usec(&m->config->retry, m->attempt, random_unit());
         set_state(m, m->ever_ready ? MANAGER_DEGRADED : MANAGER_WAITING);
@@ -750,7 +760,8 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
         r = config_load(m->config_path, &c, &error);
         if (r < 0) {
                 log_error_errno(r, "Keeping the old configuration: %s", ns_error_message(&error, r));
-                (void) free_and_strdup(&m->last_error, ns_error_message(&error, r));
+                if (free_and_strdup(&m->last_error, ns_error_message(&error, r)) > 0)
+                        bus_mark_changed(m, BUS_PROPERTY_LAST_ERROR);
         } else {
                 r = manager_load_state(m, TAKE_PTR(c));
                 if (r < 0)
@@ -830,6 +841,7 @@ static int manager_load_state(Manager *m, Config *c) {
                 free(m->certificates[i].stamp);
         free(m->certificates);
         free(m->volumes);
+        bus_mark_changed(m, BUS_PROPERTY_VOLUMES | BUS_PROPERTY_CERTIFICATES);
         m->volumes = vols;
         m->n_volumes = config->n_volumes;
         m->certificates = certs;
@@ -885,6 +897,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->changed_source);
         sd_event_source_disable_unref(m->bus_retry_source);
         sd_event_source_disable_unref(m->deadline_source);
+        sd_event_source_disable_unref(m->bus_emit_source);
         secret_source_free(m->source);
         for (size_t i = 0; i < m->n_certificates; i++)
                 free(m->certificates[i].stamp);
@@ -895,8 +908,6 @@ Manager *manager_free(Manager *m) {
         free(m->status_text);
         free(m->last_error);
         free(m->ca_pem);
-        for (size_t i = 0; i < ELEMENTSOF(m->published); i++)
-                free(m->published[i]);
         free(m->status_written);
         free(m->bus_address);
         free(m->config_path);

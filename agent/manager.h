@@ -106,7 +106,8 @@ struct Manager {
         Hook *hooks;
         unsigned hooks_run;           /* how many reload hooks finished, for Describe() */
 
-        char *published[8];           /* what the bus last saw of each property (bus.c) */
+        unsigned bus_changed;         /* BusProperty bits to send in the next PropertiesChanged */
+        sd_event_source *bus_emit_source;
         char *status_written;         /* the status file's last content */
         int exit_code;
 };

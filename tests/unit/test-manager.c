@@ -3,6 +3,7 @@
  * driven with canned worker reports, no processes. */
 #include <time.h>
 
+#include "bus.h"
 #include "manager.h"
 #include "tests.h"
 
@@ -312,4 +313,28 @@ TEST(attempt_replies_wait_for_an_attempt_after_the_call) {
         manager_free(m);
         ASSERT_EQ(third.calls, 1);
         ASSERT_EQ(third.code, -ESHUTDOWN);
+}
+
+TEST(bus_changes_marked_and_sent_once) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report();
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(sd_event_run(m->event, 0));
+        ASSERT_EQ(m->bus_changed, 0);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(m->bus_changed & (BUS_PROPERTY_STATE | BUS_PROPERTY_READY | BUS_PROPERTY_CERTIFICATES |
+                                    BUS_PROPERTY_CA_NOT_AFTER | BUS_PROPERTY_STATUS_TEXT),
+                  BUS_PROPERTY_STATE | BUS_PROPERTY_READY | BUS_PROPERTY_CERTIFICATES | BUS_PROPERTY_CA_NOT_AFTER |
+                          BUS_PROPERTY_STATUS_TEXT);
+        ASSERT_EQ(m->bus_changed & BUS_PROPERTY_LAST_ERROR, 0);
+        ASSERT_OK(sd_event_run(m->event, 0));   /* the deferred source sends them, once */
+        ASSERT_EQ(m->bus_changed, 0);
+
+        /* The same report again changes nothing a client could see. */
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(m->bus_changed & ~BUS_PROPERTY_STATUS_TEXT, 0);
+        manager_free(m);
 }
