@@ -126,7 +126,8 @@ expect_reissued_under() {
         assert_contains "$(cat "$DAEMON_LOG")" "The Secrets changed; provisioning again."
 }
 
-# probe_describe SECS: Describe() over and over for SECS seconds; each answer within 100 ms.
+# probe_describe SECS: Describe() over and over for SECS seconds; answers within 100 ms (no two slower in
+# a row: a single slow one is the shared machine, not the daemon), none unanswered for 1 s.
 probe_describe() {
         "${BUS_PROBE:?BUS_PROBE must point at the bus-probe test program}" "$BUS_ADDRESS" "$1" 100 ||
                 fail "Describe() answered slowly or not at all; daemon log: $(tail -n 20 "$DAEMON_LOG")"
