@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* One attempt of the daemon: run in its worker process, reported to the daemon as JSON. */
-#include <cjson/cJSON.h>
+#include "json-util.h"
 
 #include "attempt.h"
 #include "log.h"
 #include "pki.h"
 #include "provision.h"
 #include "volume.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 static const char * const attempt_kind_table[_ATTEMPT_KIND_MAX] = {
         [ATTEMPT_CHECK] = "check",

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "child.h"
+#include "time-util.h"
 
 struct Child {
         pid_t pid;
@@ -20,12 +21,6 @@ struct Child {
         ChildExitHandler handler;
         void *userdata;
 };
-
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static void child_signal(Child *c, int sig) {
         if (c->exited)
@@ -117,7 +112,7 @@ int child_spawn(sd_event *event, const ChildSpec *spec, ChildExitHandler handler
                 c->exited = true;
                 return r;
         }
-        c->started = monotonic_usec();
+        c->started = now_usec(CLOCK_MONOTONIC);
         r = sd_event_add_child(event, &c->child_source, c->pid, WEXITED, on_child_exit, c);
         if (r < 0)
                 return r;
@@ -156,7 +151,7 @@ pid_t child_pid(const Child *c) {
 }
 
 uint64_t child_runtime_usec(const Child *c) {
-        return monotonic_usec() - c->started;
+        return now_usec(CLOCK_MONOTONIC) - c->started;
 }
 
 bool child_stopping(const Child *c) {

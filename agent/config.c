@@ -7,15 +7,13 @@
 #include <pwd.h>
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 
 #include "config.h"
 #include "secret.h"
 #include "secure.h"
 
 #define CONFIG_SIZE_MAX (1024 * 1024)
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 /* ---- string tables ---- */
 

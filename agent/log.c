@@ -4,11 +4,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 
 #include "log.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 static LogFormat log_format = LOG_FORMAT_TEXT;
 static int log_max_level = LOG_INFO;

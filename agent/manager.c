@@ -8,17 +8,16 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 #include <systemd/sd-daemon.h>
 
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
+#include "time-util.h"
 #include "profile.h"
 #include "provision.h"
 #include "volume.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 #define CHANGE_DELAY_USEC (500 * USEC_PER_MSEC)   /* coalesces a burst of Secret events */
 
@@ -67,20 +66,6 @@ static double random_unit(void) {
         if (random_bytes(&x, sizeof(x)) < 0)
                 return 0.5;
         return (double) x / 4294967296.0;
-}
-
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static void format_usec_time(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / USEC_PER_SEC);
-        struct tm tm;
-
-        if (usec == 0 || !gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-                (void) snprintf(buf, size, "n/a");
 }
 
 static int free_and_strdup(char **p, const char *s) {
@@ -380,9 +365,9 @@ static int schedule_renewal(Manager *m, uint64_t *ret_when) {
 }
 
 static void ready_status(Manager *m, uint64_t renew_when, char *buf, size_t size) {
-        char when[64];
+        char when[UTC_TIME_MAX];
 
-        format_usec_time(renew_when, when, sizeof(when));
+        format_utc_usec(renew_when, when, sizeof(when));
         if (renew_when)
                 (void) snprintf(buf, size, "Ready: %zu volume(s) and %zu certificate(s) in place; next renewal %s.",
                                 m->n_volumes, m->n_certificates, when);

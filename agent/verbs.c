@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "provision.h"
+#include "time-util.h"
 #include "verbs.h"
 #include "worker.h"
 
@@ -175,12 +176,6 @@ static int parse_seconds_arg(const char *s, uint64_t *ret) {
         return 0;
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 int verb_check(int argc, char *argv[]) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -225,7 +220,7 @@ int verb_check(int argc, char *argv[]) {
         if (r < 0)
                 return CHECK_EXIT_FAILURE;
 
-        deadline = now_usec() + wait_usec;
+        deadline = now_usec(CLOCK_MONOTONIC) + wait_usec;
         for (;;) {
                 NsError error = {};
 
@@ -236,7 +231,7 @@ int verb_check(int argc, char *argv[]) {
                                        c->n_certificates);
                         return CHECK_EXIT_OK;
                 }
-                if (!waited || now_usec() >= deadline) {
+                if (!waited || now_usec(CLOCK_MONOTONIC) >= deadline) {
                         /* The one-line reason goes to stdout too: it is what a probe's output shows. */
                         printf("not ready: %s\n", ns_error_message(&error, -EIO));
                         if (waited) {
