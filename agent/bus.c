@@ -91,25 +91,45 @@ static int check_root(sd_bus_message *message, sd_bus_error *error) {
         return 0;
 }
 
-static int reconcile_reply(sd_bus_message *message, Manager *m, bool renew, sd_bus_error *error) {
+/* An attempt asked for by Reconcile() or RenewCertificates() has ended: its outcome is the answer. */
+static void on_attempt_reply(Manager *m, int code, const char *error, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *message = userdata;
+        int r;
+
+        if (code == -ESHUTDOWN)
+                r = sd_bus_reply_method_errorf(message, BUS_ERROR_STOPPING, "%s", strempty(error));
+        else if (code < 0)
+                r = sd_bus_reply_method_errorf(message, BUS_ERROR_FAILED, "%s", strempty(error));
+        else
+                r = sd_bus_reply_method_return(message, NULL);
+        if (r < 0)
+                log_debug_errno(r, "Failed to answer %s(): %m", strna(sd_bus_message_get_member(message)));
+}
+
+static int reconcile_reply(sd_bus_message *message, Manager *m, AttemptKind kind, sd_bus_error *error) {
         int r;
 
         r = check_root(message, error);
         if (r < 0 || sd_bus_error_is_set(error))
                 return r;
         log_info("%s() called.", sd_bus_message_get_member(message));
-        r = manager_reconcile(m, renew);
-        if (r < 0)
-                return sd_bus_error_setf(error, BUS_ERROR_FAILED, "%s", strempty(m->last_error));
-        return sd_bus_reply_method_return(message, NULL);
+        /* Answered when an attempt that starts after this call has ended; the loop goes on meanwhile. */
+        r = manager_reconcile(m, kind, on_attempt_reply, sd_bus_message_ref(message));
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                if (r == -ESHUTDOWN)
+                        return sd_bus_error_set(error, BUS_ERROR_STOPPING, "The daemon is stopping.");
+                return r;
+        }
+        return 1;
 }
 
 static int method_reconcile(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return reconcile_reply(message, userdata, false, error);
+        return reconcile_reply(message, userdata, ATTEMPT_PROVISION, error);
 }
 
 static int method_renew_certificates(sd_bus_message *message, void *userdata, sd_bus_error *error) {
-        return reconcile_reply(message, userdata, true, error);
+        return reconcile_reply(message, userdata, ATTEMPT_RENEW, error);
 }
 
 static const sd_bus_vtable agent_vtable[] = {
@@ -132,71 +152,38 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_VTABLE_END
 };
 
-/* ---- PropertiesChanged: compare what each property looks like now with what was last sent ---- */
+/* ---- PropertiesChanged: marked where things change, sent once per turn of the loop ---- */
 
-enum { P_STATE, P_READY, P_STATUS, P_LAST_ERROR, P_VOLUMES, P_CERTIFICATES, P_CA_NOT_AFTER, _P_MAX };
-static const char * const property_names[_P_MAX] = {
+static const char * const property_names[] = {
         "State", "Ready", "StatusText", "LastError", "Volumes", "Certificates", "CANotAfter",
 };
 
-static char *property_fingerprint(Manager *m, int p) {
-        char *s = NULL, *t;
-        int r = 0;
-
-        switch (p) {
-        case P_STATE:
-                return strdup(manager_state_to_string(m->state));
-        case P_READY:
-                return strdup(m->ready ? "1" : "0");
-        case P_STATUS:
-                return strdup(strempty(m->status_text));
-        case P_LAST_ERROR:
-                return strdup(strempty(m->last_error));
-        case P_CA_NOT_AFTER:
-                r = asprintf(&s, "%llu", (unsigned long long) m->ca_not_after);
-                return r < 0 ? NULL : s;
-        case P_VOLUMES:
-                s = strdup("");
-                for (size_t i = 0; s && i < m->n_volumes; i++) {
-                        r = asprintf(&t, "%s%s/%s/%s;", s, m->volumes[i].config->name,
-                                     item_state_to_string(m->volumes[i].state), m->volumes[i].config->mountpoint);
-                        free(s);
-                        s = r < 0 ? NULL : t;
-                }
-                return s;
-        case P_CERTIFICATES:
-                s = strdup("");
-                for (size_t i = 0; s && i < m->n_certificates; i++) {
-                        r = asprintf(&t, "%s%s/%s/%llu;", s, m->certificates[i].config->name,
-                                     item_state_to_string(m->certificates[i].state),
-                                     (unsigned long long) m->certificates[i].not_after);
-                        free(s);
-                        s = r < 0 ? NULL : t;
-                }
-                return s;
-        }
-        return NULL;
-}
-
-int bus_publish(Manager *m) {
-        const char *changed[_P_MAX + 1] = {};
+static int on_emit_changed(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+        const char *changed[ELEMENTSOF(property_names) + 1] = {};
         size_t n = 0;
 
-        for (int p = 0; p < _P_MAX; p++) {
-                char *f = property_fingerprint(m, p);
-                if (!f)
-                        return -ENOMEM;
-                if (m->published[p] && streq(m->published[p], f)) {
-                        free(f);
-                        continue;
-                }
-                free(m->published[p]);
-                m->published[p] = f;
-                changed[n++] = property_names[p];
-        }
+        for (size_t i = 0; i < ELEMENTSOF(property_names); i++)
+                if (m->bus_changed & (1u << i))
+                        changed[n++] = property_names[i];
+        m->bus_changed = 0;
         if (n == 0 || !m->bus)
                 return 0;
         return sd_bus_emit_properties_changed_strv(m->bus, BUS_PATH, BUS_INTERFACE, (char **) changed);
+}
+
+void bus_mark_changed(Manager *m, unsigned properties) {
+        int r;
+
+        if ((properties & _BUS_PROPERTY_ALL) == 0)
+                return;
+        m->bus_changed |= properties & _BUS_PROPERTY_ALL;
+        if (m->bus_emit_source)
+                r = sd_event_source_set_enabled(m->bus_emit_source, SD_EVENT_ONESHOT);
+        else
+                r = sd_event_add_defer(m->event, &m->bus_emit_source, on_emit_changed, m);
+        if (r < 0)
+                log_debug_errno(r, "Failed to schedule PropertiesChanged: %m");
 }
 
 /* ---- connection ---- */
@@ -228,7 +215,7 @@ static int on_reconnect(sd_event_source *s, uint64_t usec, void *userdata) {
 
         if (bus_open(m) >= 0) {
                 log_info("Connected to the bus again.");
-                (void) bus_publish(m);
+                bus_mark_changed(m, _BUS_PROPERTY_ALL);
                 return 0;
         }
         (void) sd_event_source_set_time_relative(s, BUS_RECONNECT_USEC);

@@ -7,15 +7,13 @@
 #include <pwd.h>
 #include <stddef.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 
 #include "config.h"
 #include "secret.h"
 #include "secure.h"
 
 #define CONFIG_SIZE_MAX (1024 * 1024)
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 /* ---- string tables ---- */
 
@@ -354,6 +352,7 @@ static int parse_daemon(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
                 { "poll_sec", parse_seconds, offsetof(DaemonConfig, poll_usec) },
                 { "hook_timeout_sec", parse_seconds, offsetof(DaemonConfig, hook_timeout_usec) },
                 { "renew_jitter_sec", parse_seconds, offsetof(DaemonConfig, renew_jitter_usec) },
+                { "attempt_timeout_sec", parse_seconds, offsetof(DaemonConfig, attempt_timeout_usec) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -757,6 +756,7 @@ Config *config_free(Config *c) {
         free(c->hostname);
         free(c->runtime_dir);
         free(c->path);
+        free(c->text);
         free(c);
         return NULL;
 }
@@ -806,8 +806,10 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
         if (!c)
                 return -ENOMEM;
         c->path = strdup(name);
-        if (!c->path)
+        c->text = strndup(text, size);
+        if (!c->path || !c->text)
                 return -ENOMEM;
+        c->text_size = size;
         c->secrets.type = SECRET_SOURCE_DIRECTORY;
         c->secrets.kubernetes.connect_timeout_usec = 5 * USEC_PER_SEC;
         c->secrets.kubernetes.request_timeout_usec = 30 * USEC_PER_SEC;
@@ -823,6 +825,7 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
                 .poll_usec = 10 * USEC_PER_SEC,
                 .hook_timeout_usec = 60 * USEC_PER_SEC,
                 .renew_jitter_usec = 3600 * USEC_PER_SEC,
+                .attempt_timeout_usec = 600 * USEC_PER_SEC,
         };
         c->check_margin_usec = 7 * USEC_PER_DAY;
 

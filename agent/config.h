@@ -108,6 +108,7 @@ typedef struct DaemonConfig {
         uint64_t poll_usec;           /* directory source: look for changed Secret files; default 10 s */
         uint64_t hook_timeout_usec;   /* a reload hook still running after this is killed; default 60 s */
         uint64_t renew_jitter_usec;   /* renewals spread over up to this much past the renewal point; default 1 h */
+        uint64_t attempt_timeout_usec; /* a provisioning worker still running after this is stopped; default 10 min */
 } DaemonConfig;
 
 /* "luks" section of a volume. */
@@ -159,6 +160,8 @@ typedef struct CertificateConfig {
 
 typedef struct Config {
         char *path;                /* the file it came from, for messages */
+        char *text;                /* the JSON it was parsed from: the daemon hands it to its workers */
+        size_t text_size;
         char *node_name;           /* "node_name", else $NODE_NAME, else the hostname */
         char *hostname;
         char *runtime_dir;         /* default /run/nodeseal */

@@ -11,12 +11,18 @@ static int normalize(int code) {
 }
 
 int ns_error_setv(NsError *error, int code, const char *format, va_list ap) {
+        int saved;
+
         code = normalize(code);
         if (!error || error->code != 0)
                 return code;
 
+        /* "%m" says what code means, not whatever errno holds. */
+        saved = errno;
+        errno = -code;
         error->code = code;
         (void) vsnprintf(error->message, sizeof(error->message), format, ap);
+        errno = saved;
         return code;
 }
 

@@ -16,6 +16,7 @@ typedef struct NsError {
 #define NS_ERROR_NULL ((NsError) {})
 
 /* Sets the error (if error is non-NULL and not yet set) and returns -abs(code). */
+/* "%m" in format expands to the message of code (not of errno, which is left as it was). */
 int ns_error_set(NsError *error, int code, const char *format, ...) _printf_(3, 4);
 int ns_error_setv(NsError *error, int code, const char *format, va_list ap) _printf_(3, 0);
 /* Like ns_error_set() but overwrites an error already set. */

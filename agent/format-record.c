@@ -6,14 +6,10 @@
 #include <time.h>
 
 #include "format-record.h"
+#include "json-util.h"
 #include "log.h"
 
 #define RECORD_MAX 1024
-
-static void cJSON_Deletep_(cJSON **j) {
-        if (*j)
-                cJSON_Delete(*j);
-}
 
 static bool uuid_is_valid(const char *u) {
         if (strlen(u) != 36)
@@ -49,7 +45,7 @@ static void copy_string(const cJSON *o, const char *name, char *buf, size_t size
 
 int format_record_parse(const char *text, size_t size, char *ret_uuid, size_t uuid_size, char *ret_time,
                         size_t time_size, char *ret_device, size_t device_size) {
-        _cleanup_(cJSON_Deletep_) cJSON *o = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *o = NULL;
         const cJSON *uuid;
 
         if (size > RECORD_MAX)
@@ -184,7 +180,7 @@ static cJSON *record_json(const char *uuid, const char *device) {
 int format_record_begin(SecretSource *s, const VolumeConfig *v, const char *uuid, const char *device,
                         FormatRecord *ret, NsError *error) {
         _cleanup_(secret_value_freep) SecretValue *stored = NULL;
-        _cleanup_(cJSON_Deletep_) cJSON *o = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *o = NULL;
         FormatRecord rec = {};
         int r;
 
@@ -206,7 +202,7 @@ int format_record_begin(SecretSource *s, const VolumeConfig *v, const char *uuid
 
 int format_record_complete(SecretSource *s, const VolumeConfig *v, const char *uuid, NsError *error) {
         _cleanup_(secret_value_freep) SecretValue *stored = NULL;
-        _cleanup_(cJSON_Deletep_) cJSON *o = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *o = NULL;
         char stored_uuid[40];
         int r;
 

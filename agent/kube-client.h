@@ -5,6 +5,8 @@
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
+
+#include "json-util.h"
 #include <curl/curl.h>
 
 #include "config.h"
@@ -124,7 +126,6 @@ uint64_t kube_parse_retry_after(const char *value, uint64_t now_realtime_usec);
 /* cJSON allocations wiped on free (malloc_usable_size + explicit_bzero): Secret JSON passes
  * through cJSON strings. Process-wide and idempotent. */
 void kube_json_hooks_install(void);
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 /* A growable buffer in crypt_safe_alloc() memory, capped at max. */
 typedef struct KubeBuffer {

@@ -4,11 +4,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 
 #include "log.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 static LogFormat log_format = LOG_FORMAT_TEXT;
 static int log_max_level = LOG_INFO;
@@ -39,6 +37,23 @@ LogFormat log_format_from_string(const char *s) {
         return _LOG_FORMAT_INVALID;
 }
 
+const char *log_level_to_string(int level) {
+        if (level < 0 || level >= (int) ELEMENTSOF(level_table))
+                return NULL;
+        return level_table[level];
+}
+
+int log_level_from_string(const char *s) {
+        if (!s)
+                return -EINVAL;
+        if (streq(s, "err"))
+                return LOG_ERR;
+        for (size_t i = 0; i < ELEMENTSOF(level_table); i++)
+                if (streq(level_table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
 void log_set_format(LogFormat f) {
         log_format = f;
 }
@@ -55,23 +70,31 @@ int log_get_max_level(void) {
         return log_max_level;
 }
 
-void log_setup_default(void) {
+/* NODESEAL_LOG_LEVEL, whatever the format: a level name as --log-level takes it. */
+static void log_level_from_environment(void) {
+        const char *e = getenv("NODESEAL_LOG_LEVEL");
+        int level = log_level_from_string(e);
+
+        if (level >= 0)
+                log_max_level = level;
+}
+
+static bool stderr_is_journal(void) {
         const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
         struct stat st;
 
         /* systemd sets JOURNAL_STREAM to "dev:inode" of the stream it connected to stderr. */
-        if (e && fstat(STDERR_FILENO, &st) >= 0) {
-                unsigned long long dev, ino;
-                if (sscanf(e, "%llu:%llu", &dev, &ino) == 2 && dev == st.st_dev && ino == st.st_ino) {
-                        log_format = LOG_FORMAT_JOURNAL;
-                        return;
-                }
-        }
-        log_format = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JOURNAL;
+        return e && fstat(STDERR_FILENO, &st) >= 0 && sscanf(e, "%llu:%llu", &dev, &ino) == 2 &&
+               dev == st.st_dev && ino == st.st_ino;
+}
 
-        e = getenv("NODESEAL_LOG_LEVEL");
-        if (e && streq(e, "debug"))
-                log_max_level = LOG_DEBUG;
+void log_setup_default(void) {
+        if (stderr_is_journal())
+                log_format = LOG_FORMAT_JOURNAL;
+        else
+                log_format = isatty(STDERR_FILENO) ? LOG_FORMAT_TEXT : LOG_FORMAT_JOURNAL;
+        log_level_from_environment();
 }
 
 static void write_json(int level, int error, const char *file, int line, const char *func, const char *msg) {

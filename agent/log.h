@@ -17,6 +17,10 @@ typedef enum LogFormat {
 const char *log_format_to_string(LogFormat f) _pure_;
 LogFormat log_format_from_string(const char *s) _pure_;
 
+/* Syslog levels by name: "emerg" .. "debug"; "err" and "error" both name LOG_ERR. */
+const char *log_level_to_string(int level) _pure_;
+int log_level_from_string(const char *s) _pure_;
+
 void log_set_format(LogFormat f);
 LogFormat log_get_format(void);
 void log_set_max_level(int level);

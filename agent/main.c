@@ -35,14 +35,6 @@ static void help(void) {
                "\"nodeseal COMMAND --help\" shows the options of a command.\n");
 }
 
-static int parse_level(const char *s) {
-        static const char * const names[] = { "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug" };
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (streq(names[i], s) || (i == LOG_ERR && streq(s, "error")))
-                        return (int) i;
-        return -EINVAL;
-}
-
 static int run(int argc, char *argv[]) {
         enum { ARG_LOG_FORMAT = 0x100, ARG_LOG_LEVEL, ARG_VERSION };
         static const struct option options[] = {
@@ -78,7 +70,7 @@ static int run(int argc, char *argv[]) {
                         break;
                 }
                 case ARG_LOG_LEVEL:
-                        r = parse_level(optarg);
+                        r = log_level_from_string(optarg);
                         if (r < 0)
                                 return log_error_errno(r, "--log-level: unknown level \"%s\"", optarg);
                         log_set_max_level(r);

@@ -1,39 +1,26 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The daemon's loop: provision with backoff, READY=1 when all is in place, then renew, watch, re-check. */
+/* The daemon: a state machine over attempts (each in a worker process), backoff, renewal timers,
+ * watches and polls, hooks; READY=1 when all is in place. Nothing here waits for anything. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 #include <systemd/sd-daemon.h>
 
-#include "build-config.h"
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
-#include "pki.h"
+#include "time-util.h"
 #include "profile.h"
 #include "provision.h"
 #include "volume.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
-
 #define CHANGE_DELAY_USEC (500 * USEC_PER_MSEC)   /* coalesces a burst of Secret events */
 
-struct Hook {
-        Manager *manager;
-        char *certificate;
-        pid_t pid;
-        uint64_t started;
-        sd_event_source *child_source;
-        sd_event_source *timeout_source;
-        Hook *next;
-};
 
 static const char * const manager_state_table[_MANAGER_STATE_MAX] = {
         [MANAGER_STARTING] = "starting",
@@ -44,19 +31,10 @@ static const char * const manager_state_table[_MANAGER_STATE_MAX] = {
         [MANAGER_STOPPED] = "stopped",
 };
 
-static const char * const item_state_table[_ITEM_STATE_MAX] = {
-        [ITEM_PENDING] = "pending",
-        [ITEM_READY] = "ready",
-        [ITEM_FAILED] = "failed",
-};
-
 const char *manager_state_to_string(ManagerState s) {
         return (int) s >= 0 && s < _MANAGER_STATE_MAX ? manager_state_table[s] : NULL;
 }
 
-const char *item_state_to_string(ItemState s) {
-        return (int) s >= 0 && s < _ITEM_STATE_MAX ? item_state_table[s] : NULL;
-}
 
 /* ---- pure parts ---- */
 
@@ -88,20 +66,6 @@ static double random_unit(void) {
         if (random_bytes(&x, sizeof(x)) < 0)
                 return 0.5;
         return (double) x / 4294967296.0;
-}
-
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-        (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
-static void format_usec_time(uint64_t usec, char *buf, size_t size) {
-        time_t t = (time_t) (usec / USEC_PER_SEC);
-        struct tm tm;
-
-        if (usec == 0 || !gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-                (void) snprintf(buf, size, "n/a");
 }
 
 static int free_and_strdup(char **p, const char *s) {
@@ -143,7 +107,8 @@ int manager_describe(Manager *m, char **ret) {
             !add_u64(root, "pid", (uint64_t) getpid()) ||
             !add_u64(root, "attempt", m->attempt) ||
             !add_u64(root, "ca_not_after", m->ca_not_after) ||
-            !add_u64(root, "hooks_run", m->hooks_run))
+            !add_u64(root, "hooks_run", m->hooks_run) ||
+            !cJSON_AddBoolToObject(root, "attempt_running", m->attempt_running))
                 return -ENOMEM;
 
         vols = cJSON_AddArrayToObject(root, "volumes");
@@ -216,6 +181,8 @@ static void manager_publish(Manager *m, const char *status) {
         int r;
 
         r = free_and_strdup(&m->status_text, status);
+        if (r > 0)
+                bus_mark_changed(m, BUS_PROPERTY_STATUS_TEXT);
         if (r > 0 && m->status_text) {
                 /* One line: sd_notify() messages are newline-separated assignments. */
                 for (char *p = m->status_text; *p; p++)
@@ -226,144 +193,21 @@ static void manager_publish(Manager *m, const char *status) {
         r = write_status_file(m);
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/status.json: %m", m->config->runtime_dir);
-        (void) bus_publish(m);
 }
 
 static void set_state(Manager *m, ManagerState s) {
+        if (m->state != s)   /* Ready follows State */
+                bus_mark_changed(m, BUS_PROPERTY_STATE | BUS_PROPERTY_READY);
         m->state = s;
         m->ready = s == MANAGER_READY;
 }
 
 /* ---- reload hooks ---- */
 
-static Hook *hook_free(Hook *h) {
-        if (!h)
-                return NULL;
-        sd_event_source_disable_unref(h->child_source);
-        sd_event_source_disable_unref(h->timeout_source);
-        free(h->certificate);
-        free(h);
-        return NULL;
+static void on_hook_done(void *userdata) {
+        Manager *m = userdata;
+        m->hooks_run++;
 }
-
-static void hook_remove(Hook *h) {
-        Manager *m = h->manager;
-        for (Hook **p = &m->hooks; *p; p = &(*p)->next)
-                if (*p == h) {
-                        *p = h->next;
-                        break;
-                }
-        hook_free(h);
-}
-
-static int on_hook_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
-        Hook *h = userdata;
-        double secs = (double) (now_usec(CLOCK_MONOTONIC) - h->started) / USEC_PER_SEC;
-
-        if (si->si_code == CLD_EXITED && si->si_status == 0)
-                log_info("Certificate %s: reload hook (pid %d) succeeded in %.1f s.", h->certificate, (int) h->pid,
-                         secs);
-        else if (si->si_code == CLD_EXITED)
-                log_warning("Certificate %s: reload hook (pid %d) exited with status %d after %.1f s.",
-                            h->certificate, (int) h->pid, si->si_status, secs);
-        else
-                log_warning("Certificate %s: reload hook (pid %d) killed by signal %s after %.1f s.", h->certificate,
-                            (int) h->pid, strsignal(si->si_status), secs);
-        h->manager->hooks_run++;
-        hook_remove(h);
-        return 0;
-}
-
-static int on_hook_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        Hook *h = userdata;
-
-        log_warning("Certificate %s: reload hook (pid %d) still running after %.0f s, killing it.", h->certificate,
-                    (int) h->pid, (double) h->manager->config->daemon.hook_timeout_usec / USEC_PER_SEC);
-        (void) kill(h->pid, SIGKILL);
-        return 0;
-}
-
-/* Runs cc's reload hook: the reload_command argv, else the profile's hook from the hooks directory.
- * The hook gets the file paths in its environment, and nothing else of ours. */
-static int run_reload_hook(Manager *m, const CertificateConfig *cc) {
-        static const int default_signals[] = { SIGCHLD, SIGHUP, SIGINT, SIGTERM, SIGPIPE };
-        _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
-        _cleanup_free_ char *hook_path = NULL, *e_name = NULL, *e_dir = NULL, *e_cert = NULL, *e_key = NULL,
-                            *e_ca = NULL, *e_profile = NULL;
-        const Profile *p = profile_get(cc->profile);
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t attr;
-        sigset_t mask;
-        char **argv, *default_argv[2] = {};
-        Hook *h;
-        pid_t pid;
-        int r;
-
-        if (!cc->reload)
-                return 0;
-        if (cc->reload_command)
-                argv = cc->reload_command;
-        else {
-                if (!p || !p->reload_hook)
-                        return 0;
-                if (asprintf(&hook_path, "%s/%s", NODESEAL_HOOKS_DIR, p->reload_hook) < 0)
-                        return log_oom();
-                default_argv[0] = hook_path;
-                argv = default_argv;
-        }
-        r = profile_files_paths(cc, &f);
-        if (r < 0)
-                return log_oom();
-        if (asprintf(&e_name, "NODESEAL_CERTIFICATE=%s", cc->name) < 0 ||
-            asprintf(&e_dir, "NODESEAL_DIRECTORY=%s", cc->directory) < 0 ||
-            asprintf(&e_cert, "NODESEAL_CERT_FILE=%s", f.cert_path) < 0 ||
-            asprintf(&e_key, "NODESEAL_KEY_FILE=%s", f.key_path) < 0 ||
-            asprintf(&e_ca, "NODESEAL_CA_FILE=%s", f.ca_path) < 0 ||
-            asprintf(&e_profile, "NODESEAL_PROFILE=%s", profile_type_to_string(cc->profile)) < 0)
-                return log_oom();
-        char *envp[] = { (char *) "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                         (char *) "LC_ALL=C", e_name, e_dir, e_cert, e_key, e_ca, e_profile, NULL };
-
-        sigemptyset(&mask);
-        posix_spawnattr_init(&attr);
-        posix_spawnattr_setsigmask(&attr, &mask);
-        for (size_t i = 0; i < ELEMENTSOF(default_signals); i++)
-                sigaddset(&mask, default_signals[i]);
-        posix_spawnattr_setsigdefault(&attr, &mask);
-        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-
-        r = posix_spawn(&pid, argv[0], &fa, &attr, argv, envp);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&attr);
-        if (r != 0)
-                return log_warning_errno(-r, "Certificate %s: failed to run reload hook %s: %m", cc->name, argv[0]);
-        log_info("Certificate %s: running reload hook %s (pid %d).", cc->name, argv[0], (int) pid);
-
-        h = calloc(1, sizeof(*h));
-        if (!h || !(h->certificate = strdup(cc->name))) {
-                free(h);
-                return log_oom();
-        }
-        h->manager = m;
-        h->pid = pid;
-        h->started = now_usec(CLOCK_MONOTONIC);
-        h->next = m->hooks;
-        m->hooks = h;
-        r = sd_event_add_child(m->event, &h->child_source, pid, WEXITED, on_hook_exit, h);
-        if (r >= 0)
-                r = sd_event_add_time_relative(m->event, &h->timeout_source, CLOCK_MONOTONIC,
-                                               m->config->daemon.hook_timeout_usec, 0, on_hook_timeout, h);
-        if (r < 0) {
-                (void) kill(pid, SIGKILL);
-                hook_remove(h);
-                return log_warning_errno(r, "Certificate %s: failed to watch the reload hook: %m", cc->name);
-        }
-        return 1;
-}
-
-/* ---- item status ---- */
 
 static char *file_stamp(const char *path) {
         struct stat st;
@@ -384,69 +228,68 @@ static char *certificate_stamp(const CertificateConfig *cc) {
         return file_stamp(f.cert_path);
 }
 
-static int read_trust(Manager *m, char **ret) {
-        _cleanup_free_ char *path = NULL;
-        if (m->ca_pem) {
-                char *s = strdup(m->ca_pem);
-                if (!s)
-                        return -ENOMEM;
-                *ret = s;
-                return 0;
+static void take_certificate_stamps(Manager *m) {
+        for (size_t i = 0; i < m->n_certificates; i++) {
+                free(m->certificates[i].stamp);
+                m->certificates[i].stamp = certificate_stamp(m->certificates[i].config);
         }
-        if (asprintf(&path, "%s/%s", m->config->runtime_dir, PROVISION_CA_FILE) < 0)
-                return -ENOMEM;
-        return read_full_file(path, 1024 * 1024, ret, NULL);
 }
 
-/* Looks at every volume and certificate without changing anything. Returns 0 when all are in
- * place, else the first problem (error says which). */
-static int refresh_items(Manager *m, NsError *error) {
-        _cleanup_free_ char *trust = NULL;
-        int first = 0, r;
-
-        for (size_t i = 0; i < m->n_volumes; i++) {
-                VolumeStatus *v = m->volumes + i;
-                NsError e = {};
-
-                r = volume_check(m->config, v->config, &e);
-                v->state = r >= 0 ? ITEM_READY : ITEM_FAILED;
-                if (r < 0 && first == 0) {
-                        first = ns_error_set(error, r, "Volume %s: %s", v->config->name, ns_error_message(&e, r));
-                }
-        }
-
-        if (m->n_certificates > 0 && read_trust(m, &trust) < 0)
-                trust = NULL;
+/* A certificate whose file changed during the attempt gets its datastore's hook, whatever the
+ * attempt did after (or however its worker ended). */
+static void run_hooks_for_changed(Manager *m) {
         for (size_t i = 0; i < m->n_certificates; i++) {
                 CertificateStatus *cs = m->certificates + i;
-                uint64_t not_after = 0, renew_at = 0;
-                NsError e = {};
+                _cleanup_free_ char *now = certificate_stamp(cs->config);
 
-                if (!trust) {
-                        cs->state = ITEM_PENDING;
-                        if (first == 0)
-                                first = ns_error_set(error, -ENOENT, "Certificate %s: no CA yet", cs->config->name);
-                        continue;
-                }
-                r = certificate_check(m->config, cs->config, trust, 0, &not_after, &renew_at, &e);
-                if (r < 0) {
-                        cs->state = r == -ENOENT ? ITEM_PENDING : ITEM_FAILED;
-                        if (first == 0)
-                                first = ns_error_set(error, r, "Certificate %s: %s", cs->config->name,
-                                                     ns_error_message(&e, r));
-                        continue;
-                }
-                cs->state = ITEM_READY;
-                cs->not_after = not_after;
-                cs->renew_at = renew_at;
-                if (cs->jitter_for != not_after) {
-                        cs->jitter = manager_renewal_jitter(renew_at, not_after,
-                                                            m->config->daemon.renew_jitter_usec, random_unit()) -
-                                     renew_at;
-                        cs->jitter_for = not_after;
+                if (now && (!cs->stamp || !streq(now, cs->stamp)) && cs->state == ITEM_READY)
+                        (void) hook_start(m->event, cs->config, m->config->daemon.hook_timeout_usec, &m->hooks,
+                                          on_hook_done, m);
+        }
+}
+
+/* ---- what a report says ---- */
+
+static void apply_certificate(Manager *m, CertificateStatus *cs, const ItemReport *it) {
+        if (cs->state != it->state || (it->state == ITEM_READY && cs->not_after != it->not_after))
+                bus_mark_changed(m, BUS_PROPERTY_CERTIFICATES);
+        cs->state = it->state;
+        if (it->state != ITEM_READY)
+                return;
+        cs->not_after = it->not_after;
+        cs->renew_at = it->renew_at;
+        if (cs->jitter_for != it->not_after) {
+                cs->jitter = manager_renewal_jitter(it->renew_at, it->not_after, m->config->daemon.renew_jitter_usec,
+                                                    random_unit()) - it->renew_at;
+                cs->jitter_for = it->not_after;
+        }
+}
+
+static void apply_report(Manager *m, const AttemptReport *report) {
+        /* By name: a reload may have changed the config while the worker ran. */
+        for (size_t i = 0; i < m->n_volumes; i++) {
+                const ItemReport *it = attempt_report_find(report->volumes, report->n_volumes,
+                                                           m->volumes[i].config->name);
+                if (it && m->volumes[i].state != it->state) {
+                        m->volumes[i].state = it->state;
+                        bus_mark_changed(m, BUS_PROPERTY_VOLUMES);
                 }
         }
-        return first;
+        for (size_t i = 0; i < m->n_certificates; i++) {
+                const ItemReport *it = attempt_report_find(report->certificates, report->n_certificates,
+                                                           m->certificates[i].config->name);
+                if (it)
+                        apply_certificate(m, m->certificates + i, it);
+        }
+        for (size_t i = 0; i < report->n_secrets; i++)
+                secret_source_remember(m->source, report->secrets[i].name, report->secrets[i].resource_version);
+        if (report->ca_pem) {
+                (void) free_and_strdup(&m->ca_pem, report->ca_pem);
+                if (m->ca_not_after != report->ca_not_after)
+                        bus_mark_changed(m, BUS_PROPERTY_CA_NOT_AFTER);
+                m->ca_not_after = report->ca_not_after;
+                m->ca_issue_limit = report->ca_issue_limit;
+        }
 }
 
 /* ---- scheduling ---- */
@@ -472,40 +315,47 @@ static int schedule(Manager *m, sd_event_source **src, clockid_t clock, uint64_t
         return 0;
 }
 
+static void disable(sd_event_source *s) {
+        if (s)
+                (void) sd_event_source_set_enabled(s, SD_EVENT_OFF);
+}
+
+/* When to renew cs, on the wall clock; 0: nothing to schedule for it. */
+static uint64_t renewal_time(Manager *m, const CertificateStatus *cs, uint64_t now) {
+        uint64_t t;
+
+        if (cs->state != ITEM_READY || cs->renew_at == 0)
+                return 0;
+        t = cs->renew_at + cs->jitter;
+        if (t > now)
+                return t;
+        /* It expires with the CA: no new certificate could do better, and provision keeps it. A
+         * replaced CA comes through the watch (or the poll); nothing to schedule until then. */
+        if (m->ca_issue_limit != 0 && cs->not_after >= m->ca_issue_limit)
+                return 0;
+        /* Just provisioned and already in its window, though it ends before the CA: it started at the
+         * CA's notBefore (a CA younger than the clock skew), or the window is most of its life.
+         * Reissuing in a tight loop would not help. */
+        log_warning("Certificate %s: in its renewal window right after issuing (a CA issued minutes ago, or "
+                    "renew_fraction near 1?); next try in %.0f s.",
+                    cs->config->name, (double) m->config->retry.max_usec / USEC_PER_SEC);
+        return now + m->config->retry.max_usec;
+}
+
 /* The earliest renewal of any certificate, on the wall clock (certificates live there). */
 static int schedule_renewal(Manager *m, uint64_t *ret_when) {
         uint64_t when = UINT64_MAX, now = now_usec(CLOCK_REALTIME);
         const char *which = NULL;
 
         for (size_t i = 0; i < m->n_certificates; i++) {
-                const CertificateStatus *cs = m->certificates + i;
-                uint64_t t;
-
-                if (cs->state != ITEM_READY || cs->renew_at == 0)
-                        continue;
-                t = cs->renew_at + cs->jitter;
-                if (t <= now) {
-                        /* It expires with the CA: no new certificate could do better, and provision
-                         * keeps it. A replaced CA comes through the watch (or the poll); nothing to
-                         * schedule until then. */
-                        if (m->ca_issue_limit != 0 && cs->not_after >= m->ca_issue_limit)
-                                continue;
-                        /* Just provisioned and already in its window, though it ends before the CA:
-                         * it started at the CA's notBefore (a CA younger than the clock skew), or the
-                         * window is most of its life. Reissuing in a tight loop would not help. */
-                        log_warning("Certificate %s: in its renewal window right after issuing (a CA issued "
-                                    "minutes ago, or renew_fraction near 1?); next try in %.0f s.",
-                                    cs->config->name, (double) m->config->retry.max_usec / USEC_PER_SEC);
-                        t = now + m->config->retry.max_usec;
-                }
-                if (t < when) {
+                uint64_t t = renewal_time(m, m->certificates + i, now);
+                if (t != 0 && t < when) {
                         when = t;
-                        which = cs->config->name;
+                        which = m->certificates[i].config->name;
                 }
         }
         if (!which) {
-                if (m->renew_source)
-                        (void) sd_event_source_set_enabled(m->renew_source, SD_EVENT_OFF);
+                disable(m->renew_source);
                 *ret_when = 0;
                 return 0;
         }
@@ -515,9 +365,9 @@ static int schedule_renewal(Manager *m, uint64_t *ret_when) {
 }
 
 static void ready_status(Manager *m, uint64_t renew_when, char *buf, size_t size) {
-        char when[64];
+        char when[UTC_TIME_MAX];
 
-        format_usec_time(renew_when, when, sizeof(when));
+        format_utc_usec(renew_when, when, sizeof(when));
         if (renew_when)
                 (void) snprintf(buf, size, "Ready: %zu volume(s) and %zu certificate(s) in place; next renewal %s.",
                                 m->n_volumes, m->n_certificates, when);
@@ -526,120 +376,150 @@ static void ready_status(Manager *m, uint64_t renew_when, char *buf, size_t size
                                 m->n_certificates);
 }
 
-/* ---- one attempt ---- */
-
-static int renew_all(Manager *m, Ca **ret_ca, NsError *error) {
-        _cleanup_(ca_freep) Ca *ca = NULL;
-        int r;
-
-        /* The volumes first, as always; then every certificate anew with the current CA. */
-        r = provision_all(m->config, m->source, &ca, error);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < m->config->n_certificates; i++) {
-                const CertificateConfig *cc = m->config->certificates + i;
-
-                r = certificate_provision_full(m->config, cc, ca, true, NULL, error);
-                if (r < 0)
-                        return ns_error_prefix(error, r, "Certificate %s", cc->name);
-                log_info("Certificate %s: renewed on request.", cc->name);
-        }
-        *ret_ca = TAKE_PTR(ca);
-        return 1;
-}
+/* ---- attempts: one at a time, in a worker ---- */
 
 static void watch_secrets(Manager *m);
 static uint64_t secrets_stamp(Manager *m);
+static void finish_stop(Manager *m);
 
-int manager_reconcile(Manager *m, bool renew) {
-        _cleanup_(ca_freep) Ca *ca = NULL;
-        _cleanup_free_ char *failure = NULL;
-        NsError error = {}, state_error = {};
-        char status[1536];
-        int r, result;
+static void on_worker_done(Worker *w, AttemptReport *report, const NsError *error, void *userdata) {
+        manager_attempt_done(userdata, report, error);
+}
+
+static int process_worker_start(Manager *m, AttemptKind kind) {
+        return worker_start(m->event, m->config, kind, on_worker_done, m, &m->worker);
+}
+
+static void process_worker_stop(Manager *m) {
+        if (m->worker)
+                (void) worker_stop(m->worker);
+}
+
+static const ManagerWorkerOps process_worker_ops = {
+        .start = process_worker_start,
+        .stop = process_worker_stop,
+};
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        log_warning("Attempt %u still running after %.3g s (daemon.attempt_timeout_sec); stopping its worker.",
+                    m->attempts_started, (double) m->config->daemon.attempt_timeout_usec / USEC_PER_SEC);
+        m->attempt_timed_out = true;
+        m->worker_ops->stop(m);
+        return 0;
+}
+
+static void attempt_start(Manager *m, AttemptKind kind) {
+        NsError error = {};
+        int r;
+
+        disable(m->retry_source);
+        m->next_attempt = 0;
+        take_certificate_stamps(m);
+        /* Before the worker reads the Secrets: a change while it runs is then seen by the next poll. */
+        if (kind != ATTEMPT_CHECK && m->config->secrets.type == SECRET_SOURCE_DIRECTORY)
+                m->secrets_stamp = secrets_stamp(m);
+        m->attempts_started++;
+        m->attempt_running = true;
+        m->attempt_kind = kind;
+        m->attempt_timed_out = false;
+        log_debug("Attempt %u (%s) starting.", m->attempts_started, attempt_kind_to_string(kind));
+        r = m->worker_ops->start(m, kind);
+        if (r < 0) {
+                (void) ns_error_set(&error, r, "Failed to start a worker for the attempt: %s", strerror(-r));
+                manager_attempt_done(m, NULL, &error);
+                return;
+        }
+        (void) schedule(m, &m->deadline_source, CLOCK_MONOTONIC,
+                        now_usec(CLOCK_MONOTONIC) + m->config->daemon.attempt_timeout_usec, on_deadline,
+                        "attempt deadline");
+}
+
+int manager_request_attempt(Manager *m, AttemptKind kind) {
+        if (m->state == MANAGER_STOPPING)
+                return -ESHUTDOWN;
+        if (m->attempt_running) {
+                /* Coalesced: whatever comes now is served by one attempt after this one. */
+                m->follow_up_kind = m->follow_up ? MAX(m->follow_up_kind, kind) : kind;
+                m->follow_up = true;
+                return 0;
+        }
+        attempt_start(m, kind);
+        return 0;
+}
+
+int manager_reconcile(Manager *m, AttemptKind kind, ManagerReplyHandler handler, void *userdata) {
+        ManagerWaiter *w;
 
         if (m->state == MANAGER_STOPPING)
                 return -ESHUTDOWN;
-        if (m->retry_source)
-                (void) sd_event_source_set_enabled(m->retry_source, SD_EVENT_OFF);
-        m->next_attempt = 0;
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        /* The next attempt to start: the one starting now, or the follow-up of the running one. */
+        *w = (ManagerWaiter) { .wanted = m->attempts_started + 1, .handler = handler, .userdata = userdata,
+                               .next = m->waiters };
+        m->waiters = w;
+        return manager_request_attempt(m, kind);
+}
 
-        for (size_t i = 0; i < m->n_certificates; i++) {
-                free(m->certificates[i].stamp);
-                m->certificates[i].stamp = certificate_stamp(m->certificates[i].config);
-        }
-        /* Before reading the Secrets: a change while this attempt runs is then seen by the next poll. */
-        if (m->config->secrets.type == SECRET_SOURCE_DIRECTORY)
-                m->secrets_stamp = secrets_stamp(m);
+/* Answers every waiter whose attempt has ended (all of them when stopping). */
+static void reply_waiters(Manager *m, bool all, int code, const char *error) {
+        ManagerWaiter **p = &m->waiters;
 
-        if (renew)
-                r = renew_all(m, &ca, &error);
-        else
-                r = provision_all(m->config, m->source, m->n_certificates > 0 ? &ca : NULL, &error);
-        result = r;
-
-        if (ca) {
-                _cleanup_free_ char *pem = NULL;
-                if (ca_trust_pem(ca, &pem) >= 0) {
-                        free(m->ca_pem);
-                        m->ca_pem = TAKE_PTR(pem);
+        while (*p) {
+                ManagerWaiter *w = *p;
+                if (!all && w->wanted > m->attempts_started) {
+                        p = &w->next;
+                        continue;
                 }
-                m->ca_not_after = ca_not_after(ca);
-                m->ca_issue_limit = ca_issue_limit(ca);
-                ca = ca_free(ca);   /* its key is not needed until the next attempt */
+                *p = w->next;
+                w->handler(m, code, error, w->userdata);
+                free(w);
         }
+}
 
-        (void) refresh_items(m, &state_error);
-        if (r >= 0 && ns_error_is_set(&state_error)) {
-                /* Provisioned, yet the result does not check out: that is a failure too. */
-                r = state_error.code;
-                error = state_error;
-        }
+static void notify_reloaded(Manager *m) {
+        if (m->reload_wanted == 0 || m->attempts_started < m->reload_wanted)
+                return;
+        /* The reload is over when the first attempt with the new config is, whether or not it worked. */
+        m->reload_wanted = 0;
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s", strempty(m->status_text));
+}
 
-        /* A certificate whose file changed gets its datastore's hook, whatever happened after. */
-        for (size_t i = 0; i < m->n_certificates; i++) {
-                CertificateStatus *cs = m->certificates + i;
-                _cleanup_free_ char *now = certificate_stamp(cs->config);
+static void attempt_failed(Manager *m, int code, const char *failure) {
+        char status[1536];
+        uint64_t delay;
 
-                if (now && (!cs->stamp || !streq(now, cs->stamp)) && cs->state == ITEM_READY)
-                        (void) run_reload_hook(m, cs->config);
-        }
+        if (free_and_strdup(&m->last_error, failure) > 0)
+                bus_mark_changed(m, BUS_PROPERTY_LAST_ERROR);
+        m->attempt++;
+        delay = manager_backoff_usec(&m->config->retry, m->attempt, random_unit());
+        set_state(m, m->ever_ready ? MANAGER_DEGRADED : MANAGER_WAITING);
 
-        watch_secrets(m);
-
-        if (r < 0) {
-                uint64_t delay;
-
-                failure = strdup(ns_error_message(&error, r));
-                if (!failure)
-                        return log_oom();
-                (void) free_and_strdup(&m->last_error, failure);
-                m->attempt++;
-                delay = manager_backoff_usec(&m->config->retry, m->attempt, random_unit());
-                set_state(m, m->ever_ready ? MANAGER_DEGRADED : MANAGER_WAITING);
-
-                if (m->config->retry.max_attempts > 0 && m->attempt >= m->config->retry.max_attempts &&
-                    !m->ever_ready) {
-                        log_error("Giving up after %u attempt(s): %s", m->attempt, failure);
-                        (void) snprintf(status, sizeof(status), "Failed after %u attempt(s): %s", m->attempt, failure);
-                        manager_publish(m, status);
-                        m->exit_code = 1;
-                        return sd_event_exit(m->event, 1);
-                }
-
-                log_warning("%s: %s; next attempt in %.1f s.", m->ever_ready ? "Degraded" : "Not ready", failure,
-                            (double) delay / USEC_PER_SEC);
-                (void) snprintf(status, sizeof(status), "%s %s; next attempt in %.0f s (attempt %u).",
-                                m->ever_ready ? "Degraded, retrying:" : "Waiting:", failure,
-                                ceil((double) delay / USEC_PER_SEC), m->attempt);
-                m->next_attempt = now_usec(CLOCK_MONOTONIC) + delay;
-                (void) schedule(m, &m->retry_source, CLOCK_MONOTONIC, m->next_attempt, on_retry,
-                                "provisioning retry");
+        if (m->config->retry.max_attempts > 0 && m->attempt >= m->config->retry.max_attempts && !m->ever_ready) {
+                log_error("Giving up after %u attempt(s): %s", m->attempt, failure);
+                (void) snprintf(status, sizeof(status), "Failed after %u attempt(s): %s", m->attempt, failure);
                 manager_publish(m, status);
-                return r;
+                m->exit_code = 1;
+                (void) sd_event_exit(m->event, 1);
+                return;
         }
+        log_warning("%s: %s; next attempt in %.1f s.", m->ever_ready ? "Degraded" : "Not ready", failure,
+                    (double) delay / USEC_PER_SEC);
+        (void) snprintf(status, sizeof(status), "%s %s; next attempt in %.0f s (attempt %u).",
+                        m->ever_ready ? "Degraded, retrying:" : "Waiting:", failure, ceil((double) delay / USEC_PER_SEC),
+                        m->attempt);
+        m->next_attempt = now_usec(CLOCK_MONOTONIC) + delay;
+        (void) schedule(m, &m->retry_source, CLOCK_MONOTONIC, m->next_attempt, on_retry, "provisioning retry");
+        manager_publish(m, status);
+}
 
+static void attempt_succeeded(Manager *m) {
+        char status[1536];
         uint64_t renew_when = 0;
+
         (void) schedule_renewal(m, &renew_when);
         ready_status(m, renew_when, status, sizeof(status));
         if (m->attempt > 0 || !m->ever_ready)
@@ -647,40 +527,89 @@ int manager_reconcile(Manager *m, bool renew) {
         m->attempt = 0;
         set_state(m, MANAGER_READY);
         manager_publish(m, status);
-        if (!m->ever_ready || m->reloading) {
+        if (!m->ever_ready) {
                 m->ever_ready = true;
-                m->reloading = false;
                 (void) sd_notifyf(false, "READY=1\nSTATUS=%s", status);
         }
-        return result;
+}
+
+/* The outcome: 0, or the failure and its message in error. */
+static int attempt_outcome(Manager *m, const AttemptReport *report, const NsError *error, NsError *ret) {
+        if (m->attempt_timed_out)
+                return ns_error_set(ret, -ETIME,
+                                    "The attempt did not finish within %.3g s (daemon.attempt_timeout_sec); its "
+                                    "worker was stopped",
+                                    (double) m->config->daemon.attempt_timeout_usec / USEC_PER_SEC);
+        if (!report)
+                return ns_error_set(ret, error ? error->code : -EIO, "%s", ns_error_message(error, -EIO));
+        if (report->code < 0)
+                return ns_error_set(ret, report->code, "%s", strempty(report->error));
+        return 0;
+}
+
+static void start_follow_up(Manager *m) {
+        if (!m->follow_up || m->state == MANAGER_STOPPING || m->exit_code != 0)
+                return;
+        m->follow_up = false;
+        attempt_start(m, m->follow_up_kind);
+}
+
+void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError *error) {
+        AttemptKind kind = m->attempt_kind;
+        NsError outcome = {};
+        int r;
+
+        m->worker = worker_free(m->worker);
+        m->attempt_running = false;
+        disable(m->deadline_source);
+        r = attempt_outcome(m, report, error, &outcome);
+        log_debug("Attempt %u (%s) ended: %s.", m->attempts_started, attempt_kind_to_string(kind),
+                  r < 0 ? outcome.message : "all in place");
+        if (m->state == MANAGER_STOPPING) {
+                finish_stop(m);
+                return;
+        }
+        if (report)
+                apply_report(m, report);
+        run_hooks_for_changed(m);
+        watch_secrets(m);
+
+        if (r < 0 && kind == ATTEMPT_CHECK) {
+                /* Something is off: provision at once, not after a backoff. */
+                log_warning("Re-check: %s; provisioning again.", outcome.message);
+                m->follow_up_kind = m->follow_up ? MAX(m->follow_up_kind, ATTEMPT_PROVISION) : ATTEMPT_PROVISION;
+                m->follow_up = true;
+        } else if (r < 0)
+                attempt_failed(m, r, outcome.message);
+        else if (kind == ATTEMPT_CHECK)
+                manager_publish(m, m->status_text);
+        else
+                attempt_succeeded(m);
+        notify_reloaded(m);
+        reply_waiters(m, false, r, r < 0 ? outcome.message : NULL);
+        start_follow_up(m);
 }
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
-        (void) manager_reconcile(userdata, false);
+        (void) manager_request_attempt(userdata, ATTEMPT_PROVISION);
         return 0;
 }
 
 static int on_renew(sd_event_source *s, uint64_t usec, void *userdata) {
         log_info("A certificate reached its renewal point.");
-        (void) manager_reconcile(userdata, false);
+        (void) manager_request_attempt(userdata, ATTEMPT_PROVISION);
         return 0;
 }
 
 static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        NsError error = {};
-        int r;
 
         (void) sd_event_source_set_time_relative(s, m->config->daemon.recheck_usec);
         (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
-        if (m->state != MANAGER_READY)
-                return 0;   /* a retry is already scheduled */
-        r = refresh_items(m, &error);
-        if (r < 0) {
-                log_warning("Re-check: %s; provisioning again.", ns_error_message(&error, r));
-                (void) manager_reconcile(m, false);
-        } else
-                manager_publish(m, m->status_text);
+        /* Not ready: a retry is already scheduled. Running: that attempt looks at everything too. */
+        if (m->state != MANAGER_READY || m->attempt_running)
+                return 0;
+        (void) manager_request_attempt(m, ATTEMPT_CHECK);
         return 0;
 }
 
@@ -689,7 +618,7 @@ static int on_recheck(sd_event_source *s, uint64_t usec, void *userdata) {
 static int on_changed(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         log_info("The Secrets changed; provisioning again.");
-        (void) manager_reconcile(m, false);
+        (void) manager_request_attempt(m, ATTEMPT_PROVISION);
         return 0;
 }
 
@@ -813,11 +742,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         log_info("Reloading the configuration.");
         (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading the configuration.");
-        m->reloading = true;
         r = config_load(m->config_path, &c, &error);
         if (r < 0) {
                 log_error_errno(r, "Keeping the old configuration: %s", ns_error_message(&error, r));
-                (void) free_and_strdup(&m->last_error, ns_error_message(&error, r));
+                if (free_and_strdup(&m->last_error, ns_error_message(&error, r)) > 0)
+                        bus_mark_changed(m, BUS_PROPERTY_LAST_ERROR);
         } else {
                 r = manager_load_state(m, TAKE_PTR(c));
                 if (r < 0)
@@ -826,31 +755,46 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                         log_info("Configuration reloaded: %zu volume(s), %zu certificate(s).", m->n_volumes,
                                  m->n_certificates);
         }
-        if (manager_reconcile(m, false) < 0 && m->reloading) {
-                /* The reload itself is over even when provisioning is not. */
-                m->reloading = false;
-                (void) sd_notifyf(false, "READY=1\nSTATUS=%s", strempty(m->status_text));
-        }
+        /* READY=1 again once an attempt with whatever configuration is now in force has ended. */
+        m->reload_wanted = m->attempts_started + 1;
+        (void) manager_request_attempt(m, ATTEMPT_PROVISION);
         return 0;
 }
 
-static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
-        Manager *m = userdata;
+/* The end, once no worker runs any more: the volumes closed if so configured, the loop left. */
+static void finish_stop(Manager *m) {
+        NsError error = {};
+        int r;
 
-        log_info("Stopping (%s).", strsignal((int) si->ssi_signo));
-        set_state(m, MANAGER_STOPPING);
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping.");
-        manager_publish(m, "Stopping.");
         if (m->config->daemon.close_on_stop && m->n_volumes > 0) {
-                NsError error = {};
-                int r = close_all(m->config, &error);
+                r = close_all(m->config, &error);
                 if (r < 0) {
                         log_error_errno(r, "Failed to close the volumes: %s", ns_error_message(&error, r));
                         m->exit_code = 1;
                 } else
                         log_info("Volumes closed.");
         }
-        return sd_event_exit(m->event, 0);
+        (void) sd_event_exit(m->event, 0);
+}
+
+static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+
+        if (m->state == MANAGER_STOPPING)
+                return 0;
+        log_info("Stopping (%s).", strsignal((int) si->ssi_signo));
+        set_state(m, MANAGER_STOPPING);
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping.");
+        manager_publish(m, "Stopping.");
+        reply_waiters(m, true, -ESHUTDOWN, "The daemon is stopping.");
+        if (!m->attempt_running) {
+                finish_stop(m);
+                return 0;
+        }
+        /* The volume steps converge after a kill: the next start finishes the job. */
+        log_info("Stopping the worker of attempt %u.", m->attempts_started);
+        m->worker_ops->stop(m);
+        return 0;
 }
 
 /* ---- life cycle ---- */
@@ -882,6 +826,7 @@ static int manager_load_state(Manager *m, Config *c) {
                 free(m->certificates[i].stamp);
         free(m->certificates);
         free(m->volumes);
+        bus_mark_changed(m, BUS_PROPERTY_VOLUMES | BUS_PROPERTY_CERTIFICATES);
         m->volumes = vols;
         m->n_volumes = config->n_volumes;
         m->certificates = certs;
@@ -911,6 +856,7 @@ int manager_new(Config *config, const char *config_path, const char *bus_address
             (bus_address && !(m->bus_address = strdup(bus_address))))
                 return -ENOMEM;
         set_state(m, MANAGER_STARTING);
+        m->worker_ops = &process_worker_ops;
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -925,11 +871,9 @@ int manager_new(Config *config, const char *config_path, const char *bus_address
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        while (m->hooks) {
-                Hook *h = m->hooks;
-                m->hooks = h->next;
-                hook_free(h);
-        }
+        reply_waiters(m, true, -ESHUTDOWN, "The daemon is stopping.");
+        hook_free_all(&m->hooks);
+        worker_free(m->worker);
         bus_close(m);
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->renew_source);
@@ -937,6 +881,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->poll_source);
         sd_event_source_disable_unref(m->changed_source);
         sd_event_source_disable_unref(m->bus_retry_source);
+        sd_event_source_disable_unref(m->deadline_source);
+        sd_event_source_disable_unref(m->bus_emit_source);
         secret_source_free(m->source);
         for (size_t i = 0; i < m->n_certificates; i++)
                 free(m->certificates[i].stamp);
@@ -947,8 +893,6 @@ Manager *manager_free(Manager *m) {
         free(m->status_text);
         free(m->last_error);
         free(m->ca_pem);
-        for (size_t i = 0; i < ELEMENTSOF(m->published); i++)
-                free(m->published[i]);
         free(m->status_written);
         free(m->bus_address);
         free(m->config_path);
@@ -988,7 +932,7 @@ int manager_run(Manager *m) {
         (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
 
         manager_publish(m, "Provisioning.");
-        (void) manager_reconcile(m, false);
+        (void) manager_request_attempt(m, ATTEMPT_PROVISION);
 
         r = sd_event_loop(m->event);
         if (r < 0)

@@ -6,8 +6,11 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "attempt.h"
 #include "config.h"
+#include "hook.h"
 #include "secret.h"
+#include "worker.h"
 
 typedef enum ManagerState {
         MANAGER_STARTING,     /* the first attempt has not finished */
@@ -19,14 +22,6 @@ typedef enum ManagerState {
         _MANAGER_STATE_MAX,
         _MANAGER_STATE_INVALID = -EINVAL,
 } ManagerState;
-
-typedef enum ItemState {
-        ITEM_PENDING,         /* not seen in place yet */
-        ITEM_READY,           /* volume open and mounted; certificate valid and chained to the CA */
-        ITEM_FAILED,          /* looked at, and not in place */
-        _ITEM_STATE_MAX,
-        _ITEM_STATE_INVALID = -EINVAL,
-} ItemState;
 
 typedef struct VolumeStatus {
         const VolumeConfig *config;   /* borrowed from Manager.config */
@@ -43,8 +38,26 @@ typedef struct CertificateStatus {
         char *stamp;                  /* inode and mtime of the certificate file: "did it change?" */
 } CertificateStatus;
 
-typedef struct Hook Hook;
 typedef struct Manager Manager;
+
+/* How an attempt ended, for whoever asked for it (a Reconcile() call): code 0 or a negative errno
+ * (-ESHUTDOWN: the daemon stopped first), error the reason. */
+typedef void (*ManagerReplyHandler)(Manager *m, int code, const char *error, void *userdata);
+
+typedef struct ManagerWaiter {
+        unsigned wanted;              /* answered when attempt number wanted (or a later one) ends */
+        ManagerReplyHandler handler;
+        void *userdata;
+        struct ManagerWaiter *next;
+} ManagerWaiter;
+
+/* How the manager runs an attempt: in a worker process; tests put canned reports in its place. */
+typedef struct ManagerWorkerOps {
+        /* Starts it; its end comes through manager_attempt_done(). */
+        int (*start)(Manager *m, AttemptKind kind);
+        /* Asks it to end (SIGTERM, then SIGKILL); manager_attempt_done() follows. */
+        void (*stop)(Manager *m);
+} ManagerWorkerOps;
 
 struct Manager {
         sd_event *event;
@@ -67,6 +80,16 @@ struct Manager {
         size_t n_certificates;
 
         unsigned attempt;             /* failed attempts in a row */
+        unsigned attempts_started;    /* attempts so far, the running one included */
+        bool attempt_running;
+        AttemptKind attempt_kind;
+        bool attempt_timed_out;
+        bool follow_up;               /* a trigger came during the attempt: one more after it */
+        AttemptKind follow_up_kind;
+        unsigned reload_wanted;       /* SIGHUP: READY=1 again once attempt number this ends */
+        Worker *worker;
+        const ManagerWorkerOps *worker_ops;
+        ManagerWaiter *waiters;
         bool ever_ready;
         bool watching;
         bool reloading;
@@ -79,10 +102,12 @@ struct Manager {
         sd_event_source *poll_source;
         sd_event_source *changed_source;
         sd_event_source *bus_retry_source;
+        sd_event_source *deadline_source;
         Hook *hooks;
         unsigned hooks_run;           /* how many reload hooks finished, for Describe() */
 
-        char *published[8];           /* what the bus last saw of each property (bus.c) */
+        unsigned bus_changed;         /* BusProperty bits to send in the next PropertiesChanged */
+        sd_event_source *bus_emit_source;
         char *status_written;         /* the status file's last content */
         int exit_code;
 };
@@ -94,8 +119,16 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Manager *, manager_free);
 /* Sets everything up and runs the loop until SIGTERM/SIGINT; returns the exit status to use. */
 int manager_run(Manager *m);
 
-/* One provisioning attempt now; renew=true issues new certificates even where the old ones are fine. */
-int manager_reconcile(Manager *m, bool renew);
+/* An attempt of that kind now, or, while one runs, one more right after it (triggers during an
+ * attempt are coalesced into one follow-up). -ESHUTDOWN when stopping. */
+int manager_request_attempt(Manager *m, AttemptKind kind);
+
+/* The same for a caller who wants the outcome: handler runs once an attempt that started after this
+ * call has ended (or with -ESHUTDOWN when the daemon stops first). */
+int manager_reconcile(Manager *m, AttemptKind kind, ManagerReplyHandler handler, void *userdata);
+
+/* The end of the running attempt: its report, or NULL and why there is none. */
+void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError *error);
 
 /* The status as JSON: what Describe() returns and status.json holds. */
 int manager_describe(Manager *m, char **ret);
@@ -109,4 +142,3 @@ uint64_t manager_backoff_usec(const RetryConfig *r, unsigned attempt, double ran
 uint64_t manager_renewal_jitter(uint64_t renew_at, uint64_t not_after, uint64_t jitter_max, double random01);
 
 const char *manager_state_to_string(ManagerState s) _pure_;
-const char *item_state_to_string(ItemState s) _pure_;

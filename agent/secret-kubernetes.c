@@ -14,10 +14,7 @@
 /* Read-modify-write rounds of put_if_missing before giving up on a busy Secret. */
 #define PUT_ROUNDS 10
 
-typedef struct SeenSecret {
-        char *name;
-        char *resource_version;   /* NULL: it did not exist */
-} SeenSecret;
+typedef SecretVersion SeenSecret;   /* resource_version NULL: it did not exist */
 
 typedef struct KubernetesSource {
         SecretSource source;
@@ -246,6 +243,15 @@ static void kubernetes_done(SecretSource *s) {
         k->client = kube_client_free(k->client);
 }
 
+static void kubernetes_versions(SecretSource *s, const SecretVersion **ret, size_t *ret_n) {
+        *ret = KSOURCE(s)->seen;
+        *ret_n = KSOURCE(s)->n_seen;
+}
+
+static void kubernetes_remember(SecretSource *s, const char *secret, const char *resource_version) {
+        remember(KSOURCE(s), secret, resource_version);
+}
+
 const SecretSourceVTable secret_source_kubernetes_vtable = {
         .type = SECRET_SOURCE_KUBERNETES,
         .object_size = sizeof(KubernetesSource),
@@ -254,6 +260,8 @@ const SecretSourceVTable secret_source_kubernetes_vtable = {
         .put_if_missing = kubernetes_put_if_missing,
         .invalidate = kubernetes_invalidate,
         .watch = kubernetes_watch,
+        .versions = kubernetes_versions,
+        .remember = kubernetes_remember,
 };
 
 int secret_source_kubernetes_watch_state(SecretSource *s, const char *name, unsigned *ret_requests, bool *ret_streaming,

@@ -85,6 +85,18 @@ int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets,
         return s->vtable->watch(s, event, secrets, handler, userdata, error);
 }
 
+void secret_source_versions(SecretSource *s, const SecretVersion **ret, size_t *ret_n) {
+        *ret = NULL;
+        *ret_n = 0;
+        if (s->vtable->versions)
+                s->vtable->versions(s, ret, ret_n);
+}
+
+void secret_source_remember(SecretSource *s, const char *secret, const char *resource_version) {
+        if (s->vtable->remember)
+                s->vtable->remember(s, secret, resource_version);
+}
+
 int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
                                  NsError *error) {
         _cleanup_(secret_value_freep) SecretValue *k = NULL;

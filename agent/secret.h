@@ -10,6 +10,12 @@
 
 typedef struct SecretSource SecretSource;
 
+/* The version of a Secret that reads saw: resourceVersion, NULL when it did not exist. */
+typedef struct SecretVersion {
+        char *name;
+        char *resource_version;
+} SecretVersion;
+
 /* Called from the event loop when one of the watched Secrets may have changed. */
 typedef int (*SecretChangedHandler)(SecretSource *s, const char *secret, void *userdata);
 
@@ -31,6 +37,10 @@ typedef struct SecretSourceVTable {
         /* Starts watching the named Secrets on the event loop; NULL when unsupported. */
         int (*watch)(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                      void *userdata, NsError *error);
+        /* What reads saw of each Secret, and what another process's reads saw: a watch then starts
+         * from exactly there (the daemon watches what its worker read). NULL when unversioned. */
+        void (*versions)(SecretSource *s, const SecretVersion **ret, size_t *ret_n);
+        void (*remember)(SecretSource *s, const char *secret, const char *resource_version);
 } SecretSourceVTable;
 
 struct SecretSource {
@@ -55,6 +65,10 @@ int secret_source_put_record(SecretSource *s, const char *secret, const char *ke
 void secret_source_invalidate(SecretSource *s);
 int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                         void *userdata, NsError *error);
+
+/* None for an unversioned source. */
+void secret_source_versions(SecretSource *s, const SecretVersion **ret, size_t *ret_n);
+void secret_source_remember(SecretSource *s, const char *secret, const char *resource_version);
 
 /* A volume key: from the keys Secret, at least VOLUME_KEY_MIN_BYTES long (-EMSGSIZE otherwise).
  * previous=true reads "<key>.previous" (the old key during a rotation). */

@@ -4,15 +4,14 @@
 #include <signal.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
 #include "secure.h"
+#include "time-util.h"
 #include "verbs.h"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 int verb_run(int argc, char *argv[]) {
         enum { ARG_BUS_ADDRESS = 0x100 };
@@ -104,13 +103,7 @@ static int describe_from_bus(const char *address, char **ret) {
 }
 
 static void print_time(const char *label, double usec) {
-        char buf[64] = "n/a";
-        time_t t = (time_t) (usec / 1e6);
-        struct tm tm;
-
-        if (usec > 0 && gmtime_r(&t, &tm))
-                (void) strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M:%S UTC", &tm);
-        printf("%-13s %s\n", label, buf);
+        printf("%-13s %s\n", label, FORMAT_UTC_USEC(usec > 0 ? (uint64_t) usec : 0));
 }
 
 static const char *json_string(const cJSON *o, const char *name) {
@@ -155,17 +148,10 @@ static int print_table(const char *json, const char *from) {
         printf("\nCertificates:\n");
         printf("  %-20s %-8s %-24s %s\n", "NAME", "STATE", "NOT AFTER", "RENEW FROM");
         cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "certificates")) {
-                char na[64] = "n/a", ra[64] = "n/a";
-                struct tm tm;
-                time_t t;
+                double na = json_number(item, "not_after"), ra = json_number(item, "renew_at");
 
-                t = (time_t) (json_number(item, "not_after") / 1e6);
-                if (t > 0 && gmtime_r(&t, &tm))
-                        (void) strftime(na, sizeof(na), "%Y-%m-%d %H:%M:%S UTC", &tm);
-                t = (time_t) (json_number(item, "renew_at") / 1e6);
-                if (t > 0 && gmtime_r(&t, &tm))
-                        (void) strftime(ra, sizeof(ra), "%Y-%m-%d %H:%M:%S UTC", &tm);
-                printf("  %-20s %-8s %-24s %s\n", json_string(item, "name"), json_string(item, "state"), na, ra);
+                printf("  %-20s %-8s %-24s %s\n", json_string(item, "name"), json_string(item, "state"),
+                       FORMAT_UTC_USEC(na > 0 ? (uint64_t) na : 0), FORMAT_UTC_USEC(ra > 0 ? (uint64_t) ra : 0));
         }
         return 0;
 }

@@ -8,7 +8,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
-#include <cjson/cJSON.h>
+#include "json-util.h"
 #include <openssl/evp.h>
 
 #include "log.h"
@@ -20,8 +20,6 @@
 #define BOOTSTRAP_CA_DAYS 3650
 #define BOOTSTRAP_CA_NAME "nodeseal CA"
 #define BOOTSTRAP_NAMESPACE "nodeseal"
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 
 int verb_ca(int argc, char *argv[]) {
         _cleanup_(secret_source_freep) SecretSource *source = NULL;

@@ -6,7 +6,9 @@
 #include "log.h"
 #include "provision.h"
 #include "secure.h"
+#include "time-util.h"
 #include "verbs.h"
+#include "worker.h"
 
 const char *arg_config = NULL;
 
@@ -51,18 +53,110 @@ int verb_parse_simple(int argc, char *argv[], const char *usage) {
         return 1;
 }
 
+/* The daemon's worker: "provision --report-fd=N [--config-fd=N] [--attempt=KIND]", not in --help. */
+typedef struct WorkerArgs {
+        int report_fd;
+        int config_fd;
+        AttemptKind kind;
+} WorkerArgs;
+
+static int parse_fd(const char *s, int *ret) {
+        char *end;
+        long v;
+
+        errno = 0;
+        v = strtol(s, &end, 10);
+        if (errno != 0 || end == s || *end || v < 3 || v > 1024)
+                return -EINVAL;
+        *ret = (int) v;
+        return 0;
+}
+
+static int parse_provision_args(int argc, char *argv[], WorkerArgs *w) {
+        enum { ARG_REPORT_FD = 0x100, ARG_CONFIG_FD, ARG_ATTEMPT };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "report-fd", required_argument, NULL, ARG_REPORT_FD },
+                { "config-fd", required_argument, NULL, ARG_CONFIG_FD },
+                { "attempt", required_argument, NULL, ARG_ATTEMPT },
+                {}
+        };
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        fputs("Usage: nodeseal provision\n\n"
+                              "One pass: fetch the secrets, open (formatting only blank devices) and mount\n"
+                              "every volume, then issue or reuse every certificate. Exits 0 when all is in place.\n",
+                              stdout);
+                        return 0;
+                case ARG_REPORT_FD:
+                        if (parse_fd(optarg, &w->report_fd) < 0)
+                                return log_error_errno(-EINVAL, "--report-fd: not a file descriptor: %s", optarg);
+                        break;
+                case ARG_CONFIG_FD:
+                        if (parse_fd(optarg, &w->config_fd) < 0)
+                                return log_error_errno(-EINVAL, "--config-fd: not a file descriptor: %s", optarg);
+                        break;
+                case ARG_ATTEMPT:
+                        w->kind = attempt_kind_from_string(optarg);
+                        if (w->kind < 0)
+                                return log_error_errno(-EINVAL, "--attempt: check, provision or renew, not %s", optarg);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "%s: unexpected argument \"%s\"", argv[0], argv[optind]);
+        return 1;
+}
+
+/* The configuration the daemon runs with, from the fd it passed (named as its file for messages). */
+static int load_config_fd(int fd, Config **ret) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        NsError error = {};
+        size_t size;
+        int r;
+
+        if (asprintf(&path, "/proc/self/fd/%d", fd) < 0)
+                return log_oom();
+        r = read_full_file(path, 1024 * 1024, &text, &size);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the configuration from fd %d: %m", fd);
+        r = config_parse(text, size, arg_config ?: CONFIG_DEFAULT_PATH, ret, &error);
+        if (r < 0)
+                return log_error_errno(r, "Invalid configuration: %s", ns_error_message(&error, r));
+        return 0;
+}
+
+static int provision_worker(const WorkerArgs *w) {
+        _cleanup_(config_freep) Config *c = NULL;
+        int r;
+
+        r = w->config_fd >= 0 ? load_config_fd(w->config_fd, &c) : verb_load_config(&c);
+        if (r < 0)
+                return r;
+        /* Whatever the attempt's outcome, it is in the report; the daemon logs it. */
+        r = worker_main(c, w->kind, w->report_fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to report the attempt to the daemon: %m");
+        return 0;
+}
+
 int verb_provision(int argc, char *argv[]) {
         _cleanup_(secret_source_freep) SecretSource *source = NULL;
         _cleanup_(config_freep) Config *c = NULL;
+        WorkerArgs w = { .report_fd = -EBADF, .config_fd = -EBADF, .kind = ATTEMPT_PROVISION };
         NsError error = {};
         int r;
 
-        r = verb_parse_simple(argc, argv,
-                              "Usage: nodeseal provision\n\n"
-                              "One pass: fetch the secrets, open (formatting only blank devices) and mount\n"
-                              "every volume, then issue or reuse every certificate. Exits 0 when all is in place.\n");
+        r = parse_provision_args(argc, argv, &w);
         if (r <= 0)
                 return r;
+        if (w.report_fd >= 0)
+                return provision_worker(&w);
 
         r = verb_load_config(&c);
         if (r < 0)
@@ -93,12 +187,6 @@ static int parse_seconds_arg(const char *s, uint64_t *ret) {
                 return -EINVAL;
         *ret = (uint64_t) (d * USEC_PER_SEC);
         return 0;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
 int verb_check(int argc, char *argv[]) {
@@ -145,7 +233,7 @@ int verb_check(int argc, char *argv[]) {
         if (r < 0)
                 return CHECK_EXIT_FAILURE;
 
-        deadline = now_usec() + wait_usec;
+        deadline = now_usec(CLOCK_MONOTONIC) + wait_usec;
         for (;;) {
                 NsError error = {};
 
@@ -156,7 +244,7 @@ int verb_check(int argc, char *argv[]) {
                                        c->n_certificates);
                         return CHECK_EXIT_OK;
                 }
-                if (!waited || now_usec() >= deadline) {
+                if (!waited || now_usec(CLOCK_MONOTONIC) >= deadline) {
                         /* The one-line reason goes to stdout too: it is what a probe's output shows. */
                         printf("not ready: %s\n", ns_error_message(&error, -EIO));
                         if (waited) {

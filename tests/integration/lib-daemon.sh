@@ -125,3 +125,62 @@ expect_reissued_under() {
         [ "$(serial_of "$T/certs/tls.crt")" != "$2" ] || fail "same serial under a new CA"
         assert_contains "$(cat "$DAEMON_LOG")" "The Secrets changed; provisioning again."
 }
+
+# probe_describe SECS: Describe() over and over for SECS seconds; answers within 100 ms (no two slower in
+# a row: a single slow one is the shared machine, not the daemon), none unanswered for 1 s.
+probe_describe() {
+        "${BUS_PROBE:?BUS_PROBE must point at the bus-probe test program}" "$BUS_ADDRESS" "$1" 100 ||
+                fail "Describe() answered slowly or not at all; daemon log: $(tail -n 20 "$DAEMON_LOG")"
+}
+
+# expect_watchdog SECS: WATCHDOG=1 keeps coming for SECS seconds (start the daemon with WATCHDOG_USEC).
+watchdog_count() { grep -cx WATCHDOG=1 "$NOTIFY_LOG" || true; }
+expect_watchdog() {
+        local i before
+        for ((i = 0; i < $1; i++)); do
+                before=$(watchdog_count)
+                sleep 1
+                [ "$(watchdog_count)" -gt "$before" ] || fail "no WATCHDOG=1 for a second ($before so far)"
+        done
+}
+
+# stop_daemon_within SECS: SIGTERM; the daemon is gone within SECS seconds ($daemon_rc its status).
+stop_daemon_within() {
+        local t0 t1
+        t0=$(date +%s%N)
+        kill -TERM "$DAEMON_PID"
+        for ((i = 0; i < $1 * 20; i++)); do
+                kill -0 "$DAEMON_PID" 2>/dev/null || break
+                sleep 0.05
+        done
+        t1=$(date +%s%N)
+        kill -0 "$DAEMON_PID" 2>/dev/null && fail "still running $1 s after SIGTERM: $(tail -n 20 "$DAEMON_LOG")"
+        echo "exited $(((t1 - t0) / 1000000)) ms after SIGTERM"
+        set +e
+        wait "$DAEMON_PID"
+        daemon_rc=$?
+        set -e
+}
+
+# call_async NAME METHOD: calls METHOD in the background (as root, waiting up to 120 s); its output
+# goes to $T/NAME.out and its exit status to $T/NAME.rc when it returns.
+call_async() {
+        rm -f "$T/$1.rc"
+        (
+                set +e
+                busctl --address="$BUS_ADDRESS" --timeout=120 call org.nodeseal.Agent1 /org/nodeseal/Agent1 \
+                        org.nodeseal.Agent1 "$2" >"$T/$1.out" 2>&1
+                echo $? >"$T/$1.rc"
+        ) &
+        cleanup_hooks+=("kill $! 2>/dev/null")
+}
+call_returned() { [ -s "$T/$1.rc" ]; }
+
+# worker_pids: the daemon's children running "provision" (its attempts).
+worker_pids() {
+        local p
+        for p in $(pgrep -P "$DAEMON_PID" || true); do
+                grep -qa -- --report-fd "/proc/$p/cmdline" 2>/dev/null && echo "$p"
+        done
+        true
+}

@@ -41,3 +41,12 @@ TEST(long_messages_bounded) {
         ASSERT_EQ(strlen(e.message), sizeof(e.message) - 1);
         ASSERT_TRUE(strncmp(e.message, "prefix: ", 8) == 0);
 }
+
+TEST(percent_m_is_the_code) {
+        NsError e = {};
+
+        errno = EPERM;
+        ASSERT_EQ(ns_error_set(&e, -ENOENT, "Secret %s: %m", "ca"), -ENOENT);
+        ASSERT_STREQ(e.message, "Secret ca: No such file or directory");
+        ASSERT_EQ(errno, EPERM);
+}

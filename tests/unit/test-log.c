@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* log.c: the three formats on stderr, levels, %m, and the error code returned. */
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -61,4 +62,36 @@ TEST(format_names) {
         ASSERT_EQ(log_format_from_string("journal"), LOG_FORMAT_JOURNAL);
         ASSERT_EQ(log_format_from_string("xml"), _LOG_FORMAT_INVALID);
         ASSERT_STREQ(log_format_to_string(LOG_FORMAT_TEXT), "text");
+}
+
+TEST(level_from_environment_under_journald) {
+        struct stat st;
+        char stream[64];
+
+        ASSERT_OK(fstat(STDERR_FILENO, &st));
+        snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long) st.st_dev, (unsigned long long) st.st_ino);
+        setenv("JOURNAL_STREAM", stream, 1);
+        setenv("NODESEAL_LOG_LEVEL", "debug", 1);
+        log_set_max_level(LOG_INFO);
+        log_setup_default();
+        ASSERT_EQ(log_get_format(), LOG_FORMAT_JOURNAL);
+        ASSERT_EQ(log_get_max_level(), LOG_DEBUG);
+
+        setenv("NODESEAL_LOG_LEVEL", "warning", 1);
+        log_setup_default();
+        ASSERT_EQ(log_get_max_level(), LOG_WARNING);
+        setenv("NODESEAL_LOG_LEVEL", "bogus", 1);   /* ignored: the level stays */
+        log_setup_default();
+        ASSERT_EQ(log_get_max_level(), LOG_WARNING);
+        unsetenv("JOURNAL_STREAM");
+        unsetenv("NODESEAL_LOG_LEVEL");
+        log_set_max_level(LOG_INFO);
+}
+
+TEST(level_names) {
+        ASSERT_EQ(log_level_from_string("err"), LOG_ERR);
+        ASSERT_EQ(log_level_from_string("error"), LOG_ERR);
+        ASSERT_EQ(log_level_from_string("debug"), LOG_DEBUG);
+        ASSERT_EQ(log_level_from_string("loud"), -EINVAL);
+        ASSERT_STREQ(log_level_to_string(LOG_NOTICE), "notice");
 }

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The daemon's pure parts: retry backoff and renewal jitter. */
+/* The daemon: its pure parts (retry backoff, renewal jitter), and its state machine over attempts
+ * driven with canned worker reports, no processes. */
+#include <time.h>
+
+#include "bus.h"
 #include "manager.h"
 #include "tests.h"
 
@@ -65,4 +69,272 @@ TEST(state_names) {
         ASSERT_TRUE(manager_state_to_string(_MANAGER_STATE_MAX) == NULL);
         ASSERT_STREQ(item_state_to_string(ITEM_PENDING), "pending");
         ASSERT_TRUE(item_state_to_string((ItemState) -1) == NULL);
+}
+
+/* ---- the state machine, with a fake worker ---- */
+
+static unsigned fake_started, fake_stopped;
+static AttemptKind fake_kind;
+static int fake_start_result;
+
+static int fake_start(Manager *m, AttemptKind kind) {
+        fake_started++;
+        fake_kind = kind;
+        return fake_start_result;
+}
+
+static void fake_stop(Manager *m) {
+        fake_stopped++;
+}
+
+static const ManagerWorkerOps fake_ops = { .start = fake_start, .stop = fake_stop };
+
+static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
+        _cleanup_free_ char *json = NULL;
+        Config *c = NULL;
+        Manager *m = NULL;
+        NsError e = {};
+
+        fake_started = fake_stopped = 0;
+        fake_start_result = 0;
+        unsetenv("NOTIFY_SOCKET");
+        if (asprintf(&json,
+                     "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
+                     "\"secrets\": {\"directory\": \"%s/secrets\"}, "
+                     "\"retry\": {\"initial_sec\": 1, \"max_sec\": 60, \"jitter\": 0, \"max_attempts\": %u}, "
+                     "\"daemon\": {\"recheck_sec\": 600 %s}, "
+                     "\"certificates\": [{\"name\": \"db\", \"directory\": \"%s/certs\"}]}",
+                     test_tmpdir, test_tmpdir, max_attempts, daemon_fields, test_tmpdir) < 0)
+                return NULL;
+        if (config_parse(json, strlen(json), "test.json", &c, &e) < 0) {
+                fprintf(stderr, "config: %s\n", e.message);
+                return NULL;
+        }
+        if (manager_new(c, NULL, NULL, &m) < 0)
+                return NULL;
+        m->worker_ops = &fake_ops;
+        return m;
+}
+
+static ItemReport cert_item = { .name = (char *) "db", .state = ITEM_READY };
+
+static AttemptReport ok_report(void) {
+        uint64_t now = (uint64_t) time(NULL) * USEC_PER_SEC;
+
+        cert_item.not_after = now + 90 * USEC_PER_DAY;
+        cert_item.renew_at = now + 60 * USEC_PER_DAY;
+        return (AttemptReport) {
+                .changed = true,
+                .ca_pem = (char *) "-----BEGIN CERTIFICATE-----",
+                .ca_not_after = now + 365 * USEC_PER_DAY,
+                .certificates = &cert_item,
+                .n_certificates = 1,
+        };
+}
+
+static const AttemptReport fail_report = {
+        .code = -ENOENT,
+        .error = (char *) "CA (Secret nodeseal-ca): Secret nodeseal-ca not found",
+};
+
+TEST(attempt_triggers_coalesce_into_one_follow_up) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report();
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        ASSERT_EQ(fake_started, 1);
+        for (int i = 0; i < 5; i++)
+                ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        ASSERT_EQ(fake_started, 1);
+        ASSERT_TRUE(m->follow_up);
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(fake_started, 2);   /* the five triggers: one attempt */
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(fake_started, 2);
+        ASSERT_FALSE(m->attempt_running);
+        ASSERT_EQ(m->state, MANAGER_READY);
+        ASSERT_STREQ(m->ca_pem, "-----BEGIN CERTIFICATE-----");
+        ASSERT_EQ(m->certificates[0].state, ITEM_READY);
+        manager_free(m);
+}
+
+TEST(attempt_follow_up_takes_the_strongest_kind) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report();
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_CHECK));
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_RENEW));
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(fake_started, 2);
+        ASSERT_EQ(fake_kind, ATTEMPT_RENEW);
+        manager_free(m);
+}
+
+TEST(attempt_failures_back_off_then_recover) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report();
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &fail_report, NULL);
+        ASSERT_EQ(m->state, MANAGER_WAITING);
+        ASSERT_EQ(m->attempt, 1);
+        ASSERT_TRUE(m->next_attempt > 0);
+        ASSERT_CONTAINS(m->last_error, "Secret nodeseal-ca not found");
+        ASSERT_CONTAINS(m->status_text, "next attempt in 1 s (attempt 1)");
+        ASSERT_EQ(fake_started, 1);   /* no retry before the backoff is over */
+
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &fail_report, NULL);
+        ASSERT_EQ(m->attempt, 2);
+        ASSERT_CONTAINS(m->status_text, "next attempt in 2 s (attempt 2)");
+
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        ASSERT_EQ(m->next_attempt, 0);   /* a trigger starts it now: the retry is off */
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(m->state, MANAGER_READY);
+        ASSERT_EQ(m->attempt, 0);
+        ASSERT_TRUE(m->ever_ready);
+        ASSERT_CONTAINS(m->last_error, "not found");   /* kept after recovery */
+        manager_free(m);
+}
+
+TEST(attempt_gives_up_after_max_attempts) {
+        Manager *m = fake_manager("", 2);
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &fail_report, NULL);
+        ASSERT_EQ(m->exit_code, 0);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));   /* a follow-up, not run */
+        manager_attempt_done(m, &fail_report, NULL);
+        ASSERT_EQ(m->exit_code, 1);
+        ASSERT_CONTAINS(m->status_text, "Failed after 2 attempt(s)");
+        ASSERT_EQ(fake_started, 2);
+        manager_free(m);
+}
+
+TEST(attempt_deadline_stops_the_worker_and_fails) {
+        Manager *m = fake_manager(", \"attempt_timeout_sec\": 0.05", 0);
+        NsError killed = { .code = -ECHILD, .message = "The worker (pid 1) killed by signal TERM after 0.1 s" };
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        for (int i = 0; i < 50 && fake_stopped == 0; i++)
+                ASSERT_OK(sd_event_run(m->event, 100 * USEC_PER_MSEC));
+        ASSERT_EQ(fake_stopped, 1);
+        ASSERT_TRUE(m->attempt_running);   /* until the worker is gone */
+        manager_attempt_done(m, NULL, &killed);
+        ASSERT_EQ(m->state, MANAGER_WAITING);
+        ASSERT_EQ(m->attempt, 1);
+        ASSERT_CONTAINS(m->last_error, "did not finish within 0.05 s (daemon.attempt_timeout_sec)");
+        manager_free(m);
+}
+
+TEST(attempt_worker_without_report_fails_with_its_reason) {
+        Manager *m = fake_manager("", 0);
+        NsError crashed = { .code = -ECHILD, .message = "The worker (pid 7) killed by signal SEGV after 0.2 s" };
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, NULL, &crashed);
+        ASSERT_STREQ(m->last_error, crashed.message);
+        ASSERT_EQ(m->state, MANAGER_WAITING);
+
+        fake_start_result = -EAGAIN;   /* cannot even start one: a failed attempt, not a hang */
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        ASSERT_FALSE(m->attempt_running);
+        ASSERT_EQ(m->attempt, 2);
+        ASSERT_CONTAINS(m->last_error, "Failed to start a worker");
+        manager_free(m);
+}
+
+TEST(attempt_check_failure_provisions_at_once) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report();
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_CHECK));
+        ASSERT_EQ(fake_kind, ATTEMPT_CHECK);
+        manager_attempt_done(m, &fail_report, NULL);
+        ASSERT_EQ(fake_started, 3);
+        ASSERT_EQ(fake_kind, ATTEMPT_PROVISION);
+        ASSERT_EQ(m->attempt, 0);   /* a re-check that finds a problem is no failed attempt */
+        manager_free(m);
+}
+
+typedef struct Reply {
+        unsigned calls;
+        int code;
+        char error[256];
+} Reply;
+
+static void on_reply(Manager *m, int code, const char *error, void *userdata) {
+        Reply *r = userdata;
+
+        r->calls++;
+        r->code = code;
+        (void) snprintf(r->error, sizeof(r->error), "%s", strempty(error));
+}
+
+TEST(attempt_replies_wait_for_an_attempt_after_the_call) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report();
+        Reply first = {}, second = {}, third = {};
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_reconcile(m, ATTEMPT_PROVISION, on_reply, &first));
+        ASSERT_EQ(fake_started, 1);
+        /* During attempt 1: answered by attempt 2, which started after the call. */
+        ASSERT_OK(manager_reconcile(m, ATTEMPT_RENEW, on_reply, &second));
+        ASSERT_EQ(first.calls + second.calls, 0);
+
+        manager_attempt_done(m, &fail_report, NULL);
+        ASSERT_EQ(first.calls, 1);
+        ASSERT_EQ(first.code, -ENOENT);
+        ASSERT_CONTAINS(first.error, "Secret nodeseal-ca not found");
+        ASSERT_EQ(second.calls, 0);
+        ASSERT_EQ(fake_started, 2);
+        ASSERT_EQ(fake_kind, ATTEMPT_RENEW);
+
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(second.calls, 1);
+        ASSERT_EQ(second.code, 0);
+        ASSERT_EQ(first.calls, 1);
+
+        /* Whoever still waits when the daemon goes is told so. */
+        ASSERT_OK(manager_reconcile(m, ATTEMPT_PROVISION, on_reply, &third));
+        manager_free(m);
+        ASSERT_EQ(third.calls, 1);
+        ASSERT_EQ(third.code, -ESHUTDOWN);
+}
+
+TEST(bus_changes_marked_and_sent_once) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report();
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(sd_event_run(m->event, 0));
+        ASSERT_EQ(m->bus_changed, 0);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(m->bus_changed & (BUS_PROPERTY_STATE | BUS_PROPERTY_READY | BUS_PROPERTY_CERTIFICATES |
+                                    BUS_PROPERTY_CA_NOT_AFTER | BUS_PROPERTY_STATUS_TEXT),
+                  BUS_PROPERTY_STATE | BUS_PROPERTY_READY | BUS_PROPERTY_CERTIFICATES | BUS_PROPERTY_CA_NOT_AFTER |
+                          BUS_PROPERTY_STATUS_TEXT);
+        ASSERT_EQ(m->bus_changed & BUS_PROPERTY_LAST_ERROR, 0);
+        ASSERT_OK(sd_event_run(m->event, 0));   /* the deferred source sends them, once */
+        ASSERT_EQ(m->bus_changed, 0);
+
+        /* The same report again changes nothing a client could see. */
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(m->bus_changed & ~BUS_PROPERTY_STATUS_TEXT, 0);
+        manager_free(m);
 }

@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One attempt of the daemon: run in its worker process, reported to the daemon as JSON. */
+#include "json-util.h"
+
+#include "attempt.h"
+#include "log.h"
+#include "pki.h"
+#include "provision.h"
+#include "volume.h"
+
+static const char * const attempt_kind_table[_ATTEMPT_KIND_MAX] = {
+        [ATTEMPT_CHECK] = "check",
+        [ATTEMPT_PROVISION] = "provision",
+        [ATTEMPT_RENEW] = "renew",
+};
+
+static const char * const item_state_table[_ITEM_STATE_MAX] = {
+        [ITEM_PENDING] = "pending",
+        [ITEM_READY] = "ready",
+        [ITEM_FAILED] = "failed",
+};
+
+static int lookup(const char * const *table, int n, const char *s) {
+        for (int i = 0; s && i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return i;
+        return -EINVAL;
+}
+
+const char *attempt_kind_to_string(AttemptKind k) {
+        return (int) k >= 0 && k < _ATTEMPT_KIND_MAX ? attempt_kind_table[k] : NULL;
+}
+
+AttemptKind attempt_kind_from_string(const char *s) {
+        return (AttemptKind) lookup(attempt_kind_table, _ATTEMPT_KIND_MAX, s);
+}
+
+const char *item_state_to_string(ItemState s) {
+        return (int) s >= 0 && s < _ITEM_STATE_MAX ? item_state_table[s] : NULL;
+}
+
+ItemState item_state_from_string(const char *s) {
+        return (ItemState) lookup(item_state_table, _ITEM_STATE_MAX, s);
+}
+
+static void items_free(ItemReport *items, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(items[i].name);
+        free(items);
+}
+
+static void versions_free(SecretVersion *v, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(v[i].name);
+                free(v[i].resource_version);
+        }
+        free(v);
+}
+
+void attempt_report_done(AttemptReport *r) {
+        versions_free(r->secrets, r->n_secrets);
+        free(r->error);
+        free(r->ca_pem);
+        items_free(r->volumes, r->n_volumes);
+        items_free(r->certificates, r->n_certificates);
+        *r = (AttemptReport) {};
+}
+
+const ItemReport *attempt_report_find(const ItemReport *items, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(items[i].name, name))
+                        return items + i;
+        return NULL;
+}
+
+/* ---- JSON ---- */
+
+/* Integers as integers: cJSON would print a µs timestamp as 1.8e+15. */
+static bool add_u64(cJSON *o, const char *name, uint64_t v) {
+        char buf[32];
+        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
+        return cJSON_AddRawToObject(o, name, buf) != NULL;
+}
+
+static int items_to_json(cJSON *root, const char *name, const ItemReport *items, size_t n) {
+        cJSON *a = cJSON_AddArrayToObject(root, name);
+
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                cJSON *o = cJSON_CreateObject();
+
+                if (!o || !cJSON_AddItemToArray(a, o))
+                        return cJSON_Delete(o), -ENOMEM;
+                if (!cJSON_AddStringToObject(o, "name", items[i].name) ||
+                    !cJSON_AddStringToObject(o, "state", item_state_to_string(items[i].state)) ||
+                    !add_u64(o, "not_after", items[i].not_after) || !add_u64(o, "renew_at", items[i].renew_at))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+static int versions_to_json(cJSON *root, const SecretVersion *v, size_t n) {
+        cJSON *a = cJSON_AddArrayToObject(root, "secrets");
+
+        if (!a)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                cJSON *o = cJSON_CreateObject();
+
+                if (!o || !cJSON_AddItemToArray(a, o))
+                        return cJSON_Delete(o), -ENOMEM;
+                if (!cJSON_AddStringToObject(o, "name", v[i].name) ||
+                    !(v[i].resource_version ? cJSON_AddStringToObject(o, "resource_version", v[i].resource_version)
+                                            : cJSON_AddNullToObject(o, "resource_version")))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int attempt_report_to_json(const AttemptReport *r, char **ret) {
+        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
+        char *text;
+
+        if (!root || !cJSON_AddNumberToObject(root, "code", r->code) ||
+            !cJSON_AddStringToObject(root, "error", strempty(r->error)) ||
+            !cJSON_AddBoolToObject(root, "changed", r->changed) ||
+            (r->ca_pem && !cJSON_AddStringToObject(root, "ca_pem", r->ca_pem)) ||
+            !add_u64(root, "ca_not_after", r->ca_not_after) || !add_u64(root, "ca_issue_limit", r->ca_issue_limit))
+                return -ENOMEM;
+        if (items_to_json(root, "volumes", r->volumes, r->n_volumes) < 0 ||
+            items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0 ||
+            versions_to_json(root, r->secrets, r->n_secrets) < 0)
+                return -ENOMEM;
+        text = cJSON_PrintUnformatted(root);
+        if (!text)
+                return -ENOMEM;
+        *ret = text;
+        return 0;
+}
+
+static uint64_t json_u64(const cJSON *o, const char *name) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+        return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t) v->valuedouble : 0;
+}
+
+static const char *json_str(const cJSON *o, const char *name) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static int items_from_json(const cJSON *root, const char *name, ItemReport **ret, size_t *ret_n, NsError *error) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, name), *o;
+        ItemReport *items;
+        size_t n = 0;
+
+        if (!cJSON_IsArray(a))
+                return ns_error_set(error, -EBADMSG, "no \"%s\" array", name);
+        items = calloc((size_t) cJSON_GetArraySize(a) + 1, sizeof(*items));
+        if (!items)
+                return -ENOMEM;
+        cJSON_ArrayForEach(o, a) {
+                ItemReport *it = items + n;
+                const char *s = json_str(o, "name");
+
+                it->state = item_state_from_string(json_str(o, "state"));
+                if (!s || it->state < 0) {
+                        items_free(items, n);
+                        return ns_error_set(error, -EBADMSG, "%s[%zu]: no name or no valid state", name, n);
+                }
+                if (!(it->name = strdup(s)))
+                        return items_free(items, n), -ENOMEM;
+                it->not_after = json_u64(o, "not_after");
+                it->renew_at = json_u64(o, "renew_at");
+                n++;
+        }
+        *ret = items;
+        *ret_n = n;
+        return 0;
+}
+
+/* Optional: a report without them only means the watch reads the Secrets itself. */
+static int versions_from_json(const cJSON *root, SecretVersion **ret, size_t *ret_n) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, "secrets"), *o;
+        SecretVersion *v;
+        size_t n = 0;
+
+        v = calloc((size_t) cJSON_GetArraySize(a) + 1, sizeof(*v));
+        if (!v)
+                return -ENOMEM;
+        cJSON_ArrayForEach(o, a) {
+                const char *name = json_str(o, "name"), *rv = json_str(o, "resource_version");
+
+                if (!name)
+                        continue;
+                if (!(v[n].name = strdup(name)) || (rv && !(v[n].resource_version = strdup(rv)))) {
+                        versions_free(v, n + 1);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, NsError *error) {
+        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_ParseWithLength(json, size);
+        AttemptReport r = {};
+        const cJSON *code;
+        int k;
+
+        code = cJSON_GetObjectItemCaseSensitive(root, "code");
+        if (!cJSON_IsObject(root) || !cJSON_IsNumber(code) || code->valuedouble > 0 || code->valuedouble < -4095)
+                return ns_error_set(error, -EBADMSG, "not a JSON object with a \"code\" (an errno, 0 or negative)");
+        r.code = (int) code->valuedouble;
+        r.changed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "changed"));
+        r.ca_not_after = json_u64(root, "ca_not_after");
+        r.ca_issue_limit = json_u64(root, "ca_issue_limit");
+        if ((json_str(root, "error") && !(r.error = strdup(json_str(root, "error")))) ||
+            (json_str(root, "ca_pem") && !(r.ca_pem = strdup(json_str(root, "ca_pem")))))
+                k = -ENOMEM;
+        else
+                k = items_from_json(root, "volumes", &r.volumes, &r.n_volumes, error);
+        if (k >= 0)
+                k = items_from_json(root, "certificates", &r.certificates, &r.n_certificates, error);
+        if (k >= 0)
+                k = versions_from_json(root, &r.secrets, &r.n_secrets);
+        if (k >= 0 && r.code < 0 && isempty(r.error))
+                k = ns_error_set(error, -EBADMSG, "a failure (code %d) without a message", r.code);
+        if (k < 0) {
+                attempt_report_done(&r);
+                return k;
+        }
+        *ret = r;
+        return 0;
+}
+
+/* ---- the worker's side ---- */
+
+static int renew_certificates(const Config *c, const Ca *ca, NsError *error) {
+        for (size_t i = 0; i < c->n_certificates; i++) {
+                const CertificateConfig *cc = c->certificates + i;
+                int r = certificate_provision_full(c, cc, ca, true, NULL, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Certificate %s", cc->name);
+                log_info("Certificate %s: renewed on request.", cc->name);
+        }
+        return 1;
+}
+
+static int copy_versions(SecretSource *source, AttemptReport *report) {
+        const SecretVersion *v;
+        size_t n;
+
+        secret_source_versions(source, &v, &n);
+        report->secrets = calloc(n + 1, sizeof(SecretVersion));
+        if (!report->secrets)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++, report->n_secrets++)
+                if (!(report->secrets[i].name = strdup(v[i].name)) ||
+                    (v[i].resource_version && !(report->secrets[i].resource_version = strdup(v[i].resource_version))))
+                        return -ENOMEM;
+        return 0;
+}
+
+/* Volumes, the CA, certificates (all of them anew for ATTEMPT_RENEW); >0 when anything changed. */
+static int provision_pass(const Config *c, AttemptKind kind, AttemptReport *report, NsError *error) {
+        _cleanup_(secret_source_freep) SecretSource *source = NULL;
+        _cleanup_(ca_freep) Ca *ca = NULL;
+        int r, k;
+
+        r = secret_source_new(c, &source, error);
+        if (r < 0)
+                return r;
+        r = provision_all(c, source, c->n_certificates > 0 || kind == ATTEMPT_RENEW ? &ca : NULL, error);
+        if (r >= 0 && kind == ATTEMPT_RENEW)
+                r = renew_certificates(c, ca, error);
+        k = copy_versions(source, report);
+        if (k < 0)
+                return k;
+        if (ca) {
+                k = ca_trust_pem(ca, &report->ca_pem);
+                if (k < 0)
+                        return k;
+                report->ca_not_after = ca_not_after(ca);
+                report->ca_issue_limit = ca_issue_limit(ca);
+        }
+        return r;
+}
+
+static int check_volumes(const Config *c, ItemReport *items, NsError *error) {
+        int first = 0;
+
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                const VolumeConfig *v = c->volumes + i;
+                NsError e = {};
+                int r = volume_check(c, v, &e);
+
+                items[i].state = r >= 0 ? ITEM_READY : ITEM_FAILED;
+                if (r < 0 && first == 0)
+                        first = ns_error_set(error, r, "Volume %s: %s", v->name, ns_error_message(&e, r));
+        }
+        return first;
+}
+
+static int check_certificate(const Config *c, const CertificateConfig *cc, const char *trust, ItemReport *item,
+                             NsError *error) {
+        NsError e = {};
+        int r;
+
+        if (!trust) {
+                item->state = ITEM_PENDING;
+                return ns_error_set(error, -ENOENT, "Certificate %s: no CA yet", cc->name);
+        }
+        r = certificate_check(c, cc, trust, 0, &item->not_after, &item->renew_at, &e);
+        if (r < 0) {
+                item->state = r == -ENOENT ? ITEM_PENDING : ITEM_FAILED;
+                return ns_error_set(error, r, "Certificate %s: %s", cc->name, ns_error_message(&e, r));
+        }
+        item->state = ITEM_READY;
+        return 0;
+}
+
+static int check_certificates(const Config *c, const char *ca_pem, ItemReport *items, NsError *error) {
+        _cleanup_free_ char *path = NULL, *file = NULL;
+        const char *trust = ca_pem;
+        int first = 0;
+
+        if (!trust && c->n_certificates > 0) {
+                if (asprintf(&path, "%s/%s", c->runtime_dir, PROVISION_CA_FILE) < 0)
+                        return -ENOMEM;
+                if (read_full_file(path, 1024 * 1024, &file, NULL) >= 0)
+                        trust = file;
+        }
+        for (size_t i = 0; i < c->n_certificates; i++) {
+                int r = check_certificate(c, c->certificates + i, trust, items + i, error);
+                if (r < 0 && first == 0)
+                        first = r;
+        }
+        return first;
+}
+
+static int items_new(const Config *c, AttemptReport *report) {
+        report->volumes = calloc(c->n_volumes + 1, sizeof(ItemReport));
+        report->certificates = calloc(c->n_certificates + 1, sizeof(ItemReport));
+        if (!report->volumes || !report->certificates)
+                return -ENOMEM;
+        for (size_t i = 0; i < c->n_volumes; i++, report->n_volumes++)
+                if (!(report->volumes[i].name = strdup(c->volumes[i].name)))
+                        return -ENOMEM;
+        for (size_t i = 0; i < c->n_certificates; i++, report->n_certificates++)
+                if (!(report->certificates[i].name = strdup(c->certificates[i].name)))
+                        return -ENOMEM;
+        return 0;
+}
+
+/* Looks at every volume and certificate; the first problem, if any. */
+static int check_items(const Config *c, AttemptReport *report, NsError *error) {
+        int r, k;
+
+        r = items_new(c, report);
+        if (r < 0)
+                return r;
+        r = check_volumes(c, report->volumes, error);
+        k = check_certificates(c, report->ca_pem, report->certificates, error);
+        return r < 0 ? r : k;
+}
+
+int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret) {
+        AttemptReport report = {};
+        NsError error = {}, state_error = {};
+        int r = 0, k;
+
+        if (kind != ATTEMPT_CHECK)
+                r = provision_pass(c, kind, &report, &error);
+        report.changed = r > 0;
+        k = check_items(c, &report, &state_error);
+        if (k == -ENOMEM || r == -ENOMEM) {
+                attempt_report_done(&report);
+                return -ENOMEM;
+        }
+        if (r >= 0 && k < 0) {
+                /* Provisioned, yet the result does not check out: that is a failure too. */
+                r = k;
+                error = state_error;
+        }
+        if (r < 0) {
+                report.code = r;
+                report.error = strdup(ns_error_message(&error, r));
+                if (!report.error) {
+                        attempt_report_done(&report);
+                        return -ENOMEM;
+                }
+        }
+        *ret = report;
+        return 0;
+}

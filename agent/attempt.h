@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One attempt of the daemon, run in a worker process: what it does, and the report it hands back. */
+#pragma once
+
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "secret.h"
+
+typedef enum AttemptKind {
+        ATTEMPT_CHECK,        /* look at every volume and certificate, change nothing, fetch nothing */
+        ATTEMPT_PROVISION,    /* what "nodeseal provision" does */
+        ATTEMPT_RENEW,        /* provision, then every certificate anew */
+        _ATTEMPT_KIND_MAX,
+        _ATTEMPT_KIND_INVALID = -EINVAL,
+} AttemptKind;
+
+typedef enum ItemState {
+        ITEM_PENDING,         /* not seen in place yet */
+        ITEM_READY,           /* volume open and mounted; certificate valid and chained to the CA */
+        ITEM_FAILED,          /* looked at, and not in place */
+        _ITEM_STATE_MAX,
+        _ITEM_STATE_INVALID = -EINVAL,
+} ItemState;
+
+/* A volume or a certificate as the attempt left it. */
+typedef struct ItemReport {
+        char *name;
+        ItemState state;
+        uint64_t not_after;   /* certificates: µs since the epoch, 0 unknown */
+        uint64_t renew_at;    /* certificates: start of the renewal window */
+} ItemReport;
+
+/* Public facts only: never a key. */
+typedef struct AttemptReport {
+        int code;                 /* 0 all in place, else the negative errno of the first problem */
+        char *error;              /* its message, naming the volume, CA or certificate */
+        bool changed;             /* a volume was opened or a certificate written */
+        char *ca_pem;             /* the trust bundle of the CA the attempt loaded, NULL none */
+        uint64_t ca_not_after;
+        uint64_t ca_issue_limit;  /* no certificate may outlive this */
+        ItemReport *volumes;
+        size_t n_volumes;
+        ItemReport *certificates;
+        size_t n_certificates;
+        SecretVersion *secrets;   /* the versions of the Secrets the attempt read: the daemon's watch starts there */
+        size_t n_secrets;
+} AttemptReport;
+
+#define ATTEMPT_REPORT_SIZE_MAX (4 * 1024 * 1024)
+
+void attempt_report_done(AttemptReport *r);
+int attempt_report_to_json(const AttemptReport *r, char **ret);
+/* -EBADMSG when json is not a report (error says what is wrong with it). */
+int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, NsError *error);
+/* The report's entry for a name, NULL when it has none. */
+const ItemReport *attempt_report_find(const ItemReport *items, size_t n, const char *name);
+
+/* The worker's side: runs the attempt and fills ret (always, on success; failures of the attempt
+ * are in ret->code). A negative return only when no report could be made (out of memory). */
+int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret);
+
+const char *attempt_kind_to_string(AttemptKind k) _pure_;
+AttemptKind attempt_kind_from_string(const char *s) _pure_;
+const char *item_state_to_string(ItemState s) _pure_;
+ItemState item_state_from_string(const char *s) _pure_;
