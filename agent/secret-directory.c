@@ -2,7 +2,9 @@
 /* The "directory" secret source: <dir>/<secret>/<key>, the layout of a Secret mounted as a volume. */
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "path-util.h"
 #include "secret.h"
 
 #define SECRET_VALUE_MAX (1024 * 1024)  /* the API server's own limit on a Secret */
@@ -15,24 +17,46 @@ static const char *root_of(SecretSource *s) {
         return s->config->secrets.directory ?: CONFIG_DEFAULT_SECRETS_DIR;
 }
 
+/* For reading, the root is opened as configured (a mounted Secret is a tree of kubelet's symlinks).
+ * For writing (format records), root and Secret directory are reached without symlinks below
+ * directories only root can change, as every path nodeseal writes to (path-util.h). */
+static int open_root(SecretSource *s, bool write, int *ret, NsError *error) {
+        const char *root = root_of(s);
+        int fd;
+
+        if (write)
+                return path_open_dir_safe(root, 0, (uid_t) -1, (gid_t) -1, ret, error);
+        fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Secrets directory %s: %s", root, strerror(errno));
+        *ret = fd;
+        return 0;
+}
+
 static int open_secret_dir(SecretSource *s, const char *secret, bool create, int *ret, NsError *error) {
         const char *root = root_of(s);
         _cleanup_close_ int rfd = -EBADF;
-        int fd;
+        struct stat st;
+        int fd, r;
 
-        rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (rfd < 0)
-                return ns_error_set(error, -errno, "Secrets directory %s: %m", root);
+        r = open_root(s, create, &rfd, error);
+        if (r < 0)
+                return r;
 
         if (create && mkdirat(rfd, secret, 0700) < 0 && errno != EEXIST)
-                return ns_error_set(error, -errno, "Failed to create %s/%s: %m", root, secret);
+                return ns_error_set(error, -errno, "Failed to create %s/%s: %s", root, secret, strerror(errno));
 
-        fd = openat(rfd, secret, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = openat(rfd, secret, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (create ? O_NOFOLLOW : 0));
         if (fd < 0) {
                 if (errno == ENOENT)
                         return ns_error_set(error, -ENOENT, "Secret %s not found (no directory %s/%s)",
                                             secret, root, secret);
-                return ns_error_set(error, -errno, "Secret %s (%s/%s): %m", secret, root, secret);
+                return ns_error_set(error, -errno, "Secret %s (%s/%s): %s", secret, root, secret, strerror(errno));
+        }
+        if (create && (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0022))) {
+                safe_close(fd);
+                return ns_error_set(error, -EPERM, "Refusing to write in %s/%s: not a directory only root can change",
+                                    root, secret);
         }
         *ret = fd;
         return 0;

@@ -23,6 +23,25 @@ assert_eq "$(sum_of "$dev")" "$sum" "the device after the refusal"
 umount "$T/secrets"
 cleanup_hooks=("${cleanup_hooks[@]:0:${#cleanup_hooks[@]}-1}")
 
+# A secrets directory that a non-root user can change: root's record write could be redirected
+# (a symlink planted for the Secret's directory), so it is refused, and nothing is formatted.
+chown nobody "$T/secrets"
+ns -c "$T/nodeseal.json" provision
+[ "$rc" -ne 0 ] || fail "provision succeeded with a secrets directory owned by nobody: $out"
+assert_contains "$out" "Cannot store the format record \"data.luks-uuid\""
+assert_contains "$out" "$T/secrets"
+assert_not_contains "$out" "formatting"
+assert_eq "$(sum_of "$dev")" "$sum" "the device after the refusal (secrets owned by nobody)"
+chown root "$T/secrets"
+mv "$KEYS_DIR" "$T/keys-elsewhere"
+ln -s "$T/keys-elsewhere" "$KEYS_DIR"
+ns -c "$T/nodeseal.json" provision
+[ "$rc" -ne 0 ] || fail "provision succeeded with the key Secret's directory a symlink: $out"
+assert_contains "$out" "Cannot store the format record"
+assert_eq "$(sum_of "$dev")" "$sum" "the device after the refusal (symlinked Secret directory)"
+rm "$KEYS_DIR"
+mv "$T/keys-elsewhere" "$KEYS_DIR"
+
 # Kubernetes: read access only, as rbac.yaml granted before records existed.
 . "$(dirname "$0")/kube-lib.sh"
 start_fake
