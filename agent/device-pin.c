@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "device-pin.h"
+#include "path-util.h"
 
 static void describe_stat(const struct stat *st, char *buf, size_t size) {
         if (S_ISBLK(st->st_mode))
@@ -42,6 +43,35 @@ static int pin_claim(DevicePin *p, NsError *error) {
         return 0;
 }
 
+/* Opens path from its directory, which only root may change (path-util.h): a device path in a
+ * directory a datastore user can write (an image file in its home, a link it planted) could be
+ * swapped for another device between any check and the format. The last component may be a
+ * symlink (the /dev/disk/by-* links udev makes): only root can have put it there. */
+static int open_in_safe_dir(const char *path, int *ret_fd, NsError *error) {
+        _cleanup_free_ char *copy = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        const char *base;
+        char *slash;
+        NsError e = {};
+        int r;
+
+        copy = strdup(path);
+        if (!copy)
+                return -ENOMEM;
+        slash = strrchr(copy, '/');
+        if (!slash || slash[1] == '\0')
+                return ns_error_set(error, -EINVAL, "Device %s: not an absolute path to a device or file", path);
+        base = slash + 1;
+        *slash = '\0';
+        r = path_open_dir_safe(copy[0] ? copy : "/", 0, (uid_t) -1, (gid_t) -1, &dfd, &e);
+        if (r < 0)
+                return ns_error_set(error, r, "Device %s: %s; not touching it", path, e.message);
+        *ret_fd = openat(dfd, base, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        if (*ret_fd < 0)
+                return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
+        return 0;
+}
+
 int device_pin_new(const char *path, DevicePin **ret, NsError *error) {
         _cleanup_(device_pin_freep) DevicePin *p = NULL;
         struct stat st;
@@ -55,7 +85,9 @@ int device_pin_new(const char *path, DevicePin **ret, NsError *error) {
         if (!p->path)
                 return -ENOMEM;
 
-        p->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+        r = open_in_safe_dir(path, &p->fd, error);
+        if (r < 0)
+                return r;
         if (p->fd < 0)
                 return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));
         if (fstat(p->fd, &st) < 0)
@@ -96,24 +128,28 @@ DevicePin *device_pin_free(DevicePin *p) {
         return NULL;
 }
 
-int device_pin_verify(const DevicePin *p, NsError *error) {
+int device_pin_verify_path(const DevicePin *p, const char *path, NsError *error) {
         char now[96], pinned[96];
         struct stat st, held;
 
         if (fstat(p->fd, &held) < 0)
                 return ns_error_set(error, -errno, "Device %s: %s", p->path, strerror(errno));
         describe_stat(&held, pinned, sizeof(pinned));
-        if (stat(p->path, &st) < 0)
+        if (stat(path, &st) < 0)
                 return ns_error_set(error, -ESTALE,
                                     "Device %s went away while it was being prepared (it was %s): %s; refusing to format anything",
-                                    p->path, pinned, strerror(errno));
+                                    path, pinned, strerror(errno));
         if (!same_identity(p, &st)) {
                 describe_stat(&st, now, sizeof(now));
                 return ns_error_set(error, -ESTALE,
                                     "Device %s now names %s, not %s that was probed; refusing to format anything (both are left as they are)",
-                                    p->path, now, pinned);
+                                    path, now, pinned);
         }
         return 0;
+}
+
+int device_pin_verify(const DevicePin *p, NsError *error) {
+        return device_pin_verify_path(p, p->path, error);
 }
 
 void device_pin_release_claim(DevicePin *p) {

@@ -23,14 +23,16 @@ typedef struct DevicePin {
         char fd_path[32];       /* "/proc/self/fd/N": the pinned device by handle, for libcryptsetup */
 } DevicePin;
 
-/* Opens, claims and locks path. -EBUSY (naming the path) when a block device is in use: mounted,
+/* Opens path (from a directory only root may change), claims and locks it. -EBUSY (naming the path) when a block device is in use: mounted,
  * mapped, held by md/LVM or claimed by another process. */
 int device_pin_new(const char *path, DevicePin **ret, NsError *error);
 DevicePin *device_pin_free(DevicePin *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(DevicePin *, device_pin_free);
 
-/* 0 when path still names the pinned device; -ESTALE (with what it names now) when not. */
+/* 0 when the pinned path still names the pinned device; -ESTALE (with what it names now) when not.
+ * _path: the same for another path (the device spec resolved again). */
 int device_pin_verify(const DevicePin *p, NsError *error);
+int device_pin_verify_path(const DevicePin *p, const char *path, NsError *error);
 
 /* Gives up the exclusive claim (libcryptsetup takes its own to format; device-mapper to map),
  * keeping the open handle, the lock and the identity. */

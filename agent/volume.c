@@ -519,6 +519,21 @@ static int judge_device(const VolumeConfig *v, const DevicePin *pin, const Forma
                             pin->path, what);
 }
 
+/* The configured device spec (UUID=, LABEL=, PARTLABEL=, a path), resolved again, still names the
+ * pinned device: a label that moved to another disk meanwhile is caught like a re-pointed link. */
+static int spec_still_names(const VolumeConfig *v, const DevicePin *pin, NsError *error) {
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        r = probe_resolve_device(v->device, &now, error);
+        if (r < 0)
+                return r;
+        r = device_pin_verify_path(pin, now, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "%s", v->device);
+        return 0;
+}
+
 /* The UUID the new header gets: the recorded one when a format of this volume began before. */
 static int format_uuid(const FormatRecord *rec, char buf[static 40]) {
         if (rec->uuid[0]) {
@@ -557,6 +572,9 @@ static int format_pinned(const VolumeConfig *v, SecretSource *s, DevicePin *pin,
                 return ns_error_set(error, -ESTALE, "The format record of volume %s changed while it was being formatted; refusing (run again)",
                                     v->name);
         r = device_pin_verify(pin, error);
+        if (r < 0)
+                return r;
+        r = spec_still_names(v, pin, error);
         if (r < 0)
                 return r;
         r = judge_device(v, pin, &again, error);

@@ -4,6 +4,7 @@
 # as /dev/disk/by-* links are) is re-pointed to another blank disk while the key is fetched: the
 # format is refused and neither disk is touched; pointed back, the probed disk is formatted. With
 # the kubernetes source the window is a slow API server, with the directory source the pause seam.
+# A device path in a directory a non-root user can change is refused before anything is read.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
 
@@ -33,6 +34,18 @@ uuid=$(cryptsetup luksUUID "$a")
 assert_contains "$(cat "$KEYS_DIR/data.luks-uuid")" "\"uuid\":\"$uuid\""
 assert_contains "$(cat "$KEYS_DIR/data.formatted")" "\"uuid\":\"$uuid\""
 assert_eq "$(sum_of "$b")" "$sb" "the other disk at the end"
+
+# A device (here an image file) in a directory that nobody owns: nobody could swap it at any moment.
+mkdir "$T/home"
+truncate -s 32M "$T/home/disk.img"
+chown nobody "$T/home"
+si=$(sum_of "$T/home/disk.img")
+volume_config "$T/home.json" "$T/home/disk.img"
+ns -c "$T/home.json" provision
+[ "$rc" -ne 0 ] || fail "provision succeeded on a device in nobody's directory: $out"
+assert_contains "$out" "Device $T/home/disk.img: Refusing $T/home"
+assert_contains "$out" "not touching it"
+assert_eq "$(sum_of "$T/home/disk.img")" "$si" "the device in nobody's directory"
 
 # The kubernetes source: the key Secret answers slowly, and the path is re-pointed meanwhile.
 . "$(dirname "$0")/kube-lib.sh"
