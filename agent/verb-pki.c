@@ -12,6 +12,7 @@
 #include <openssl/evp.h>
 
 #include "log.h"
+#include "path-util.h"
 #include "pki.h"
 #include "secret.h"
 #include "verbs.h"
@@ -216,6 +217,7 @@ fail:
 static int write_directory(const Bootstrap *b, const char *dir) {
         _cleanup_close_ int root = -EBADF;
         size_t written = 0;
+        NsError e = {};
         int r;
 
         /* Everything is checked before anything is written. */
@@ -229,12 +231,14 @@ static int write_directory(const Bootstrap *b, const char *dir) {
                         return log_error_errno(-EEXIST, "%s already exists; refusing to overwrite anything, nothing written.", p);
         }
 
-        r = mkdir_p(dir, 0700);
+        /* Keys are written here: reached without symlinks, below directories only root can change;
+         * a directory made for them is root's alone. */
+        bool existed = access(dir, F_OK) >= 0;
+        r = path_open_dir_safe(dir, PATH_SAFE_MKDIR, (uid_t) -1, (gid_t) -1, &root, &e);
         if (r < 0)
-                return log_error_errno(r, "Failed to create %s: %m", dir);
-        root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (root < 0)
-                return log_error_errno(-errno, "Failed to open %s: %m", dir);
+                return log_error_errno(r, "%s", e.message);
+        if (!existed && fchmod(root, 0700) < 0)
+                return log_error_errno(-errno, "Failed to make %s private: %m", dir);
 
         for (; written < b->n_items; written++) {
                 const BootstrapItem *it = b->items + written;

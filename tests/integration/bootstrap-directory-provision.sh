@@ -44,6 +44,16 @@ ns -c "$T/nodeseal.json" bootstrap --directory "$T/secrets" --node node-9
 [ "$rc" -ne 0 ] || fail "bootstrap for a new node overwrote the CA"
 [ ! -e "$T/secrets/nodeseal-keys-node-9" ] || fail "keys written although bootstrap was refused"
 
+# Keys are never written below a directory another user can change: it could redirect them.
+if [ "$(id -u)" -eq 0 ]; then
+        mkdir "$T/users"
+        chown nobody "$T/users"
+        ns -c "$T/nodeseal.json" bootstrap --directory "$T/users/secrets" --node node-1
+        [ "$rc" -ne 0 ] || fail "bootstrap wrote keys below a directory that nobody owns"
+        assert_contains "$out" "Refusing $T/users/secrets"
+        [ -z "$(ls -A "$T/users")" ] || fail "something was written below nobody's directory: $(ls -A "$T/users")"
+fi
+
 # Without a config file at all (only when this machine has none at the default path).
 if [ ! -e /etc/nodeseal/nodeseal.json ]; then
         ns bootstrap --directory "$T/fresh" --node node-2 --volume data
