@@ -73,3 +73,15 @@ ns_resume() {
         set -e
         out=$(cat "$ns_log")
 }
+
+# kube_volume_config FILE DEVICE: kube-lib.sh's write_config (the fake API server as the source)
+# with the one volume "data" on DEVICE.
+kube_volume_config() {
+        write_config "$1"
+        python3 - "$1" "$2" "$T/mnt" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3]}]
+json.dump(c, open(sys.argv[1], "w"))
+PY
+}

@@ -55,13 +55,7 @@ d=$(loop_new "$T/d.img" 64)
 ln -sfn "$c" "$T/disk"
 random_key "$T/key"
 fk_secret "nodeseal-keys-$NODE_NAME" "data=$T/key"
-write_config "$T/kube.json"
-python3 - "$T/kube.json" "$T/disk" "$T/mnt" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3]}]
-json.dump(c, open(sys.argv[1], "w"))
-PY
+kube_volume_config "$T/kube.json" "$T/disk"
 sc=$(sum_of "$c") sd=$(sum_of "$d")
 fk_fault '{"mode": "slow", "delay_ms": 3000, "method": "GET", "count": 1, "match": "nodeseal-keys"}'
 set +e

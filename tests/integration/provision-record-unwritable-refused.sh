@@ -48,13 +48,7 @@ start_fake
 random_key "$T/key"
 fk_secret "nodeseal-keys-$NODE_NAME" "data=$T/key"
 fk POST /fake/permissions "{\"token\": \"$FAKE_KUBE_TOKEN\", \"rules\": [{\"verbs\": [\"get\", \"list\", \"watch\"], \"resources\": [\"secrets\"]}]}" >/dev/null
-write_config "$T/kube.json"
-python3 - "$T/kube.json" "$dev" "$T/mnt" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3]}]
-json.dump(c, open(sys.argv[1], "w"))
-PY
+kube_volume_config "$T/kube.json" "$dev"
 ns -c "$T/kube.json" provision
 [ "$rc" -ne 0 ] || fail "provision succeeded without permission to store the record: $out"
 assert_contains "$out" "Cannot store the format record \"data.luks-uuid\" of volume data"

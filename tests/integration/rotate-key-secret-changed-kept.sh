@@ -40,13 +40,7 @@ truncate -s 32M "$T/kdisk.img"
 cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --label data \
         --subsystem nodeseal --key-file "$T/key-a" "$T/kdisk.img"
 fk_secret "nodeseal-keys-$NODE_NAME" "data=$T/key-b" "data.previous=$T/key-a"
-write_config "$T/kube.json"
-python3 - "$T/kube.json" "$T/kdisk.img" "$T/mnt" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1]))
-c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3]}]
-json.dump(c, open(sys.argv[1], "w"))
-PY
+kube_volume_config "$T/kube.json" "$T/kdisk.img"
 ns_paused rotate-destroy -c "$T/kube.json" provision
 printf '{"data": {"data": "%s", "data.previous": "%s"}}' "$(base64 -w0 <"$T/key-c")" "$(base64 -w0 <"$T/key-b")" >"$T/patch.json"
 kapi PATCH "/api/v1/namespaces/nodeseal/secrets/nodeseal-keys-$NODE_NAME" "@$T/patch.json" application/merge-patch+json >/dev/null
