@@ -73,5 +73,5 @@ for source in directory kubernetes; do
                 "$timer_h s (a timer running the shell check every 60 s)" "$(calc "$cpu_h / $timer_h")x" "-" "n/a" \
                 "$cmd; bench-run -n $BENCH_RUNS sh check.sh SECRETS CERTS, times 60"
 done
-note "At rest: wakeups and CPU per minute/hour are extrapolated from a ${window} s window (BENCH_REST_SECONDS); the re-check every recheck_sec (60 s) starts a worker process, counted in CPU (workers) and in the daemon's wakeups."
+note "At rest: wakeups and CPU per minute/hour are extrapolated from a ${window} s window (BENCH_REST_SECONDS); the re-check every recheck_sec (60 s) starts a worker process, counted in CPU (workers, in clock ticks of 10 ms) and in the daemon's wakeups."
 bench_done
