@@ -43,6 +43,22 @@ static int pin_claim(DevicePin *p, NsError *error) {
         return 0;
 }
 
+/* 0 when only root can change what name means in directory dfd: the directory is root's and not
+ * writable by others, or it is sticky (/var/tmp) and the entry itself is root's. -EPERM otherwise. */
+static int dir_entry_is_roots(int dfd, const char *name) {
+        struct stat d, e;
+
+        if (fstat(dfd, &d) < 0)
+                return -errno;
+        if (d.st_uid != 0)
+                return -EPERM;
+        if (!(d.st_mode & 0022))
+                return 0;
+        if (!(d.st_mode & S_ISVTX) || fstatat(dfd, name, &e, AT_SYMLINK_NOFOLLOW) < 0 || e.st_uid != 0)
+                return -EPERM;
+        return 0;
+}
+
 /* Opens path from its directory, which only root may change (path-util.h): a device path in a
  * directory a datastore user can write (an image file in its home, a link it planted) could be
  * swapped for another device between any check and the format. The last component may be a
@@ -63,9 +79,14 @@ static int open_in_safe_dir(const char *path, int *ret_fd, NsError *error) {
                 return ns_error_set(error, -EINVAL, "Device %s: not an absolute path to a device or file", path);
         base = slash + 1;
         *slash = '\0';
-        r = path_open_dir_safe(copy[0] ? copy : "/", 0, (uid_t) -1, (gid_t) -1, &dfd, &e);
+        r = path_open_dir_safe(copy[0] ? copy : "/", PATH_SAFE_ANY_OWNER, (uid_t) -1, (gid_t) -1, &dfd, &e);
         if (r < 0)
                 return ns_error_set(error, r, "Device %s: %s; not touching it", path, e.message);
+        r = dir_entry_is_roots(dfd, base);
+        if (r < 0)
+                return ns_error_set(error, r,
+                                    "Device %s: Refusing %s: a user other than root can change that directory, and could swap the device; not touching it",
+                                    path, copy[0] ? copy : "/");
         *ret_fd = openat(dfd, base, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
         if (*ret_fd < 0)
                 return ns_error_set(error, -errno, "Device %s: cannot open: %s", path, strerror(errno));

@@ -102,6 +102,7 @@ int format_record_read(SecretSource *s, const VolumeConfig *v, FormatRecord *ret
         char done_uuid[40];
         int r;
 
+        (void) snprintf(rec.secret, sizeof(rec.secret), "%s", s->config->secrets.keys_secret);
         secret_source_invalidate(s);
         r = read_key(s, v, FORMAT_RECORD_BEGUN_SUFFIX, &begun, error);
         if (r < 0 && r != -ENOKEY)

@@ -25,6 +25,7 @@ typedef struct FormatRecord {
         char device[128];       /* the device it was made on, as configured then */
         bool done;              /* the key slot was added: the volume may hold data */
         char done_at[32];
+        char secret[256];       /* the Secret that holds the record (or would), for messages */
 } FormatRecord;
 
 /* Reads the record afresh from the source. 0 with ret->uuid "" when there is none, 1 when there

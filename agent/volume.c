@@ -424,7 +424,7 @@ static int judge_blank(const VolumeConfig *v, const DevicePin *pin, const Format
                                     "Volume %s %s (record \"%s%s\" in Secret %s); the device %s reads blank now: refusing to format it "
                                     "(the device is left as it is). A backend that returns zeros, a wiped or replaced disk: find the data first. "
                                     "To start this volume afresh on purpose, delete the records \"%s%s\" and \"%s%s\" from the Secret",
-                                    v->name, what, v->key ?: v->name, FORMAT_RECORD_DONE_SUFFIX, "the keys Secret",
+                                    v->name, what, v->key ?: v->name, FORMAT_RECORD_DONE_SUFFIX, rec->secret,
                                     pin->path, v->key ?: v->name, FORMAT_RECORD_BEGUN_SUFFIX, v->key ?: v->name,
                                     FORMAT_RECORD_DONE_SUFFIX);
         }

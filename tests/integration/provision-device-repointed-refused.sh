@@ -47,6 +47,21 @@ assert_contains "$out" "Device $T/home/disk.img: Refusing $T/home"
 assert_contains "$out" "not touching it"
 assert_eq "$(sum_of "$T/home/disk.img")" "$si" "the device in nobody's directory"
 
+# In a sticky directory everyone can write (like /var/tmp), root's image file cannot be swapped by
+# others; one that nobody owns can.
+mkdir -m 1777 "$T/sticky"
+truncate -s 32M "$T/sticky/nobodys.img"
+chown nobody "$T/sticky/nobodys.img"
+volume_config "$T/sticky.json" "$T/sticky/nobodys.img"
+ns -c "$T/sticky.json" provision
+[ "$rc" -ne 0 ] || fail "provision succeeded on nobody's image in a sticky directory: $out"
+assert_contains "$out" "a user other than root can change that directory, and could swap the device"
+truncate -s 32M "$T/sticky/roots.img"
+rm "$KEYS_DIR/data.luks-uuid" "$KEYS_DIR/data.formatted"   # a new volume "data", on purpose
+volume_config "$T/sticky.json" "$T/sticky/roots.img"
+ns -c "$T/sticky.json" provision
+assert_contains "$out" "formatting $T/sticky/roots.img as LUKS2"
+
 # The kubernetes source: the key Secret answers slowly, and the path is re-pointed meanwhile.
 . "$(dirname "$0")/kube-lib.sh"
 start_fake

@@ -433,6 +433,7 @@ TEST(recorded_volume_reading_blank_refused) {
         ASSERT_TRUE(opens_with(image, 'k') >= 0);
         ASSERT_EQ(truncate(image, 0), 0);
         ASSERT_EQ(truncate(image, IMAGE_SIZE), 0);
+        assert_refused_unchanged(image, NULL, -EUCLEAN, "(record \"data.formatted\" in Secret nodeseal-keys-n1); the device");
         assert_refused_unchanged(image, NULL, -EUCLEAN, "reads blank now: refusing to format it");
         /* The message names the record and how to start afresh on purpose. */
         assert_refused_unchanged(image, NULL, -EUCLEAN, "delete the records \"data.luks-uuid\" and \"data.formatted\"");
