@@ -42,7 +42,10 @@ map=/dev/mapper/nodeseal-data
 [[ $1 == install ]] || fail "unknown step '$1'"
 [[ ! -e /usr/sbin/nodeseal ]] || fail "/usr/sbin/nodeseal exists before the installation"
 
-log "1. dpkg -i"
+log "1. dpkg -i (${SECONDS} s after the command started)"
+# man-db's trigger would rebuild the whole manual database under TCG for two pages: Debian's own
+# switch for it (man-db/auto-update) turned off in this throwaway root.
+rm -f /var/lib/man-db/auto-update
 dpkg -i "$SCRATCH/nodeseal.deb" > "$SCRATCH/dpkg-i.log" 2>&1 || fail "dpkg -i: $(cat "$SCRATCH/dpkg-i.log")"
 dpkg -L nodeseal > "$SCRATCH/files"
 for f in /usr/sbin/nodeseal /lib/systemd/system/nodeseal.service /lib/systemd/system/postgresql@.service.d/nodeseal.conf \
@@ -63,7 +66,7 @@ pg_unit=postgresql@15-main.service
 	fail "the packaged drop-in is not applied to $pg_unit: $(systemctl show -P DropInPaths "$pg_unit")"
 [[ $(systemctl show -P Requires "$pg_unit") == *nodeseal.service* ]] || fail "$pg_unit does not require nodeseal.service"
 
-log "2. configured and started"
+log "2. configured and started (${SECONDS} s)"
 nodeseal bootstrap --directory /etc/nodeseal/secrets --node vm-node --volume data > /dev/null
 cat > /etc/nodeseal/nodeseal.json <<-JSON
 { "node_name": "vm-node",
@@ -90,7 +93,7 @@ sync
 keys=$(cd /etc/nodeseal/secrets && find . -type f -exec sha256sum {} + | sort)
 cert=$(sha256sum < /srv/pkgdata/tls/tls.crt)
 
-log "3. remove, then purge"
+log "3. remove, then purge (${SECONDS} s)"
 dpkg --remove nodeseal > "$SCRATCH/dpkg-r.log" 2>&1 || fail "dpkg --remove: $(cat "$SCRATCH/dpkg-r.log")"
 [[ ! -e /usr/sbin/nodeseal && ! -e /lib/systemd/system/nodeseal.service ]] || fail "files left after remove"
 [[ -s /etc/nodeseal/nodeseal.json ]] || fail "remove took the configuration"
@@ -108,4 +111,4 @@ systemctl stop nodeseal.service
 mounted_from /srv/pkgdata "$map" || fail "the volume was unmounted by the stop"
 umount /srv/pkgdata
 cryptsetup close nodeseal-data
-log "ok"
+log "ok (${SECONDS} s)"
