@@ -13,6 +13,9 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "json-util.h"
+#include "kube-buffer.h"
+#include "kube-request.h"
 #include "kube-watch.h"
 #include "log.h"
 
