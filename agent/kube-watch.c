@@ -18,6 +18,7 @@
 #include "kube-request.h"
 #include "kube-watch.h"
 #include "log.h"
+#include "string-table.h"
 
 typedef enum EntryState {
         ENTRY_IDLE,
@@ -240,13 +241,12 @@ static size_t list_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return kube_buffer_curl_write(ptr, size, nmemb, &((WatchEntry *) userdata)->buf);
 }
 
-static const char *const kube_watch_event_type_table[_KUBE_WATCH_EVENT_MAX] = {
-        [KUBE_WATCH_EVENT_ADDED] = "ADDED",
-        [KUBE_WATCH_EVENT_MODIFIED] = "MODIFIED",
-        [KUBE_WATCH_EVENT_DELETED] = "DELETED",
-        [KUBE_WATCH_EVENT_BOOKMARK] = "BOOKMARK",
-        [KUBE_WATCH_EVENT_ERROR] = "ERROR",
-};
+DEFINE_PRIVATE_STRING_TABLE(kube_watch_event_type, KubeWatchEventType, KUBE_WATCH_EVENT,
+                            [KUBE_WATCH_EVENT_ADDED] = "ADDED",
+                            [KUBE_WATCH_EVENT_MODIFIED] = "MODIFIED",
+                            [KUBE_WATCH_EVENT_DELETED] = "DELETED",
+                            [KUBE_WATCH_EVENT_BOOKMARK] = "BOOKMARK",
+                            [KUBE_WATCH_EVENT_ERROR] = "ERROR");
 
 int kube_watch_event_parse(const char *line, size_t n, KubeWatchEvent *ret) {
         _cleanup_(cJSON_Deletep) cJSON *j = NULL;
@@ -258,9 +258,7 @@ int kube_watch_event_parse(const char *line, size_t n, KubeWatchEvent *ret) {
         object = cJSON_GetObjectItemCaseSensitive(j, "object");
         if (!cJSON_IsString(type) || !cJSON_IsObject(object))
                 return -EBADMSG;
-        for (KubeWatchEventType t = 0; t < _KUBE_WATCH_EVENT_MAX; t++)
-                if (streq(type->valuestring, kube_watch_event_type_table[t]))
-                        ev.type = t;
+        ev.type = kube_watch_event_type_from_string(type->valuestring);
         if (ev.type < 0)
                 return -EPROTONOSUPPORT;
 

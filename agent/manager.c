@@ -17,24 +17,19 @@
 #include "time-util.h"
 #include "profile.h"
 #include "provision.h"
+#include "string-table.h"
 #include "volume.h"
 
 #define CHANGE_DELAY_USEC (500 * USEC_PER_MSEC)   /* coalesces a burst of Secret events */
 
 
-static const char * const manager_state_table[_MANAGER_STATE_MAX] = {
-        [MANAGER_STARTING] = "starting",
-        [MANAGER_WAITING] = "waiting",
-        [MANAGER_READY] = "ready",
-        [MANAGER_DEGRADED] = "degraded",
-        [MANAGER_STOPPING] = "stopping",
-        [MANAGER_STOPPED] = "stopped",
-};
-
-const char *manager_state_to_string(ManagerState s) {
-        return (int) s >= 0 && s < _MANAGER_STATE_MAX ? manager_state_table[s] : NULL;
-}
-
+DEFINE_STRING_TABLE_TO_STRING(manager_state, ManagerState, MANAGER_STATE,
+                              [MANAGER_STARTING] = "starting",
+                              [MANAGER_WAITING] = "waiting",
+                              [MANAGER_READY] = "ready",
+                              [MANAGER_DEGRADED] = "degraded",
+                              [MANAGER_STOPPING] = "stopping",
+                              [MANAGER_STOPPED] = "stopped");
 
 /* ---- pure parts ---- */
 
