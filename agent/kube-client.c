@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "build-config.h"
 #include "kube-client.h"
 #include "json-util.h"
@@ -22,29 +23,6 @@ struct KubeClient {
         SecretValue *token;         /* the bearer token, NULL with a client certificate */
         struct stat token_stat;     /* what token_file was when token was read */
 };
-
-/* ---- backoff ---- */
-
-uint64_t kube_backoff_usec(const RetryConfig *r, unsigned attempt, double random01) {
-        double d = (double) r->initial_usec, max = (double) r->max_usec;
-
-        for (unsigned i = 0; i < attempt && d < max; i++)
-                d *= r->multiplier;
-        d = MIN(d, max);
-        if (random01 < 0 || random01 >= 1)
-                random01 = 0.5;
-        d *= 1.0 + r->jitter * (2.0 * random01 - 1.0);
-        d = MIN(d, max);
-        return d < 0 ? 0 : (uint64_t) d;
-}
-
-double kube_random01(void) {
-        uint64_t x = 0;
-
-        if (random_bytes(&x, sizeof(x)) < 0)
-                return 0.5;
-        return (double) (x >> 11) / (double) (UINT64_C(1) << 53);
-}
 
 static void sleep_usec(uint64_t usec) {
         struct timespec ts = { .tv_sec = (time_t) (usec / USEC_PER_SEC), .tv_nsec = (long) (usec % USEC_PER_SEC) * 1000 };
@@ -353,7 +331,7 @@ static int kube_client_perform(KubeClient *c, const KubeRequest *req, KubeRespon
                         goto failed;
                 }
 
-                delay = kube_backoff_usec(c->retry, attempt, kube_random01());
+                delay = backoff_retry_usec(c->retry, attempt + 1, backoff_random01());
                 /* Retry-After is the server's word on when to come back: never earlier. */
                 delay = MAX(delay, MAX(st.retry_after_usec, resp.retry_after_usec));
                 log_debug("%s (attempt %u of %u); retrying in %.1f s.", e.message, attempt + 1, attempts,

@@ -46,11 +46,3 @@ const RetryConfig *kube_client_retry(const KubeClient *c);
  * asked ("read Secret ns/name"), with which RBAC verb, about which Secret (NULL: none). */
 int kube_client_error(KubeClient *c, CURLcode cc, const char *curl_message, const KubeStatus *st, const char *what,
                       const char *verb, const char *secret, bool *ret_retryable, NsError *error);
-
-/* ---- backoff ---- */
-
-/* The delay before attempt+1 (attempt counts from 0): initial * multiplier^attempt capped at max,
- * then spread by ±jitter using random01 in [0,1), and never above max. */
-uint64_t kube_backoff_usec(const RetryConfig *r, unsigned attempt, double random01);
-/* A uniformly distributed number in [0,1) from getrandom. */
-double kube_random01(void);

@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "json-util.h"
 #include "kube-buffer.h"
 #include "kube-request.h"
@@ -218,7 +219,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void entry_retry_later(WatchEntry *e, uint64_t min_delay_usec) {
         const RetryConfig *rc = kube_client_retry(e->watch->client);
-        uint64_t delay = MAX(kube_backoff_usec(rc, e->failures, kube_random01()), min_delay_usec);
+        uint64_t delay = MAX(backoff_retry_usec(rc, e->failures + 1, backoff_random01()), min_delay_usec);
         int r;
 
         e->failures = MIN(e->failures + 1, 64u);

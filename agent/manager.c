@@ -11,6 +11,7 @@
 #include "json-util.h"
 #include <systemd/sd-daemon.h>
 
+#include "backoff.h"
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
@@ -33,20 +34,6 @@ DEFINE_STRING_TABLE_TO_STRING(manager_state, ManagerState, MANAGER_STATE,
 
 /* ---- pure parts ---- */
 
-uint64_t manager_backoff_usec(const RetryConfig *r, unsigned attempt, double random01) {
-        double d = (double) r->initial_usec;
-
-        for (unsigned i = 1; i < attempt && d < (double) r->max_usec; i++)
-                d *= r->multiplier;
-        if (d > (double) r->max_usec)
-                d = (double) r->max_usec;
-        if (random01 < 0.0 || !(random01 < 1.0))
-                random01 = 0.0;
-        /* Jitter only shortens the wait: the configured maximum stays a maximum. */
-        d -= d * r->jitter * random01;
-        return d < 1.0 ? 1 : (uint64_t) d;
-}
-
 uint64_t manager_renewal_jitter(uint64_t renew_at, uint64_t not_after, uint64_t jitter_max, double random01) {
         uint64_t spread = not_after > renew_at ? (not_after - renew_at) / 10 : 0;
 
@@ -54,13 +41,6 @@ uint64_t manager_renewal_jitter(uint64_t renew_at, uint64_t not_after, uint64_t 
         if (random01 < 0.0 || !(random01 < 1.0))
                 random01 = 0.0;
         return renew_at + (uint64_t) ((double) spread * random01);
-}
-
-static double random_unit(void) {
-        uint32_t x = 0;
-        if (random_bytes(&x, sizeof(x)) < 0)
-                return 0.5;
-        return (double) x / 4294967296.0;
 }
 
 static int free_and_strdup(char **p, const char *s) {
@@ -255,7 +235,7 @@ static void apply_certificate(Manager *m, CertificateStatus *cs, const ItemRepor
         cs->renew_at = it->renew_at;
         if (cs->jitter_for != it->not_after) {
                 cs->jitter = manager_renewal_jitter(it->renew_at, it->not_after, m->config->daemon.renew_jitter_usec,
-                                                    random_unit()) - it->renew_at;
+                                                    backoff_random01()) - it->renew_at;
                 cs->jitter_for = it->not_after;
         }
 }
@@ -490,7 +470,7 @@ static void attempt_failed(Manager *m, int code, const char *failure) {
         if (free_and_strdup(&m->last_error, failure) > 0)
                 bus_mark_changed(m, BUS_PROPERTY_LAST_ERROR);
         m->attempt++;
-        delay = manager_backoff_usec(&m->config->retry, m->attempt, random_unit());
+        delay = backoff_retry_usec(&m->config->retry, m->attempt, backoff_random01());
         set_state(m, m->ever_ready ? MANAGER_DEGRADED : MANAGER_WAITING);
 
         if (m->config->retry.max_attempts > 0 && m->attempt >= m->config->retry.max_attempts && !m->ever_ready) {

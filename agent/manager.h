@@ -133,10 +133,6 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
 /* The status as JSON: what Describe() returns and status.json holds. */
 int manager_describe(Manager *m, char **ret);
 
-/* The delay before the attempt-th retry (1-based): initial × multiplier^(attempt-1), at most max,
- * minus up to jitter of it; random01 in [0, 1). Pure, for tests. */
-uint64_t manager_backoff_usec(const RetryConfig *r, unsigned attempt, double random01);
-
 /* When to renew a certificate: at renew_at plus a random part of the smaller of jitter_max and a
  * tenth of the renewal window (renew_at .. not_after); never before renew_at. Pure, for tests. */
 uint64_t manager_renewal_jitter(uint64_t renew_at, uint64_t not_after, uint64_t jitter_max, double random01);

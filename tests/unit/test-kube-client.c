@@ -1,35 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The Kubernetes client without a server: backoff, the errors of its requests, token rotation. */
+/* The Kubernetes client without a server: the errors of its requests, token rotation. */
 #include <sys/stat.h>
 
 #include "kube-client.h"
 #include "tests.h"
-
-TEST(backoff_bounds) {
-        RetryConfig r = { .initial_usec = USEC_PER_SEC, .max_usec = 60 * USEC_PER_SEC, .multiplier = 2.0, .jitter = 0.2 };
-        RetryConfig nj = r;
-
-        nj.jitter = 0;
-        ASSERT_EQ(kube_backoff_usec(&nj, 0, 0.3), USEC_PER_SEC);
-        ASSERT_EQ(kube_backoff_usec(&nj, 1, 0.3), 2 * USEC_PER_SEC);
-        ASSERT_EQ(kube_backoff_usec(&nj, 5, 0.3), 32 * USEC_PER_SEC);
-        ASSERT_EQ(kube_backoff_usec(&nj, 6, 0.3), 60 * USEC_PER_SEC);
-        ASSERT_EQ(kube_backoff_usec(&nj, 1000000, 0.3), 60 * USEC_PER_SEC);
-
-        for (unsigned a = 0; a < 40; a++)
-                for (double x = 0; x < 1.0; x += 0.0625) {
-                        uint64_t d = kube_backoff_usec(&r, a, x), base = kube_backoff_usec(&nj, a, x);
-                        ASSERT_TRUE(d <= r.max_usec);
-                        ASSERT_TRUE((double) d >= (double) base * 0.8 - 1);
-                        ASSERT_TRUE((double) d <= (double) base * 1.2 + 1);
-                }
-        /* The jitter spreads: lowest and highest draws differ. */
-        ASSERT_TRUE(kube_backoff_usec(&r, 2, 0.0) < kube_backoff_usec(&r, 2, 0.999));
-        for (int i = 0; i < 1000; i++) {
-                double x = kube_random01();
-                ASSERT_TRUE(x >= 0 && x < 1);
-        }
-}
 
 static void make_sa_dir(const char *dir, const char *ns) {
         char p[600], b[700];
