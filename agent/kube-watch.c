@@ -20,6 +20,7 @@
 #include "kube-watch.h"
 #include "log.h"
 #include "string-table.h"
+#include "time-util.h"
 
 typedef enum EntryState {
         ENTRY_IDLE,
@@ -70,12 +71,6 @@ struct KubeWatch {
         WatchEntry **entries;
         size_t n_entries;
 };
-
-static uint64_t now_monotonic(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static int set_string(char **dst, const char *s) {
         char *n = NULL;
@@ -374,14 +369,11 @@ static size_t watch_header(char *buffer, size_t size, size_t nitems, void *userd
         char value[128];
 
         if (n > 12 && strncasecmp(buffer, "Retry-After:", 12) == 0) {
-                struct timespec ts;
                 size_t k = MIN(n - 12, sizeof(value) - 1);
 
                 memcpy(value, buffer + 12, k);
                 value[k] = '\0';
-                (void) clock_gettime(CLOCK_REALTIME, &ts);
-                e->retry_after_usec = kube_parse_retry_after(value, (uint64_t) ts.tv_sec * USEC_PER_SEC +
-                                                                            (uint64_t) ts.tv_nsec / 1000);
+                e->retry_after_usec = kube_parse_retry_after(value, now_usec(CLOCK_REALTIME));
         }
         return n;
 }
@@ -414,7 +406,7 @@ static int entry_setup(WatchEntry *e, const char *url, bool watch) {
         e->buf.max = KUBE_BODY_SIZE_MAX;
         e->gone = e->bad_stream = false;
         e->stream_status = (KubeStatus) {};
-        e->started_usec = now_monotonic();
+        e->started_usec = now_usec(CLOCK_MONOTONIC);
 
         if (curl_multi_add_handle(e->watch->multi, e->easy) != CURLM_OK) {
                 r = ns_error_reset(&error, -EIO, "Watch of Secret %s: libcurl refused the request", e->name);
@@ -452,7 +444,7 @@ static int entry_start(WatchEntry *e) {
 static void entry_done(WatchEntry *e, CURLcode cc) {
         KubeClient *c = e->watch->client;
         bool was_watch = e->state == ENTRY_WATCHING, retryable = false;
-        uint64_t lasted = now_monotonic() - e->started_usec;
+        uint64_t lasted = now_usec(CLOCK_MONOTONIC) - e->started_usec;
         KubeStatus st = {};
         NsError error = {};
         long code = 0;

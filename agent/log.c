@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "string-table.h"
+#include "time-util.h"
 
 static LogFormat log_format = LOG_FORMAT_TEXT;
 static int log_max_level = LOG_INFO;
@@ -84,14 +85,9 @@ void log_setup_default(void) {
 static void write_json(int level, int error, const char *file, int line, const char *func, const char *msg) {
         _cleanup_(cJSON_Deletep) cJSON *o = NULL;
         _cleanup_free_ char *s = NULL;
-        struct timespec ts;
-        char when[64];
-        struct tm tm;
+        char when[ISO8601_TIME_MAX];
 
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        (void) gmtime_r(&ts.tv_sec, &tm);
-        (void) snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+        (void) format_iso8601_usec(now_usec(CLOCK_REALTIME), true, when, sizeof(when));
 
         o = cJSON_CreateObject();
         if (!o)
