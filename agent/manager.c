@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon: a state machine over attempts (each in a worker process), backoff, renewal timers,
- * watches and polls, hooks; READY=1 when all is in place. Nothing here waits for anything. */
-#include <dirent.h>
+ * Secret watches, hooks; READY=1 when all is in place. Nothing here waits for anything. */
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -354,7 +353,7 @@ static void ready_status(Manager *m, uint64_t renew_when, char *buf, size_t size
 /* ---- attempts: one at a time, in a worker ---- */
 
 static void watch_secrets(Manager *m);
-static uint64_t secrets_stamp(Manager *m);
+static char **watched_secrets(Manager *m, char **names);
 static void finish_stop(Manager *m);
 
 static void on_worker_done(Worker *w, AttemptReport *report, const NsError *error, void *userdata) {
@@ -392,9 +391,9 @@ static void attempt_start(Manager *m, AttemptKind kind) {
         disable(m->retry_source);
         m->next_attempt = 0;
         take_certificate_stamps(m);
-        /* Before the worker reads the Secrets: a change while it runs is then seen by the next poll. */
-        if (kind != ATTEMPT_CHECK && m->config->secrets.type == SECRET_SOURCE_DIRECTORY)
-                m->secrets_stamp = secrets_stamp(m);
+        /* Before the worker reads the Secrets: a change while it runs is then seen by the watch. */
+        if (kind != ATTEMPT_CHECK)
+                secret_source_snapshot(m->source, watched_secrets(m, (char *[3]) {}));
         m->attempts_started++;
         m->attempt_running = true;
         m->attempt_kind = kind;
@@ -608,95 +607,21 @@ static int on_secret_changed(SecretSource *s, const char *secret, void *userdata
         return 0;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-        const uint8_t *b = p;
-        for (size_t i = 0; i < n; i++) {
-                h ^= b[i];
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h;
-}
-
-/* A digest of what a directory Secret looks like from outside: names, inodes, sizes and times of
- * its entries (following the ..data symlink a mounted Secret swaps). Contents are never read here. */
-static uint64_t directory_secret_stamp(const char *root, const char *secret, uint64_t h) {
-        _cleanup_free_ char *dir = NULL;
-        DIR *d;
-        struct dirent *de;
-
-        if (asprintf(&dir, "%s/%s", root, secret) < 0)
-                return h;
-        h = fnv1a(h, dir, strlen(dir) + 1);
-        d = opendir(dir);
-        if (!d)
-                return fnv1a(h, "-", 1);
-        while ((de = readdir(d))) {
-                struct stat st;
-                uint64_t v[5];
-
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
-                        continue;
-                v[0] = st.st_ino;
-                v[1] = (uint64_t) st.st_size;
-                v[2] = (uint64_t) st.st_mtim.tv_sec * 1000000000u + (uint64_t) st.st_mtim.tv_nsec;
-                v[3] = (uint64_t) st.st_ctim.tv_sec * 1000000000u + (uint64_t) st.st_ctim.tv_nsec;
-                v[4] = st.st_mode;
-                /* readdir order is stable for an unchanged directory; XOR keeps it order-free anyway. */
-                h ^= fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), de->d_name, strlen(de->d_name)), v, sizeof(v));
-        }
-        closedir(d);
-        return h;
-}
-
-static uint64_t secrets_stamp(Manager *m) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-        h = directory_secret_stamp(m->config->secrets.directory, m->config->secrets.ca_secret, h);
-        if (m->config->n_volumes > 0)
-                h = directory_secret_stamp(m->config->secrets.directory, m->config->secrets.keys_secret, h);
-        return h;
-}
-
-static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
-        uint64_t h = secrets_stamp(m);
-
-        (void) sd_event_source_set_time_relative(s, m->config->daemon.poll_usec);
-        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
-        if (h != m->secrets_stamp) {
-                m->secrets_stamp = h;
-                secrets_changed_soon(m);
-        }
-        return 0;
+/* The Secrets the daemon watches, in names (3 entries): the CA's, and the keys' when there are volumes. */
+static char **watched_secrets(Manager *m, char **names) {
+        names[0] = m->config->secrets.ca_secret;
+        names[1] = m->config->n_volumes > 0 ? m->config->secrets.keys_secret : NULL;
+        names[2] = NULL;
+        return names;
 }
 
 static void watch_secrets(Manager *m) {
-        char *names[3] = {};
         NsError error = {};
         int r;
 
-        if (m->config->secrets.type == SECRET_SOURCE_DIRECTORY) {
-                /* No watch for a directory: look at the files' metadata now and then (the stamp
-                 * to compare with was taken before the attempt read them). */
-                if (!m->poll_source) {
-                        r = sd_event_add_time_relative(m->event, &m->poll_source, CLOCK_MONOTONIC,
-                                                       m->config->daemon.poll_usec, 0, on_poll, m);
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to set up polling of %s: %m",
-                                                  m->config->secrets.directory);
-                        else
-                                (void) sd_event_source_set_enabled(m->poll_source, SD_EVENT_ON);
-                }
-                return;
-        }
         if (m->watching)
                 return;
-
-        names[0] = m->config->secrets.ca_secret;
-        if (m->config->n_volumes > 0)
-                names[1] = m->config->secrets.keys_secret;
-        r = secret_source_watch(m->source, m->event, names, on_secret_changed, m, &error);
+        r = secret_source_watch(m->source, m->event, watched_secrets(m, (char *[3]) {}), on_secret_changed, m, &error);
         if (r < 0) {
                 log_warning_errno(r, "Not watching the Secrets (re-checking every %.0f s instead): %s",
                                   (double) m->config->daemon.recheck_usec / USEC_PER_SEC, ns_error_message(&error, r));
@@ -807,8 +732,7 @@ static int manager_load_state(Manager *m, Config *c) {
         m->certificates = certs;
         m->n_certificates = config->n_certificates;
 
-        /* The watch and the poll belong to the old source and its settings. */
-        m->poll_source = sd_event_source_disable_unref(m->poll_source);
+        /* The watch belongs to the old source and its settings. */
         m->watching = false;
         secret_source_free(m->source);
         m->source = TAKE_PTR(source);
@@ -853,7 +777,6 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->renew_source);
         sd_event_source_disable_unref(m->recheck_source);
-        sd_event_source_disable_unref(m->poll_source);
         sd_event_source_disable_unref(m->changed_source);
         sd_event_source_disable_unref(m->bus_retry_source);
         sd_event_source_disable_unref(m->deadline_source);

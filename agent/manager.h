@@ -93,13 +93,11 @@ struct Manager {
         bool ever_ready;
         bool watching;
         bool reloading;
-        uint64_t secrets_stamp;       /* directory source: digest of the Secret files' metadata */
         uint64_t next_attempt;        /* CLOCK_MONOTONIC µs of the scheduled retry, 0 none */
 
         sd_event_source *retry_source;
         sd_event_source *renew_source;
         sd_event_source *recheck_source;
-        sd_event_source *poll_source;
         sd_event_source *changed_source;
         sd_event_source *bus_retry_source;
         sd_event_source *deadline_source;

@@ -118,12 +118,16 @@ static int kubernetes_get(SecretSource *s, const char *secret, const char *key, 
         return r;
 }
 
+static bool kubernetes_generates_keys(SecretSource *s) {
+        return s->config->secrets.kubernetes.generate_missing_keys;
+}
+
 static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                                      SecretValue **ret_stored, NsError *error) {
         KubernetesSource *k = KSOURCE(s);
         int r;
 
-        if (!s->storing_record && !s->config->secrets.kubernetes.generate_missing_keys)
+        if (!s->storing_record && !kubernetes_generates_keys(s))
                 return ns_error_set(error, -EPERM,
                                     "Key \"%s\" of Secret %s is missing and secrets.kubernetes.generate_missing_keys is off",
                                     key, secret);
@@ -253,6 +257,7 @@ const SecretSourceVTable secret_source_kubernetes_vtable = {
         .done = kubernetes_done,
         .get = kubernetes_get,
         .put_if_missing = kubernetes_put_if_missing,
+        .generates_keys = kubernetes_generates_keys,
         .invalidate = kubernetes_invalidate,
         .watch = kubernetes_watch,
         .versions = kubernetes_versions,
