@@ -137,26 +137,19 @@ static CURLcode ssl_ctx_callback(CURL *easy, void *ssl_ctx, void *userdata) {
         return CURLE_OK;
 }
 
-int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watch, struct curl_slist **headers,
-                           NsError *error) {
+/* The request headers: JSON, and the bearer token when there is one. */
+static int request_headers(KubeClient *c, struct curl_slist **ret) {
         _cleanup_(kube_headers_freep) struct curl_slist *l = NULL;
-        const KubeConfig *k = c->config;
-        long connect_ms = (long) MAX(k->connect_timeout_usec / USEC_PER_MSEC, (uint64_t) 1);
-        long request_ms = (long) MAX(k->request_timeout_usec / USEC_PER_MSEC, (uint64_t) 1);
-
-        if (strncasecmp(url, "https://", 8) != 0)
-                return ns_error_set(error, -EPROTONOSUPPORT, "Refusing a non-https URL for the Kubernetes API");
+        _cleanup_(secret_value_freep) SecretValue *h = NULL;
+        static const char prefix[] = "Authorization: Bearer ";
+        struct curl_slist *n;
+        int r;
 
         l = curl_slist_append(NULL, "Accept: application/json");
         if (!l)
                 return -ENOMEM;
         if (c->token) {
                 /* Built in secret memory; curl copies it into the list, which kube_headers_free() wipes. */
-                _cleanup_(secret_value_freep) SecretValue *h = NULL;
-                static const char prefix[] = "Authorization: Bearer ";
-                struct curl_slist *n;
-                int r;
-
                 r = secret_value_new(sizeof(prefix) - 1 + c->token->size, &h);
                 if (r < 0)
                         return r;
@@ -167,6 +160,9 @@ int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watc
                         return -ENOMEM;
                 l = n;
         }
+        *ret = TAKE_PTR(l);
+        return 0;
+}
 
 #define SET(opt, val)                                                                   \
         do {                                                                            \
@@ -176,7 +172,8 @@ int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watc
                                             curl_easy_strerror(_cc));                   \
         } while (0)
 
-        SET(CURLOPT_URL, url);
+/* TLS always verified, against the cluster CA when there is one; the client certificate if any. */
+static int set_tls(KubeClient *c, CURL *easy, NsError *error) {
         /* https only, also after a redirect, and no redirect is followed anyway: a redirect from the
          * API server would carry the token elsewhere. */
         SET(CURLOPT_PROTOCOLS_STR, "https");
@@ -197,9 +194,14 @@ int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watc
                 SET(CURLOPT_SSLKEY, c->endpoint.client_key);
                 SET(CURLOPT_SSLKEYTYPE, "PEM");
         }
-        SET(CURLOPT_NOSIGNAL, 1L);
-        SET(CURLOPT_NOPROGRESS, 1L);
-        SET(CURLOPT_VERBOSE, 0L);   /* verbose output would print the Authorization header */
+        return 0;
+}
+
+static int set_timeouts(KubeClient *c, CURL *easy, bool watch, NsError *error) {
+        const KubeConfig *k = c->config;
+        long connect_ms = (long) MAX(k->connect_timeout_usec / USEC_PER_MSEC, (uint64_t) 1);
+        long request_ms = (long) MAX(k->request_timeout_usec / USEC_PER_MSEC, (uint64_t) 1);
+
         SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
         SET(CURLOPT_TCP_KEEPALIVE, 1L);
         SET(CURLOPT_TCP_KEEPIDLE, 30L);
@@ -208,20 +210,45 @@ int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watc
                 /* The server ends a watch after timeoutSeconds; we allow it that plus a request
                  * timeout, so a server that goes silent mid-watch is dropped within bounded time. */
                 SET(CURLOPT_TIMEOUT_MS, (long) (k->watch_timeout_usec / USEC_PER_MSEC) + request_ms);
-        } else {
-                SET(CURLOPT_TIMEOUT_MS, request_ms);
-                /* A server trickling bytes is dropped well before the whole timeout when it is long. */
-                SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-                SET(CURLOPT_LOW_SPEED_TIME, (long) MAX(MIN(request_ms / 1000, 10L), 1L));
-                SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) KUBE_BODY_SIZE_MAX);
+                return 0;
         }
+        SET(CURLOPT_TIMEOUT_MS, request_ms);
+        /* A server trickling bytes is dropped well before the whole timeout when it is long. */
+        SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+        SET(CURLOPT_LOW_SPEED_TIME, (long) MAX(MIN(request_ms / 1000, 10L), 1L));
+        SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) KUBE_BODY_SIZE_MAX);
+        return 0;
+}
+
+int kube_client_setup_easy(KubeClient *c, CURL *easy, const char *url, bool watch, struct curl_slist **headers,
+                           NsError *error) {
+        _cleanup_(kube_headers_freep) struct curl_slist *l = NULL;
+        int r;
+
+        if (strncasecmp(url, "https://", 8) != 0)
+                return ns_error_set(error, -EPROTONOSUPPORT, "Refusing a non-https URL for the Kubernetes API");
+        r = request_headers(c, &l);
+        if (r < 0)
+                return r;
+
+        SET(CURLOPT_URL, url);
+        r = set_tls(c, easy, error);
+        if (r < 0)
+                return r;
+        SET(CURLOPT_NOSIGNAL, 1L);
+        SET(CURLOPT_NOPROGRESS, 1L);
+        SET(CURLOPT_VERBOSE, 0L);   /* verbose output would print the Authorization header */
+        r = set_timeouts(c, easy, watch, error);
+        if (r < 0)
+                return r;
         SET(CURLOPT_USERAGENT, "nodeseal/" NODESEAL_VERSION);
         SET(CURLOPT_HTTPHEADER, l);
-#undef SET
 
         *headers = TAKE_PTR(l);
         return 0;
 }
+
+#undef SET
 
 /* ---- requests ---- */
 
