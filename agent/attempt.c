@@ -6,42 +6,18 @@
 #include "log.h"
 #include "pki.h"
 #include "provision.h"
+#include "string-table.h"
 #include "volume.h"
 
-static const char * const attempt_kind_table[_ATTEMPT_KIND_MAX] = {
-        [ATTEMPT_CHECK] = "check",
-        [ATTEMPT_PROVISION] = "provision",
-        [ATTEMPT_RENEW] = "renew",
-};
+DEFINE_STRING_TABLE(attempt_kind, AttemptKind, ATTEMPT_KIND,
+                    [ATTEMPT_CHECK] = "check",
+                    [ATTEMPT_PROVISION] = "provision",
+                    [ATTEMPT_RENEW] = "renew");
 
-static const char * const item_state_table[_ITEM_STATE_MAX] = {
-        [ITEM_PENDING] = "pending",
-        [ITEM_READY] = "ready",
-        [ITEM_FAILED] = "failed",
-};
-
-static int lookup(const char * const *table, int n, const char *s) {
-        for (int i = 0; s && i < n; i++)
-                if (table[i] && streq(table[i], s))
-                        return i;
-        return -EINVAL;
-}
-
-const char *attempt_kind_to_string(AttemptKind k) {
-        return (int) k >= 0 && k < _ATTEMPT_KIND_MAX ? attempt_kind_table[k] : NULL;
-}
-
-AttemptKind attempt_kind_from_string(const char *s) {
-        return (AttemptKind) lookup(attempt_kind_table, _ATTEMPT_KIND_MAX, s);
-}
-
-const char *item_state_to_string(ItemState s) {
-        return (int) s >= 0 && s < _ITEM_STATE_MAX ? item_state_table[s] : NULL;
-}
-
-ItemState item_state_from_string(const char *s) {
-        return (ItemState) lookup(item_state_table, _ITEM_STATE_MAX, s);
-}
+DEFINE_STRING_TABLE(item_state, ItemState, ITEM_STATE,
+                    [ITEM_PENDING] = "pending",
+                    [ITEM_READY] = "ready",
+                    [ITEM_FAILED] = "failed");
 
 static void items_free(ItemReport *items, size_t n) {
         for (size_t i = 0; i < n; i++)

@@ -12,40 +12,25 @@
 #include "config.h"
 #include "secret.h"
 #include "secure.h"
+#include "string-table.h"
 
 #define CONFIG_SIZE_MAX (1024 * 1024)
 
 /* ---- string tables ---- */
 
-#define DEFINE_STRING_TABLE(name, type, max, invalid, ...)                       \
-        static const char * const name##_table[max] = { __VA_ARGS__ };          \
-        const char *name##_to_string(type t) {                                   \
-                if ((int) t < 0 || (int) t >= (int) (max))                       \
-                        return NULL;                                             \
-                return name##_table[t];                                          \
-        }                                                                        \
-        type name##_from_string(const char *s) {                                 \
-                if (!s)                                                          \
-                        return invalid;                                          \
-                for (int i = 0; i < (int) (max); i++)                            \
-                        if (name##_table[i] && streq(name##_table[i], s))        \
-                                return (type) i;                                 \
-                return invalid;                                                  \
-        }
-
-DEFINE_STRING_TABLE(secret_source_type, SecretSourceType, _SECRET_SOURCE_TYPE_MAX, _SECRET_SOURCE_TYPE_INVALID,
+DEFINE_STRING_TABLE(secret_source_type, SecretSourceType, SECRET_SOURCE_TYPE,
                     [SECRET_SOURCE_DIRECTORY] = "directory", [SECRET_SOURCE_KUBERNETES] = "kubernetes");
-DEFINE_STRING_TABLE(format_policy, FormatPolicy, _FORMAT_POLICY_MAX, _FORMAT_POLICY_INVALID,
+DEFINE_STRING_TABLE(format_policy, FormatPolicy, FORMAT_POLICY,
                     [FORMAT_IF_BLANK] = "if-blank", [FORMAT_NEVER] = "never");
-DEFINE_STRING_TABLE(pbkdf_type, PbkdfType, _PBKDF_TYPE_MAX, _PBKDF_TYPE_INVALID,
+DEFINE_STRING_TABLE(pbkdf_type, PbkdfType, PBKDF_TYPE,
                     [PBKDF_PBKDF2] = "pbkdf2", [PBKDF_ARGON2ID] = "argon2id");
-DEFINE_STRING_TABLE(filesystem_type, FilesystemType, _FILESYSTEM_TYPE_MAX, _FILESYSTEM_TYPE_INVALID,
+DEFINE_STRING_TABLE(filesystem_type, FilesystemType, FILESYSTEM_TYPE,
                     [FILESYSTEM_EXT4] = "ext4", [FILESYSTEM_XFS] = "xfs");
-DEFINE_STRING_TABLE(key_type, KeyType, _KEY_TYPE_MAX, _KEY_TYPE_INVALID,
+DEFINE_STRING_TABLE(key_type, KeyType, KEY_TYPE,
                     [KEY_TYPE_EC_P256] = "ec-p256", [KEY_TYPE_EC_P384] = "ec-p384",
                     [KEY_TYPE_RSA_2048] = "rsa-2048", [KEY_TYPE_RSA_3072] = "rsa-3072",
                     [KEY_TYPE_RSA_4096] = "rsa-4096", [KEY_TYPE_ED25519] = "ed25519");
-DEFINE_STRING_TABLE(profile_type, ProfileType, _PROFILE_TYPE_MAX, _PROFILE_TYPE_INVALID,
+DEFINE_STRING_TABLE(profile_type, ProfileType, PROFILE_TYPE,
                     [PROFILE_POSTGRESQL] = "postgresql", [PROFILE_MYSQL] = "mysql", [PROFILE_REDIS] = "redis",
                     [PROFILE_TIKV] = "tikv", [PROFILE_RQLITE] = "rqlite", [PROFILE_BANYANDB] = "banyandb",
                     [PROFILE_GENERIC] = "generic");

@@ -8,6 +8,7 @@
 #include "format-record.h"
 #include "json-util.h"
 #include "log.h"
+#include "time-util.h"
 
 #define RECORD_MAX 1024
 
@@ -133,14 +134,6 @@ int format_record_read(SecretSource *s, const VolumeConfig *v, FormatRecord *ret
         return rec.uuid[0] ? 1 : 0;
 }
 
-static void utc_now(char *buf, size_t size) {
-        time_t t = time(NULL);
-        struct tm tm;
-
-        if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-                (void) snprintf(buf, size, "unknown");
-}
-
 /* Stores value under "<key><suffix>" unless present; returns what is stored. */
 static int store(SecretSource *s, const VolumeConfig *v, const char *suffix, cJSON *o, SecretValue **ret_stored,
                  NsError *error) {
@@ -169,7 +162,7 @@ static cJSON *record_json(const char *uuid, const char *device) {
         cJSON *o = cJSON_CreateObject();
         char now[32];
 
-        utc_now(now, sizeof(now));
+        (void) format_iso8601_usec(now_usec(CLOCK_REALTIME), false, now, sizeof(now));
         if (!o || !cJSON_AddStringToObject(o, "uuid", uuid) || !cJSON_AddStringToObject(o, "time", now) ||
             (device && !cJSON_AddStringToObject(o, "device", device))) {
                 cJSON_Delete(o);

@@ -13,8 +13,14 @@
 #include <sys/epoll.h>
 #include <time.h>
 
+#include "backoff.h"
+#include "json-util.h"
+#include "kube-buffer.h"
+#include "kube-request.h"
 #include "kube-watch.h"
 #include "log.h"
+#include "string-table.h"
+#include "time-util.h"
 
 typedef enum EntryState {
         ENTRY_IDLE,
@@ -65,12 +71,6 @@ struct KubeWatch {
         WatchEntry **entries;
         size_t n_entries;
 };
-
-static uint64_t now_monotonic(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static int set_string(char **dst, const char *s) {
         char *n = NULL;
@@ -214,7 +214,7 @@ static int on_retry_timer(sd_event_source *s, uint64_t usec, void *userdata) {
 
 static void entry_retry_later(WatchEntry *e, uint64_t min_delay_usec) {
         const RetryConfig *rc = kube_client_retry(e->watch->client);
-        uint64_t delay = MAX(kube_backoff_usec(rc, e->failures, kube_random01()), min_delay_usec);
+        uint64_t delay = MAX(backoff_retry_usec(rc, e->failures + 1, backoff_random01()), min_delay_usec);
         int r;
 
         e->failures = MIN(e->failures + 1, 64u);
@@ -237,13 +237,12 @@ static size_t list_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         return kube_buffer_curl_write(ptr, size, nmemb, &((WatchEntry *) userdata)->buf);
 }
 
-static const char *const kube_watch_event_type_table[_KUBE_WATCH_EVENT_MAX] = {
-        [KUBE_WATCH_EVENT_ADDED] = "ADDED",
-        [KUBE_WATCH_EVENT_MODIFIED] = "MODIFIED",
-        [KUBE_WATCH_EVENT_DELETED] = "DELETED",
-        [KUBE_WATCH_EVENT_BOOKMARK] = "BOOKMARK",
-        [KUBE_WATCH_EVENT_ERROR] = "ERROR",
-};
+DEFINE_PRIVATE_STRING_TABLE(kube_watch_event_type, KubeWatchEventType, KUBE_WATCH_EVENT,
+                            [KUBE_WATCH_EVENT_ADDED] = "ADDED",
+                            [KUBE_WATCH_EVENT_MODIFIED] = "MODIFIED",
+                            [KUBE_WATCH_EVENT_DELETED] = "DELETED",
+                            [KUBE_WATCH_EVENT_BOOKMARK] = "BOOKMARK",
+                            [KUBE_WATCH_EVENT_ERROR] = "ERROR");
 
 int kube_watch_event_parse(const char *line, size_t n, KubeWatchEvent *ret) {
         _cleanup_(cJSON_Deletep) cJSON *j = NULL;
@@ -255,9 +254,7 @@ int kube_watch_event_parse(const char *line, size_t n, KubeWatchEvent *ret) {
         object = cJSON_GetObjectItemCaseSensitive(j, "object");
         if (!cJSON_IsString(type) || !cJSON_IsObject(object))
                 return -EBADMSG;
-        for (KubeWatchEventType t = 0; t < _KUBE_WATCH_EVENT_MAX; t++)
-                if (streq(type->valuestring, kube_watch_event_type_table[t]))
-                        ev.type = t;
+        ev.type = kube_watch_event_type_from_string(type->valuestring);
         if (ev.type < 0)
                 return -EPROTONOSUPPORT;
 
@@ -372,14 +369,11 @@ static size_t watch_header(char *buffer, size_t size, size_t nitems, void *userd
         char value[128];
 
         if (n > 12 && strncasecmp(buffer, "Retry-After:", 12) == 0) {
-                struct timespec ts;
                 size_t k = MIN(n - 12, sizeof(value) - 1);
 
                 memcpy(value, buffer + 12, k);
                 value[k] = '\0';
-                (void) clock_gettime(CLOCK_REALTIME, &ts);
-                e->retry_after_usec = kube_parse_retry_after(value, (uint64_t) ts.tv_sec * USEC_PER_SEC +
-                                                                            (uint64_t) ts.tv_nsec / 1000);
+                e->retry_after_usec = kube_parse_retry_after(value, now_usec(CLOCK_REALTIME));
         }
         return n;
 }
@@ -412,7 +406,7 @@ static int entry_setup(WatchEntry *e, const char *url, bool watch) {
         e->buf.max = KUBE_BODY_SIZE_MAX;
         e->gone = e->bad_stream = false;
         e->stream_status = (KubeStatus) {};
-        e->started_usec = now_monotonic();
+        e->started_usec = now_usec(CLOCK_MONOTONIC);
 
         if (curl_multi_add_handle(e->watch->multi, e->easy) != CURLM_OK) {
                 r = ns_error_reset(&error, -EIO, "Watch of Secret %s: libcurl refused the request", e->name);
@@ -450,7 +444,7 @@ static int entry_start(WatchEntry *e) {
 static void entry_done(WatchEntry *e, CURLcode cc) {
         KubeClient *c = e->watch->client;
         bool was_watch = e->state == ENTRY_WATCHING, retryable = false;
-        uint64_t lasted = now_monotonic() - e->started_usec;
+        uint64_t lasted = now_usec(CLOCK_MONOTONIC) - e->started_usec;
         KubeStatus st = {};
         NsError error = {};
         long code = 0;

@@ -7,51 +7,36 @@
 #include "json-util.h"
 
 #include "log.h"
+#include "string-table.h"
+#include "time-util.h"
 
 static LogFormat log_format = LOG_FORMAT_TEXT;
 static int log_max_level = LOG_INFO;
 
-static const char * const log_format_table[_LOG_FORMAT_MAX] = {
-        [LOG_FORMAT_JOURNAL] = "journal",
-        [LOG_FORMAT_TEXT] = "text",
-        [LOG_FORMAT_JSON] = "json",
-};
+DEFINE_STRING_TABLE(log_format, LogFormat, LOG_FORMAT,
+                    [LOG_FORMAT_JOURNAL] = "journal",
+                    [LOG_FORMAT_TEXT] = "text",
+                    [LOG_FORMAT_JSON] = "json");
 
-static const char * const level_table[] = {
+/* Syslog levels are ints, not an enum: the same table, with "err" (syslog's own name) also read. */
+static const char * const log_level_table[LOG_DEBUG + 1] = {
         [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit", [LOG_ERR] = "error",
         [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice", [LOG_INFO] = "info", [LOG_DEBUG] = "debug",
 };
 
-const char *log_format_to_string(LogFormat f) {
-        if (f < 0 || f >= _LOG_FORMAT_MAX)
-                return NULL;
-        return log_format_table[f];
-}
-
-LogFormat log_format_from_string(const char *s) {
-        if (!s)
-                return _LOG_FORMAT_INVALID;
-        for (LogFormat f = 0; f < _LOG_FORMAT_MAX; f++)
-                if (streq(log_format_table[f], s))
-                        return f;
-        return _LOG_FORMAT_INVALID;
-}
-
 const char *log_level_to_string(int level) {
-        if (level < 0 || level >= (int) ELEMENTSOF(level_table))
+        if (level < 0 || level >= (int) ELEMENTSOF(log_level_table))
                 return NULL;
-        return level_table[level];
+        return log_level_table[level];
 }
 
 int log_level_from_string(const char *s) {
-        if (!s)
-                return -EINVAL;
-        if (streq(s, "err"))
+        int i;
+
+        if (s && streq(s, "err"))
                 return LOG_ERR;
-        for (size_t i = 0; i < ELEMENTSOF(level_table); i++)
-                if (streq(level_table[i], s))
-                        return (int) i;
-        return -EINVAL;
+        i = string_table_lookup(log_level_table, ELEMENTSOF(log_level_table), s);
+        return i < 0 ? -EINVAL : i;
 }
 
 void log_set_format(LogFormat f) {
@@ -100,20 +85,15 @@ void log_setup_default(void) {
 static void write_json(int level, int error, const char *file, int line, const char *func, const char *msg) {
         _cleanup_(cJSON_Deletep) cJSON *o = NULL;
         _cleanup_free_ char *s = NULL;
-        struct timespec ts;
-        char when[64];
-        struct tm tm;
+        char when[ISO8601_TIME_MAX];
 
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        (void) gmtime_r(&ts.tv_sec, &tm);
-        (void) snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+        (void) format_iso8601_usec(now_usec(CLOCK_REALTIME), true, when, sizeof(when));
 
         o = cJSON_CreateObject();
         if (!o)
                 return;
         cJSON_AddStringToObject(o, "time", when);
-        cJSON_AddStringToObject(o, "level", level_table[level & LOG_PRIMASK]);
+        cJSON_AddStringToObject(o, "level", log_level_table[level & LOG_PRIMASK]);
         cJSON_AddNumberToObject(o, "priority", level & LOG_PRIMASK);
         cJSON_AddStringToObject(o, "message", msg);
         if (error != 0)

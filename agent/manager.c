@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon: a state machine over attempts (each in a worker process), backoff, renewal timers,
- * watches and polls, hooks; READY=1 when all is in place. Nothing here waits for anything. */
-#include <dirent.h>
+ * Secret watches, hooks; READY=1 when all is in place. Nothing here waits for anything. */
 #include <fcntl.h>
 #include <math.h>
 #include <signal.h>
@@ -11,46 +10,28 @@
 #include "json-util.h"
 #include <systemd/sd-daemon.h>
 
+#include "backoff.h"
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
 #include "time-util.h"
 #include "profile.h"
 #include "provision.h"
+#include "string-table.h"
 #include "volume.h"
 
 #define CHANGE_DELAY_USEC (500 * USEC_PER_MSEC)   /* coalesces a burst of Secret events */
 
 
-static const char * const manager_state_table[_MANAGER_STATE_MAX] = {
-        [MANAGER_STARTING] = "starting",
-        [MANAGER_WAITING] = "waiting",
-        [MANAGER_READY] = "ready",
-        [MANAGER_DEGRADED] = "degraded",
-        [MANAGER_STOPPING] = "stopping",
-        [MANAGER_STOPPED] = "stopped",
-};
-
-const char *manager_state_to_string(ManagerState s) {
-        return (int) s >= 0 && s < _MANAGER_STATE_MAX ? manager_state_table[s] : NULL;
-}
-
+DEFINE_STRING_TABLE_TO_STRING(manager_state, ManagerState, MANAGER_STATE,
+                              [MANAGER_STARTING] = "starting",
+                              [MANAGER_WAITING] = "waiting",
+                              [MANAGER_READY] = "ready",
+                              [MANAGER_DEGRADED] = "degraded",
+                              [MANAGER_STOPPING] = "stopping",
+                              [MANAGER_STOPPED] = "stopped");
 
 /* ---- pure parts ---- */
-
-uint64_t manager_backoff_usec(const RetryConfig *r, unsigned attempt, double random01) {
-        double d = (double) r->initial_usec;
-
-        for (unsigned i = 1; i < attempt && d < (double) r->max_usec; i++)
-                d *= r->multiplier;
-        if (d > (double) r->max_usec)
-                d = (double) r->max_usec;
-        if (random01 < 0.0 || !(random01 < 1.0))
-                random01 = 0.0;
-        /* Jitter only shortens the wait: the configured maximum stays a maximum. */
-        d -= d * r->jitter * random01;
-        return d < 1.0 ? 1 : (uint64_t) d;
-}
 
 uint64_t manager_renewal_jitter(uint64_t renew_at, uint64_t not_after, uint64_t jitter_max, double random01) {
         uint64_t spread = not_after > renew_at ? (not_after - renew_at) / 10 : 0;
@@ -59,13 +40,6 @@ uint64_t manager_renewal_jitter(uint64_t renew_at, uint64_t not_after, uint64_t 
         if (random01 < 0.0 || !(random01 < 1.0))
                 random01 = 0.0;
         return renew_at + (uint64_t) ((double) spread * random01);
-}
-
-static double random_unit(void) {
-        uint32_t x = 0;
-        if (random_bytes(&x, sizeof(x)) < 0)
-                return 0.5;
-        return (double) x / 4294967296.0;
 }
 
 static int free_and_strdup(char **p, const char *s) {
@@ -260,7 +234,7 @@ static void apply_certificate(Manager *m, CertificateStatus *cs, const ItemRepor
         cs->renew_at = it->renew_at;
         if (cs->jitter_for != it->not_after) {
                 cs->jitter = manager_renewal_jitter(it->renew_at, it->not_after, m->config->daemon.renew_jitter_usec,
-                                                    random_unit()) - it->renew_at;
+                                                    backoff_random01()) - it->renew_at;
                 cs->jitter_for = it->not_after;
         }
 }
@@ -379,7 +353,7 @@ static void ready_status(Manager *m, uint64_t renew_when, char *buf, size_t size
 /* ---- attempts: one at a time, in a worker ---- */
 
 static void watch_secrets(Manager *m);
-static uint64_t secrets_stamp(Manager *m);
+static char **watched_secrets(Manager *m, char **names);
 static void finish_stop(Manager *m);
 
 static void on_worker_done(Worker *w, AttemptReport *report, const NsError *error, void *userdata) {
@@ -417,9 +391,9 @@ static void attempt_start(Manager *m, AttemptKind kind) {
         disable(m->retry_source);
         m->next_attempt = 0;
         take_certificate_stamps(m);
-        /* Before the worker reads the Secrets: a change while it runs is then seen by the next poll. */
-        if (kind != ATTEMPT_CHECK && m->config->secrets.type == SECRET_SOURCE_DIRECTORY)
-                m->secrets_stamp = secrets_stamp(m);
+        /* Before the worker reads the Secrets: a change while it runs is then seen by the watch. */
+        if (kind != ATTEMPT_CHECK)
+                secret_source_snapshot(m->source, watched_secrets(m, (char *[3]) {}));
         m->attempts_started++;
         m->attempt_running = true;
         m->attempt_kind = kind;
@@ -495,7 +469,7 @@ static void attempt_failed(Manager *m, int code, const char *failure) {
         if (free_and_strdup(&m->last_error, failure) > 0)
                 bus_mark_changed(m, BUS_PROPERTY_LAST_ERROR);
         m->attempt++;
-        delay = manager_backoff_usec(&m->config->retry, m->attempt, random_unit());
+        delay = backoff_retry_usec(&m->config->retry, m->attempt, backoff_random01());
         set_state(m, m->ever_ready ? MANAGER_DEGRADED : MANAGER_WAITING);
 
         if (m->config->retry.max_attempts > 0 && m->attempt >= m->config->retry.max_attempts && !m->ever_ready) {
@@ -633,95 +607,21 @@ static int on_secret_changed(SecretSource *s, const char *secret, void *userdata
         return 0;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
-        const uint8_t *b = p;
-        for (size_t i = 0; i < n; i++) {
-                h ^= b[i];
-                h *= UINT64_C(0x100000001b3);
-        }
-        return h;
-}
-
-/* A digest of what a directory Secret looks like from outside: names, inodes, sizes and times of
- * its entries (following the ..data symlink a mounted Secret swaps). Contents are never read here. */
-static uint64_t directory_secret_stamp(const char *root, const char *secret, uint64_t h) {
-        _cleanup_free_ char *dir = NULL;
-        DIR *d;
-        struct dirent *de;
-
-        if (asprintf(&dir, "%s/%s", root, secret) < 0)
-                return h;
-        h = fnv1a(h, dir, strlen(dir) + 1);
-        d = opendir(dir);
-        if (!d)
-                return fnv1a(h, "-", 1);
-        while ((de = readdir(d))) {
-                struct stat st;
-                uint64_t v[5];
-
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
-                        continue;
-                v[0] = st.st_ino;
-                v[1] = (uint64_t) st.st_size;
-                v[2] = (uint64_t) st.st_mtim.tv_sec * 1000000000u + (uint64_t) st.st_mtim.tv_nsec;
-                v[3] = (uint64_t) st.st_ctim.tv_sec * 1000000000u + (uint64_t) st.st_ctim.tv_nsec;
-                v[4] = st.st_mode;
-                /* readdir order is stable for an unchanged directory; XOR keeps it order-free anyway. */
-                h ^= fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), de->d_name, strlen(de->d_name)), v, sizeof(v));
-        }
-        closedir(d);
-        return h;
-}
-
-static uint64_t secrets_stamp(Manager *m) {
-        uint64_t h = UINT64_C(0xcbf29ce484222325);
-        h = directory_secret_stamp(m->config->secrets.directory, m->config->secrets.ca_secret, h);
-        if (m->config->n_volumes > 0)
-                h = directory_secret_stamp(m->config->secrets.directory, m->config->secrets.keys_secret, h);
-        return h;
-}
-
-static int on_poll(sd_event_source *s, uint64_t usec, void *userdata) {
-        Manager *m = userdata;
-        uint64_t h = secrets_stamp(m);
-
-        (void) sd_event_source_set_time_relative(s, m->config->daemon.poll_usec);
-        (void) sd_event_source_set_enabled(s, SD_EVENT_ON);
-        if (h != m->secrets_stamp) {
-                m->secrets_stamp = h;
-                secrets_changed_soon(m);
-        }
-        return 0;
+/* The Secrets the daemon watches, in names (3 entries): the CA's, and the keys' when there are volumes. */
+static char **watched_secrets(Manager *m, char **names) {
+        names[0] = m->config->secrets.ca_secret;
+        names[1] = m->config->n_volumes > 0 ? m->config->secrets.keys_secret : NULL;
+        names[2] = NULL;
+        return names;
 }
 
 static void watch_secrets(Manager *m) {
-        char *names[3] = {};
         NsError error = {};
         int r;
 
-        if (m->config->secrets.type == SECRET_SOURCE_DIRECTORY) {
-                /* No watch for a directory: look at the files' metadata now and then (the stamp
-                 * to compare with was taken before the attempt read them). */
-                if (!m->poll_source) {
-                        r = sd_event_add_time_relative(m->event, &m->poll_source, CLOCK_MONOTONIC,
-                                                       m->config->daemon.poll_usec, 0, on_poll, m);
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to set up polling of %s: %m",
-                                                  m->config->secrets.directory);
-                        else
-                                (void) sd_event_source_set_enabled(m->poll_source, SD_EVENT_ON);
-                }
-                return;
-        }
         if (m->watching)
                 return;
-
-        names[0] = m->config->secrets.ca_secret;
-        if (m->config->n_volumes > 0)
-                names[1] = m->config->secrets.keys_secret;
-        r = secret_source_watch(m->source, m->event, names, on_secret_changed, m, &error);
+        r = secret_source_watch(m->source, m->event, watched_secrets(m, (char *[3]) {}), on_secret_changed, m, &error);
         if (r < 0) {
                 log_warning_errno(r, "Not watching the Secrets (re-checking every %.0f s instead): %s",
                                   (double) m->config->daemon.recheck_usec / USEC_PER_SEC, ns_error_message(&error, r));
@@ -832,8 +732,7 @@ static int manager_load_state(Manager *m, Config *c) {
         m->certificates = certs;
         m->n_certificates = config->n_certificates;
 
-        /* The watch and the poll belong to the old source and its settings. */
-        m->poll_source = sd_event_source_disable_unref(m->poll_source);
+        /* The watch belongs to the old source and its settings. */
         m->watching = false;
         secret_source_free(m->source);
         m->source = TAKE_PTR(source);
@@ -878,7 +777,6 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->retry_source);
         sd_event_source_disable_unref(m->renew_source);
         sd_event_source_disable_unref(m->recheck_source);
-        sd_event_source_disable_unref(m->poll_source);
         sd_event_source_disable_unref(m->changed_source);
         sd_event_source_disable_unref(m->bus_retry_source);
         sd_event_source_disable_unref(m->deadline_source);

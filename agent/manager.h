@@ -93,13 +93,11 @@ struct Manager {
         bool ever_ready;
         bool watching;
         bool reloading;
-        uint64_t secrets_stamp;       /* directory source: digest of the Secret files' metadata */
         uint64_t next_attempt;        /* CLOCK_MONOTONIC µs of the scheduled retry, 0 none */
 
         sd_event_source *retry_source;
         sd_event_source *renew_source;
         sd_event_source *recheck_source;
-        sd_event_source *poll_source;
         sd_event_source *changed_source;
         sd_event_source *bus_retry_source;
         sd_event_source *deadline_source;
@@ -132,10 +130,6 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
 
 /* The status as JSON: what Describe() returns and status.json holds. */
 int manager_describe(Manager *m, char **ret);
-
-/* The delay before the attempt-th retry (1-based): initial × multiplier^(attempt-1), at most max,
- * minus up to jitter of it; random01 in [0, 1). Pure, for tests. */
-uint64_t manager_backoff_usec(const RetryConfig *r, unsigned attempt, double random01);
 
 /* When to renew a certificate: at renew_at plus a random part of the smaller of jitter_max and a
  * tenth of the renewal window (renew_at .. not_after); never before renew_at. Pure, for tests. */

@@ -28,6 +28,7 @@
 #include "path-util.h"
 #include "pki.h"
 #include "profile.h"
+#include "time-util.h"
 
 #define PKI_FILE_MAX (1024 * 1024)
 #define CLOCK_SKEW_SEC (5 * 60)          /* notBefore is back-dated by this much */
@@ -94,15 +95,6 @@ static const char *openssl_reason(char *buf, size_t n) {
         ERR_clear_error();
         return buf;
 }
-
-static const char *format_time(time_t t, char *buf, size_t n) {
-        struct tm tm;
-
-        if (!gmtime_r(&t, &tm) || strftime(buf, n, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
-                (void) snprintf(buf, n, "@%lld", (long long) t);
-        return buf;
-}
-#define FORMAT_TIME(t) format_time((t), (char[40]) {}, 40)
 
 static int asn1_time_get(const ASN1_TIME *a, time_t *ret) {
         struct tm tm = {};
@@ -835,10 +827,10 @@ int ca_from_pem(const SecretValue *cert_pem, const SecretValue *key_pem, const S
                 return ns_error_set(error, r, "tls.crt: \"%s\" has unreadable validity dates", name);
         if (now < ca->not_before)
                 return ns_error_set(error, -EKEYREJECTED, "tls.crt: \"%s\" is not valid yet (notBefore %s, now %s)", name,
-                                    FORMAT_TIME(ca->not_before), FORMAT_TIME(now));
+                                    FORMAT_UTC_SEC(ca->not_before), FORMAT_UTC_SEC(now));
         if (now >= ca->not_after)
                 return ns_error_set(error, -EKEYEXPIRED, "tls.crt: \"%s\" has expired (notAfter %s, now %s)", name,
-                                    FORMAT_TIME(ca->not_after), FORMAT_TIME(now));
+                                    FORMAT_UTC_SEC(ca->not_after), FORMAT_UTC_SEC(now));
 
         if (!key_matches(ca->cert, ca->key))
                 return ns_error_set(error, -EKEYREJECTED,
@@ -1092,17 +1084,17 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
         if (r < 0)
                 return ns_error_set(why, r, "unreadable validity dates");
         if (now < nb || now >= na)
-                return ns_error_set(why, -EKEYEXPIRED, "not valid now (%s to %s)", FORMAT_TIME(nb), FORMAT_TIME(na));
+                return ns_error_set(why, -EKEYEXPIRED, "not valid now (%s to %s)", FORMAT_UTC_SEC(nb), FORMAT_UTC_SEC(na));
         renew_at = renewal_point(c, nb, na, cc->renew_fraction);
         if (now >= renew_at) {
                 /* A new certificate is capped at the CA's notAfter too: when this one already
                  * expires with the CA, reissuing gains nothing (and would reissue, and reload the
                  * datastore, on every attempt). It stays until the CA is replaced. */
                 if (na < ca->chain_not_after)
-                        return ns_error_set(why, -EKEYEXPIRED, "in its renewal window since %s", FORMAT_TIME(renew_at));
+                        return ns_error_set(why, -EKEYEXPIRED, "in its renewal window since %s", FORMAT_UTC_SEC(renew_at));
                 log_warning("Certificate %s: in its renewal window since %s, but it already expires with the CA (%s); "
                             "a new one could not outlive it, so it stays until the CA is replaced.",
-                            cc->name, FORMAT_TIME(renew_at), FORMAT_TIME(na));
+                            cc->name, FORMAT_UTC_SEC(renew_at), FORMAT_UTC_SEC(na));
         }
 
         /* Issued by the current CA itself, not just by something the bundle still trusts: after a
@@ -1350,12 +1342,12 @@ int certificate_check(const Config *c, const CertificateConfig *cc, const char *
         if (r < 0)
                 return ns_error_set(error, -EKEYREJECTED, "%s: unreadable validity dates", f.cert_path);
         if (now >= na)
-                return ns_error_set(error, -EKEYEXPIRED, "%s expired on %s", f.cert_path, FORMAT_TIME(na));
+                return ns_error_set(error, -EKEYEXPIRED, "%s expired on %s", f.cert_path, FORMAT_UTC_SEC(na));
         if (now < nb)
-                return ns_error_set(error, -EKEYREJECTED, "%s is not valid before %s", f.cert_path, FORMAT_TIME(nb));
+                return ns_error_set(error, -EKEYREJECTED, "%s is not valid before %s", f.cert_path, FORMAT_UTC_SEC(nb));
         if ((uint64_t) (na - now) * USEC_PER_SEC < margin_usec)
                 return ns_error_set(error, -EKEYEXPIRED, "%s expires on %s, within the %.3g-day margin", f.cert_path,
-                                    FORMAT_TIME(na), (double) margin_usec / (double) USEC_PER_DAY);
+                                    FORMAT_UTC_SEC(na), (double) margin_usec / (double) USEC_PER_DAY);
         if (!key_matches(leaf, key))
                 return ns_error_set(error, -EKEYREJECTED, "key file %s does not match certificate file %s", f.key_path,
                                     f.cert_path);

@@ -13,18 +13,14 @@
 
 #include "log.h"
 #include "probe.h"
+#include "string-table.h"
 
-static const char *const probe_kind_table[_PROBE_KIND_MAX] = {
-        [PROBE_BLANK] = "blank",
-        [PROBE_LUKS] = "luks",
-        [PROBE_FILESYSTEM] = "filesystem",
-        [PROBE_PARTITION_TABLE] = "partition-table",
-        [PROBE_AMBIVALENT] = "ambivalent",
-};
-
-const char *probe_kind_to_string(ProbeKind k) {
-        return k >= 0 && k < _PROBE_KIND_MAX ? probe_kind_table[k] : NULL;
-}
+DEFINE_STRING_TABLE_TO_STRING(probe_kind, ProbeKind, PROBE_KIND,
+                              [PROBE_BLANK] = "blank",
+                              [PROBE_LUKS] = "luks",
+                              [PROBE_FILESYSTEM] = "filesystem",
+                              [PROBE_PARTITION_TABLE] = "partition-table",
+                              [PROBE_AMBIVALENT] = "ambivalent");
 
 static void blkid_free_probep(blkid_probe *p) {
         if (*p)

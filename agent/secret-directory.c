@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The "directory" secret source: <dir>/<secret>/<key>, the layout of a Secret mounted as a volume. */
+/* The "directory" secret source: <dir>/<secret>/<key>, as a mounted Secret looks; watched by polling. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,9 +10,20 @@
 
 #define SECRET_VALUE_MAX (1024 * 1024)  /* the API server's own limit on a Secret */
 
+/* A directory cannot be watched the way the API server can: its watch looks at the files'
+ * metadata every daemon.poll_sec and reports a change when the digest of it moved. */
 typedef struct DirectorySource {
         SecretSource source;
+        uint64_t stamp;                 /* digest of the watched Secrets' metadata at the last look */
+        char **secrets;                 /* the watched Secrets */
+        sd_event_source *poll;
+        SecretChangedHandler handler;
+        void *userdata;
 } DirectorySource;
+
+static DirectorySource *DSOURCE(SecretSource *s) {
+        return (DirectorySource *) s;
+}
 
 static const char *root_of(SecretSource *s) {
         return s->config->secrets.directory ?: CONFIG_DEFAULT_SECRETS_DIR;
@@ -150,9 +162,127 @@ static int directory_put_if_missing(SecretSource *s, const char *secret, const c
         return directory_get(s, secret, key, ret_stored, error);
 }
 
+/* ---- change detection ---- */
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+        const uint8_t *b = p;
+        for (size_t i = 0; i < n; i++) {
+                h ^= b[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+/* A digest of what a directory Secret looks like from outside: names, inodes, sizes and times of
+ * its entries (following the ..data symlink a mounted Secret swaps). Contents are never read here. */
+static uint64_t secret_stamp(const char *root, const char *secret, uint64_t h) {
+        _cleanup_free_ char *dir = NULL;
+        DIR *d;
+        struct dirent *de;
+
+        if (asprintf(&dir, "%s/%s", root, secret) < 0)
+                return h;
+        h = fnv1a(h, dir, strlen(dir) + 1);
+        d = opendir(dir);
+        if (!d)
+                return fnv1a(h, "-", 1);
+        while ((de = readdir(d))) {
+                struct stat st;
+                uint64_t v[5];
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, 0) < 0)
+                        continue;
+                v[0] = st.st_ino;
+                v[1] = (uint64_t) st.st_size;
+                v[2] = (uint64_t) st.st_mtim.tv_sec * 1000000000u + (uint64_t) st.st_mtim.tv_nsec;
+                v[3] = (uint64_t) st.st_ctim.tv_sec * 1000000000u + (uint64_t) st.st_ctim.tv_nsec;
+                v[4] = st.st_mode;
+                /* readdir order is stable for an unchanged directory; XOR keeps it order-free anyway. */
+                h ^= fnv1a(fnv1a(UINT64_C(0xcbf29ce484222325), de->d_name, strlen(de->d_name)), v, sizeof(v));
+        }
+        closedir(d);
+        return h;
+}
+
+static uint64_t secrets_stamp(SecretSource *s, char * const *secrets) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+        for (char * const *name = secrets; name && *name; name++)
+                h = secret_stamp(root_of(s), *name, h);
+        return h;
+}
+
+static char **copy_names(char * const *l) {
+        size_t n = 0;
+        char **c;
+
+        while (l[n])
+                n++;
+        c = calloc(n + 1, sizeof(char *));
+        if (!c)
+                return NULL;
+        for (size_t i = 0; i < n; i++)
+                if (!(c[i] = strdup(l[i])))
+                        return strv_free(c);
+        return c;
+}
+
+static void directory_snapshot(SecretSource *s, char * const *secrets) {
+        DSOURCE(s)->stamp = secrets_stamp(s, secrets);
+}
+
+static int on_poll(sd_event_source *es, uint64_t usec, void *userdata) {
+        DirectorySource *d = userdata;
+        uint64_t h = secrets_stamp(&d->source, d->secrets);
+
+        (void) sd_event_source_set_time_relative(es, d->source.config->daemon.poll_usec);
+        (void) sd_event_source_set_enabled(es, SD_EVENT_ON);
+        if (h == d->stamp)
+                return 0;
+        d->stamp = h;
+        /* One digest for all: the change is reported for the first Secret, which the handler
+         * takes as "the Secrets changed". */
+        return d->handler(&d->source, d->secrets[0], d->userdata);
+}
+
+static int directory_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
+                           void *userdata, NsError *error) {
+        DirectorySource *d = DSOURCE(s);
+        int r;
+
+        if (d->poll)
+                return ns_error_set(error, -EBUSY, "The directory secret source is already watching");
+        if (!secrets || !secrets[0])
+                return 0;
+        d->secrets = copy_names(secrets);
+        if (!d->secrets)
+                return -ENOMEM;
+        d->handler = handler;
+        d->userdata = userdata;
+        /* The digest to compare with is the snapshot taken before the worker read the files. */
+        r = sd_event_add_time_relative(event, &d->poll, CLOCK_MONOTONIC, s->config->daemon.poll_usec, 0, on_poll, d);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to set up polling of %s: %s", root_of(s), strerror(-r));
+        (void) sd_event_source_set_enabled(d->poll, SD_EVENT_ON);
+        return 0;
+}
+
+static void directory_done(SecretSource *s) {
+        DirectorySource *d = DSOURCE(s);
+
+        d->poll = sd_event_source_disable_unref(d->poll);
+        strv_free(d->secrets);
+        d->secrets = NULL;
+}
+
 const SecretSourceVTable secret_source_directory_vtable = {
         .type = SECRET_SOURCE_DIRECTORY,
         .object_size = sizeof(DirectorySource),
         .get = directory_get,
+        .done = directory_done,
         .put_if_missing = directory_put_if_missing,
+        .snapshot = directory_snapshot,
+        .watch = directory_watch,
 };

@@ -6,6 +6,7 @@
 #include "kube-watch.h"
 #include "log.h"
 #include "secret.h"
+#include "time-util.h"
 
 /* Reads of several keys of one Secret within this window use one GET: fewer requests, and the
  * CA's tls.crt and tls.key come from the same version of the Secret. A watch event for the
@@ -34,12 +35,6 @@ typedef struct KubernetesSource {
 
 static KubernetesSource *KSOURCE(SecretSource *s) {
         return (KubernetesSource *) s;
-}
-
-static uint64_t now_monotonic(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
 }
 
 /* The client is made on first use, where an NsError can say what is wrong with the endpoint. */
@@ -85,7 +80,7 @@ static int fetch(KubernetesSource *k, const char *secret, bool use_cache, KubeSe
         if (r < 0)
                 return r;
         if (use_cache && k->cached && streq(kube_secret_name(k->cached), secret) &&
-            now_monotonic() - k->cached_usec < CACHE_USEC) {
+            now_usec(CLOCK_MONOTONIC) - k->cached_usec < CACHE_USEC) {
                 *ret = k->cached;
                 return 0;
         }
@@ -98,7 +93,7 @@ static int fetch(KubernetesSource *k, const char *secret, bool use_cache, KubeSe
                 return r;
         remember(k, secret, kube_secret_resource_version(s));
         k->cached = s;
-        k->cached_usec = now_monotonic();
+        k->cached_usec = now_usec(CLOCK_MONOTONIC);
         *ret = s;
         return 0;
 }
@@ -123,12 +118,16 @@ static int kubernetes_get(SecretSource *s, const char *secret, const char *key, 
         return r;
 }
 
+static bool kubernetes_generates_keys(SecretSource *s) {
+        return s->config->secrets.kubernetes.generate_missing_keys;
+}
+
 static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                                      SecretValue **ret_stored, NsError *error) {
         KubernetesSource *k = KSOURCE(s);
         int r;
 
-        if (!s->storing_record && !s->config->secrets.kubernetes.generate_missing_keys)
+        if (!s->storing_record && !kubernetes_generates_keys(s))
                 return ns_error_set(error, -EPERM,
                                     "Key \"%s\" of Secret %s is missing and secrets.kubernetes.generate_missing_keys is off",
                                     key, secret);
@@ -258,6 +257,7 @@ const SecretSourceVTable secret_source_kubernetes_vtable = {
         .done = kubernetes_done,
         .get = kubernetes_get,
         .put_if_missing = kubernetes_put_if_missing,
+        .generates_keys = kubernetes_generates_keys,
         .invalidate = kubernetes_invalidate,
         .watch = kubernetes_watch,
         .versions = kubernetes_versions,

@@ -78,6 +78,15 @@ void secret_source_invalidate(SecretSource *s) {
                 s->vtable->invalidate(s);
 }
 
+bool secret_source_generates_keys(SecretSource *s) {
+        return s->vtable->generates_keys && s->vtable->generates_keys(s);
+}
+
+void secret_source_snapshot(SecretSource *s, char * const *secrets) {
+        if (s->vtable->snapshot)
+                s->vtable->snapshot(s, secrets);
+}
+
 int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                         void *userdata, NsError *error) {
         if (!s->vtable->watch)

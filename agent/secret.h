@@ -34,6 +34,12 @@ typedef struct SecretSourceVTable {
         /* Forgets whatever the source keeps between reads, so that the next get reads the Secret
          * itself; NULL when the source keeps nothing. */
         void (*invalidate)(SecretSource *s);
+        /* Whether a missing volume key may be made and stored here (put_if_missing); NULL: never. */
+        bool (*generates_keys)(SecretSource *s);
+        /* Notes how the named Secrets look now, just before another process (the worker) reads
+         * them: the watch then reports only what changes after this point. NULL when the watch
+         * starts from what the reads saw instead (versions/remember). */
+        void (*snapshot)(SecretSource *s, char * const *secrets);
         /* Starts watching the named Secrets on the event loop; NULL when unsupported. */
         int (*watch)(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                      void *userdata, NsError *error);
@@ -63,6 +69,9 @@ int secret_source_put_record(SecretSource *s, const char *secret, const char *ke
                              SecretValue **ret_stored, NsError *error);
 /* The next read goes to the Secret itself, not to a copy (before a decision that destroys). */
 void secret_source_invalidate(SecretSource *s);
+/* Whether get_key may make a missing volume key and store it in this source. */
+bool secret_source_generates_keys(SecretSource *s);
+void secret_source_snapshot(SecretSource *s, char * const *secrets);
 int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                         void *userdata, NsError *error);
 

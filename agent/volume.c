@@ -173,7 +173,7 @@ static int get_key(SecretSource *s, const VolumeConfig *v, bool may_generate, Se
 
         r = secret_source_get_volume_key(s, v, false, ret, &e);
         if (r >= 0 || (r != -ENOENT && r != -ENOKEY) || !may_generate ||
-            s->config->secrets.type != SECRET_SOURCE_KUBERNETES || !s->config->secrets.kubernetes.generate_missing_keys) {
+            !secret_source_generates_keys(s)) {
                 if (r < 0 && error && !ns_error_is_set(error))
                         *error = e;
                 return r;

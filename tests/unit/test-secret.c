@@ -138,3 +138,54 @@ TEST(put_if_missing_keeps_first) {
         secret_source_free(s);
         config_free(c);
 }
+
+static int on_changed(SecretSource *s, const char *secret, void *userdata) {
+        unsigned *calls = userdata;
+
+        (*calls)++;
+        return 0;
+}
+
+/* Runs the loop for about usec, or until the handler was called. */
+static void run_loop(sd_event *event, uint64_t usec, unsigned *calls) {
+        for (uint64_t waited = 0; waited < usec && *calls == 0; waited += 100 * USEC_PER_MSEC)
+                ASSERT_TRUE(sd_event_run(event, 100 * USEC_PER_MSEC) >= 0);
+}
+
+TEST(directory_watch_polls_metadata) {
+        char dir[256], p[512], buf[512], *names[] = { (char *) "nodeseal-ca", (char *) "nodeseal-keys-n1", NULL };
+        sd_event *event = NULL;
+        SecretSource *s = NULL;
+        NsError e = {};
+        unsigned calls = 0;
+        Config *c;
+
+        setup(dir, sizeof(dir));
+        c = make_config(dir);
+        c->daemon.poll_usec = 200 * USEC_PER_MSEC;
+        ASSERT_OK(sd_event_new(&event));
+        ASSERT_OK(secret_source_new(c, &s, &e));
+        /* A directory never generates keys, whatever the kubernetes settings say. */
+        c->secrets.kubernetes.generate_missing_keys = true;
+        ASSERT_FALSE(secret_source_generates_keys(s));
+
+        snprintf(p, sizeof(p), "%s/nodeseal-ca/tls.crt", dir);
+        test_write_file(p, "one", buf, sizeof(buf));
+        secret_source_snapshot(s, names);
+        ASSERT_OK(secret_source_watch(s, event, names, on_changed, &calls, &e));
+        /* Nothing changed since the snapshot: nothing to report. */
+        run_loop(event, 700 * USEC_PER_MSEC, &calls);
+        ASSERT_EQ(calls, 0);
+
+        test_write_file(p, "two, longer", buf, sizeof(buf));
+        run_loop(event, 3 * USEC_PER_SEC, &calls);
+        ASSERT_EQ(calls, 1);
+        /* Reported once: the digest moved on with it. */
+        calls = 0;
+        run_loop(event, 700 * USEC_PER_MSEC, &calls);
+        ASSERT_EQ(calls, 0);
+
+        secret_source_free(s);
+        sd_event_unref(event);
+        config_free(c);
+}
