@@ -336,31 +336,53 @@ static int entry_process_event(WatchEntry *e, const char *line, size_t n) {
         return entry_observe(e, ev.resource_version);
 }
 
+int kube_watch_stream_feed(KubeBuffer *b, const void *chunk, size_t n, KubeWatchLineFunc f, void *userdata) {
+        size_t done = 0;
+        int r;
+
+        r = kube_buffer_append(b, chunk, n);
+        if (r < 0)
+                return r;
+        /* The lines are consumed at once, after the last one: one move of the rest, not one a line. */
+        for (;;) {
+                char *line = b->data + done, *nl = memchr(line, '\n', b->size - done);
+                size_t len;
+
+                if (!nl)
+                        break;
+                len = (size_t) (nl - line);
+                r = len > 0 ? f(line, len, userdata) : 0;
+                done += len + 1;
+                if (r < 0)
+                        break;
+        }
+        kube_buffer_consume(b, done);
+        return MIN(r, 0);
+}
+
+int kube_watch_stream_finish(KubeBuffer *b, KubeWatchLineFunc f, void *userdata) {
+        size_t i = 0;
+
+        while (i < b->size && isspace((unsigned char) b->data[i]))
+                i++;
+        return i < b->size ? f(b->data + i, b->size - i, userdata) : 0;
+}
+
+static int entry_process_line(const char *line, size_t n, void *userdata) {
+        return entry_process_event(userdata, line, n);
+}
+
 static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         WatchEntry *e = userdata;
         size_t n = size * nmemb;
         long code = 0;
 
         (void) curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &code);
-        if (kube_buffer_append(&e->buf, ptr, n) < 0)
-                return 0;
         if (code != 200)
-                return n;   /* a Status body, read when the transfer is done */
-
-        for (;;) {
-                char *nl = memchr(e->buf.data, '\n', e->buf.size);
-                size_t len;
-                int r;
-
-                if (!nl)
-                        break;
-                len = (size_t) (nl - e->buf.data);
-                r = len > 0 ? entry_process_event(e, e->buf.data, len) : 0;
-                kube_buffer_consume(&e->buf, len + 1);
-                if (r < 0)
-                        return 0;   /* ends the transfer; the done handler looks at gone/bad_stream */
-        }
-        return n;
+                /* A Status body, read when the transfer is done. */
+                return kube_buffer_append(&e->buf, ptr, n) < 0 ? 0 : n;
+        /* A failure ends the transfer; the done handler looks at gone/bad_stream. */
+        return kube_watch_stream_feed(&e->buf, ptr, n, entry_process_line, e) < 0 ? 0 : n;
 }
 
 static size_t watch_header(char *buffer, size_t size, size_t nitems, void *userdata) {
@@ -461,11 +483,7 @@ static void entry_done(WatchEntry *e, CURLcode cc) {
         if (was_watch && cc == CURLE_OK && code == 200) {
                 /* A stream that ended cleanly may end with an event that has no newline after it
                  * (a final 410 ERROR, say): it is an event all the same. */
-                size_t i = 0;
-
-                while (i < e->buf.size && isspace((unsigned char) e->buf.data[i]))
-                        i++;
-                if (i < e->buf.size && entry_process_event(e, e->buf.data + i, e->buf.size - i) == -ENOMEM)
+                if (kube_watch_stream_finish(&e->buf, entry_process_line, e) == -ENOMEM)
                         e->bad_stream = true;
                 kube_buffer_done(&e->buf);
         }

@@ -46,6 +46,17 @@ typedef struct KubeWatchEvent {
 int kube_watch_event_parse(const char *line, size_t n, KubeWatchEvent *ret);
 void kube_watch_event_done(KubeWatchEvent *ev);
 
+/* The framing of a watch stream: one event a line. kube_watch_stream_feed() appends a chunk (as
+ * curl hands it over, cut anywhere) to b and calls f for each complete non-empty line, without its
+ * newline; what follows the last newline stays in b for the next chunk. It stops at the first
+ * negative return of f (that line consumed) and returns it; -EFBIG when b would outgrow its cap.
+ * kube_watch_stream_finish(), at the clean end of a stream, hands f the rest of b as a last event
+ * when it is more than whitespace (a final event may come without its newline). Pure; the
+ * fuzzer's entry point for the framing. */
+typedef int (*KubeWatchLineFunc)(const char *line, size_t n, void *userdata);
+int kube_watch_stream_feed(KubeBuffer *b, const void *chunk, size_t n, KubeWatchLineFunc f, void *userdata);
+int kube_watch_stream_finish(KubeBuffer *b, KubeWatchLineFunc f, void *userdata);
+
 /* The client is borrowed and must outlive the watch. */
 int kube_watch_new(KubeClient *client, sd_event *event, KubeWatchHandler handler, void *userdata, KubeWatch **ret);
 KubeWatch *kube_watch_free(KubeWatch *w);

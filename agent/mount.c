@@ -136,6 +136,30 @@ static void unescape_octal(char *s) {
         *w = '\0';
 }
 
+int mount_info_parse_line(char *line, dev_t *ret_dev, char **ret_mount_point, char **ret_fstype) {
+        char *fields[16] = {};
+        size_t nf = 0, sep = 6;
+        char *save = NULL;
+        unsigned maj, min;
+
+        /* "36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw": optional fields up to
+         * the "-", then the filesystem type. */
+        for (char *w = strtok_r(line, " \n", &save); w && nf < ELEMENTSOF(fields); w = strtok_r(NULL, " \n", &save))
+                fields[nf++] = w;
+        if (nf < 7 || sscanf(fields[2], "%u:%u", &maj, &min) != 2)
+                return -EBADMSG;
+        while (sep < nf && !streq(fields[sep], "-"))
+                sep++;
+        if (sep + 1 >= nf)
+                return -EBADMSG;
+        unescape_octal(fields[4]);
+
+        *ret_dev = makedev(maj, min);
+        *ret_mount_point = fields[4];
+        *ret_fstype = fields[sep + 1];
+        return 0;
+}
+
 int mount_find(const char *path, dev_t *ret_dev, char **ret_fstype) {
         _cleanup_fclose_ FILE *f = NULL;
         _cleanup_free_ char *line = NULL, *fstype = NULL;
@@ -147,31 +171,18 @@ int mount_find(const char *path, dev_t *ret_dev, char **ret_fstype) {
         if (!f)
                 return -errno;
 
-        /* "36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw": the last line for a
-         * mount point is the one on top, the one a path lookup reaches. */
+        /* The last line for a mount point is the one on top, the one a path lookup reaches. */
         while (getline(&line, &n, f) > 0) {
-                char *fields[16] = {};
-                size_t nf = 0;
-                char *save = NULL;
-                unsigned maj, min;
+                char *mount_point, *type;
+                dev_t d;
 
-                for (char *w = strtok_r(line, " \n", &save); w && nf < ELEMENTSOF(fields); w = strtok_r(NULL, " \n", &save))
-                        fields[nf++] = w;
-                if (nf < 7 || sscanf(fields[2], "%u:%u", &maj, &min) != 2)
-                        continue;
-                unescape_octal(fields[4]);
-                if (!streq(fields[4], path))
-                        continue;
-                size_t sep = 6;
-                while (sep < nf && !streq(fields[sep], "-"))
-                        sep++;
-                if (sep + 1 >= nf)
+                if (mount_info_parse_line(line, &d, &mount_point, &type) < 0 || !streq(mount_point, path))
                         continue;
                 free(fstype);
-                fstype = strdup(fields[sep + 1]);
+                fstype = strdup(type);
                 if (!fstype)
                         return -ENOMEM;
-                dev = makedev(maj, min);
+                dev = d;
                 found = true;
         }
         if (!found)

@@ -14,6 +14,11 @@ int mount_mkfs(const char *device, FilesystemType type, const char *label, NsErr
  * the filesystem gets. Unknown words go to data; the kernel judges them. */
 int mount_options_parse(const char *options, unsigned long *ret_flags, char **ret_data);
 
+/* Parses one line of /proc/self/mountinfo in place: the device (major:minor), the mount point
+ * with its \ooo escapes undone, and the filesystem type, both pointing into line. -EBADMSG when
+ * the line is not one (too few fields, no "-" separator among the first 16 fields). */
+int mount_info_parse_line(char *line, dev_t *ret_dev, char **ret_mount_point, char **ret_fstype);
+
 /* The topmost mount at exactly path in /proc/self/mountinfo: its device and filesystem type.
  * -ENOENT when nothing is mounted there (path is a plain directory of its parent's mount). */
 int mount_find(const char *path, dev_t *ret_dev, char **ret_fstype);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,38 @@ TEST(options_parse) {
 
         ASSERT_OK(mount_options_parse(NULL, &flags, &data));
         ASSERT_EQ(flags, 0);
+}
+
+TEST(mountinfo_parse_line) {
+        char *mount_point, *fstype;
+        dev_t dev;
+        char l1[] = "36 35 98:0 /root /mnt rw,noatime master:1 - ext3 /dev/root rw,errors=continue\n";
+        char l2[] = "140 22 0:45 / /mnt/with\\040space\\011tab\\134 rw shared:80 master:2 - tmpfs tmpfs rw\n";
+        char l3[] = "143 22 0:48 / /mnt/not\\8\\04\\x rw - tmpfs none rw";
+        char l4[] = "39 35 98:0 /root /mnt4 rw,noatime -\n";
+        char l5[] = "40 35 98 /root /mnt5 rw - ext3 /dev/root rw\n";
+        char l6[] = "41 35 98:0 /root /mnt6 rw a b c d e f g h i j - ext3 /dev/root rw\n";
+        char l7[] = "\n";
+
+        ASSERT_OK(mount_info_parse_line(l1, &dev, &mount_point, &fstype));
+        ASSERT_EQ(dev, makedev(98, 0));
+        ASSERT_STREQ(mount_point, "/mnt");
+        ASSERT_STREQ(fstype, "ext3");
+
+        /* Space, tab and backslash come escaped; anything that is not \ooo stays as it is. */
+        ASSERT_OK(mount_info_parse_line(l2, &dev, &mount_point, &fstype));
+        ASSERT_EQ(dev, makedev(0, 45));
+        ASSERT_STREQ(mount_point, "/mnt/with space\ttab\\");
+        ASSERT_STREQ(fstype, "tmpfs");
+        ASSERT_OK(mount_info_parse_line(l3, &dev, &mount_point, &fstype));
+        ASSERT_STREQ(mount_point, "/mnt/not\\8\\04\\x");
+        ASSERT_STREQ(fstype, "tmpfs");
+
+        /* No type after "-", no major:minor, the "-" beyond the 16 fields read, an empty line. */
+        ASSERT_ERROR(mount_info_parse_line(l4, &dev, &mount_point, &fstype), EBADMSG);
+        ASSERT_ERROR(mount_info_parse_line(l5, &dev, &mount_point, &fstype), EBADMSG);
+        ASSERT_ERROR(mount_info_parse_line(l6, &dev, &mount_point, &fstype), EBADMSG);
+        ASSERT_ERROR(mount_info_parse_line(l7, &dev, &mount_point, &fstype), EBADMSG);
 }
 
 TEST(find_mounts) {
