@@ -117,7 +117,8 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
 
 static uint64_t json_u64(const cJSON *o, const char *name) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-        return cJSON_IsNumber(v) && v->valuedouble > 0 ? (uint64_t) v->valuedouble : 0;
+        /* Below 2^64 before the cast (undefined beyond): a report is ours, but checked all the same. */
+        return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 18446744073709551616.0 ? (uint64_t) v->valuedouble : 0;
 }
 
 static const char *json_str(const cJSON *o, const char *name) {

@@ -33,8 +33,9 @@ int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus 
                 if (cJSON_IsString(x))
                         copy_string(st.message, sizeof(st.message), x->valuestring);
                 x = cJSON_GetObjectItemCaseSensitive(j, "code");
+                /* valueint: cJSON's own clamp to int; a cast of the double is undefined past long. */
                 if (cJSON_IsNumber(x))
-                        st.code = (long) x->valuedouble;
+                        st.code = x->valueint;
                 details = cJSON_GetObjectItemCaseSensitive(j, "details");
                 x = cJSON_GetObjectItemCaseSensitive(details, "kind");
                 if (cJSON_IsString(x))
@@ -43,9 +44,11 @@ int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus 
                 if (cJSON_IsString(x))
                         copy_string(st.details_name, sizeof(st.details_name), x->valuestring);
                 x = cJSON_GetObjectItemCaseSensitive(details, "retryAfterSeconds");
+                /* Compared with the cap before any cast: 1e300 or inf must not reach (uint64_t). */
                 if (cJSON_IsNumber(x) && x->valuedouble > 0)
-                        st.retry_after_usec = MIN((uint64_t) x->valuedouble, KUBE_RETRY_AFTER_MAX_USEC / USEC_PER_SEC) *
-                                              USEC_PER_SEC;
+                        st.retry_after_usec = x->valuedouble >= (double) (KUBE_RETRY_AFTER_MAX_USEC / USEC_PER_SEC)
+                                                      ? KUBE_RETRY_AFTER_MAX_USEC / USEC_PER_SEC * USEC_PER_SEC
+                                                      : (uint64_t) x->valuedouble * USEC_PER_SEC;
         }
         *ret = st;
         return 0;

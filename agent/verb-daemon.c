@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The run and status verbs: the daemon's command line, and its status read back over D-Bus or from the file. */
+#include <limits.h>
 #include <getopt.h>
 #include <signal.h>
 #include <time.h>
@@ -113,7 +114,9 @@ static const char *json_string(const cJSON *o, const char *name) {
 
 static double json_number(const cJSON *o, const char *name) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-        return cJSON_IsNumber(v) ? v->valuedouble : 0;
+        /* What the casts below can take (µs since the epoch, a pid): a hand-edited or damaged status
+         * file must not make them undefined. */
+        return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e19 ? v->valuedouble : 0;
 }
 
 static int print_table(const char *json, const char *from) {
@@ -134,7 +137,7 @@ static int print_table(const char *json, const char *from) {
         print_time("CA expires:", json_number(root, "ca_not_after"));
         pid = json_number(root, "pid");
         printf("%-13s %s", "From:", from);
-        if (!streq(from, "D-Bus") && pid > 0 && !streq(json_string(root, "state"), "stopped") &&
+        if (!streq(from, "D-Bus") && pid > 0 && pid <= INT_MAX && !streq(json_string(root, "state"), "stopped") &&
             kill((pid_t) pid, 0) < 0 && errno == ESRCH)
                 printf(" (stale: the daemon, pid %.0f, is gone)", pid);
         printf("\n");
