@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "build-config.h"
 #include "kube-client.h"
+#include "secure.h"
 #include "json-util.h"
 #include "kube-request.h"
 #include "log.h"
@@ -291,6 +292,7 @@ static int perform_once(KubeClient *c, const KubeRequest *req, KubeResponse *res
         (void) curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, errbuf);
 
         cc = curl_easy_perform(c->easy);
+        secure_wipe_stack();
         (void) curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->http_code);
         kube_request_clear(c->easy);
         if (cc == CURLE_WRITE_ERROR && resp->body.overflow)

@@ -18,6 +18,7 @@
 #include "kube-buffer.h"
 #include "kube-request.h"
 #include "kube-watch.h"
+#include "secure.h"
 #include "log.h"
 #include "string-table.h"
 #include "time-util.h"
@@ -101,6 +102,7 @@ static int on_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         if (revents & EPOLLERR)
                 action |= CURL_CSELECT_ERR;
         (void) curl_multi_socket_action(w->multi, fd, action, &running);
+        secure_wipe_stack();   /* a watch event carries the whole Secret */
         check_finished(w);
         return 0;
 }

@@ -46,11 +46,16 @@ SecretSource *secret_source_free(SecretSource *s) {
 }
 
 int secret_source_get(SecretSource *s, const char *secret, const char *key, SecretValue **ret, NsError *error) {
+        int r;
+
         if (!secret_name_is_valid(secret))
                 return ns_error_set(error, -EINVAL, "Invalid Secret name \"%s\"", secret);
         if (!secret_key_is_valid(key))
                 return ns_error_set(error, -EINVAL, "Invalid key \"%s\" for Secret %s", key, secret);
-        return s->vtable->get(s, secret, key, ret, error);
+        r = s->vtable->get(s, secret, key, ret, error);
+        /* The frames below held the Secret's body (TLS records, JSON, base64): dead, not gone. */
+        secure_wipe_stack();
+        return r;
 }
 
 int secret_source_put_if_missing(SecretSource *s, const char *secret, const char *key, const SecretValue *value,

@@ -35,6 +35,10 @@ int secure_memory_lock(void);
  * OpenSSL, cJSON): plain malloc memory, wiped (malloc_usable_size + explicit_bzero) before it is
  * freed, also when realloc moves it. */
 void secure_free(void *p);
+/* Zeroes the stack below the caller's frame (128 KiB), where the frames of a call that just
+ * returned lie dead with what they held: OpenSSL decrypts TLS records into stack blocks, so a
+ * Secret's body outlives the request there. Called after every request that may carry one. */
+void secure_wipe_stack(void);
 void *secure_realloc(void *p, size_t size);
 /* Makes OpenSSL wipe what it frees (TLS record buffers, PEM and DER of the CA key). OpenSSL
  * allows this only before its first allocation: call it first thing; -EBUSY when too late. */
