@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* bench-run: runs a command N times and prints its median wall time, median CPU time (user + system,
  * its waited-for descendants included) and largest peak RSS, from wait4()'s rusage: what
- * /usr/bin/time -v shows, over several runs. A command that fails makes bench-run fail (exit 1)
- * with its stderr, so a benchmark never prints a figure of something that did not work. */
+ * /usr/bin/time -v shows, over several runs; then the 90th percentiles of wall and CPU time. A command
+ * that fails makes bench-run fail (exit 1) with its stderr, so a benchmark never prints a figure of
+ * something that did not work. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -122,7 +123,10 @@ int main(int argc, char *argv[]) {
         }
         qsort(wall, (size_t) n, sizeof(double), cmp_double);
         qsort(cpu, (size_t) n, sizeof(double), cmp_double);
-        printf("wall_s=%.4f cpu_s=%.4f maxrss_kib=%ld runs=%d\n", wall[n / 2], cpu[n / 2], maxrss, n);
+        /* p90: the nearest rank, ceil(0.9 n). */
+        int p90 = (9 * n + 9) / 10 - 1;
+        printf("wall_s=%.4f cpu_s=%.4f maxrss_kib=%ld runs=%d wall_p90_s=%.4f cpu_p90_s=%.4f\n", wall[n / 2], cpu[n / 2],
+               maxrss, n, wall[p90], cpu[p90]);
         free(wall);
         free(cpu);
         return 0;

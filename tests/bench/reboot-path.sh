@@ -3,8 +3,8 @@
 # The reboot path, when everything is already in place: "nodeseal provision" (directory secret
 # source, certificates only: it reads the CA, checks the certificate on disk and keeps it) against
 # the shell pipeline a user would write instead (openssl verify, an expiry check, a key/certificate
-# match). Host only: the volume part (read the key, open the LUKS volume) needs dm-crypt, which the
-# VM tier has; the pipeline's half of it is printed here for reference.
+# match). On the host; the volume part (the key checked, the mapping and the mount) needs
+# device-mapper and is reboot-path-volume.sh, in a QEMU guest.
 . "$(dirname "$0")/lib.sh"
 . "$SOURCE_ROOT/tests/integration/lib-cert.sh"
 
@@ -37,18 +37,4 @@ row "Reboot path, certificates (wall)" "$ow s (nodeseal provision, all in place)
 r=$(calc "($oc > 0.001 ? $oc : 0.001) / ($tc > 0.001 ? $tc : 0.001)")
 row "Reboot path, certificates (CPU)" "$oc s" "$tc s" "${r}x" "≤0.5x" "$(verdict "$r" '<=' 0.5)" "(the same runs)"
 
-# The pipeline's volume half, for reference: the key read from a file and the key slot opened
-# (the NULL-name unlock, no device-mapper). nodeseal's own volume path opens a real mapping.
-if command -v cryptsetup >/dev/null; then
-        truncate -s 32M "$T/data.img"
-        cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 --hash sha256 --pbkdf-force-iterations 1000 \
-                --key-file "$T/secrets/nodeseal-keys-$NODE_NAME/data" "$T/data.img"
-        printf '#!/bin/sh\nset -e\ncat "$1" | cryptsetup open --test-passphrase --key-file - "$2"\n' >"$T/reboot-volume.sh"
-        chmod +x "$T/reboot-volume.sh"
-        vol=$("$BENCH_RUN" -n "$BENCH_RUNS" "$T/reboot-volume.sh" "$T/secrets/nodeseal-keys-$NODE_NAME/data" "$T/data.img")
-        row "Reboot path, volume (host only)" "not measured: opening a volume needs dm-crypt (the VM tier)" \
-                "$(field "$vol" wall_s) s wall, $(field "$vol" cpu_s) s CPU (the key file piped to cryptsetup open --test-passphrase, pbkdf2 slot)" \
-                "-" "-" "n/a" "bench-run -n $BENCH_RUNS sh reboot-volume.sh KEYFILE IMAGE"
-fi
-note "Reboot path: host only (this kernel has no device-mapper); the volume part of nodeseal's reboot path was not measured (no QEMU boot in this benchmark)."
 bench_done
