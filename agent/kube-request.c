@@ -15,17 +15,24 @@ void kube_response_done(KubeResponse *r) {
         kube_buffer_done(&r->body);
 }
 
+bool kube_header_retry_after(const char *line, size_t n, uint64_t *ret_usec) {
+        char value[128];
+        size_t k;
+
+        if (n <= 12 || strncasecmp(line, "Retry-After:", 12) != 0)
+                return false;
+        k = MIN(n - 12, sizeof(value) - 1);
+        memcpy(value, line + 12, k);
+        value[k] = '\0';
+        *ret_usec = kube_parse_retry_after(value, now_usec(CLOCK_REALTIME));
+        return true;
+}
+
 static size_t header_callback(char *buffer, size_t size, size_t nitems, void *userdata) {
         KubeResponse *resp = userdata;
         size_t n = size * nitems;
-        char value[128];
 
-        if (n > 12 && strncasecmp(buffer, "Retry-After:", 12) == 0) {
-                size_t k = MIN(n - 12, sizeof(value) - 1);
-                memcpy(value, buffer + 12, k);
-                value[k] = '\0';
-                resp->retry_after_usec = kube_parse_retry_after(value, now_usec(CLOCK_REALTIME));
-        }
+        (void) kube_header_retry_after(buffer, n, &resp->retry_after_usec);
         return n;
 }
 

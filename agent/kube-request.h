@@ -2,6 +2,8 @@
 /* One request to the Kubernetes API: what it asks, where, and what came back. */
 #pragma once
 
+#include <stdbool.h>
+
 #include <stdint.h>
 
 #include <curl/curl.h>
@@ -48,6 +50,9 @@ int kube_watch_url(const char *server, const char *ns, const char *name, const c
 
 /* Parses a Retry-After header value (seconds or an HTTP date). 0 if unparsable. */
 uint64_t kube_parse_retry_after(const char *value, uint64_t now_realtime_usec);
+/* For curl header callbacks: when the header line (n bytes, not NUL-terminated) is Retry-After,
+ * stores its value (as kube_parse_retry_after() reads it, now) and returns true. */
+bool kube_header_retry_after(const char *line, size_t n, uint64_t *ret_usec);
 
 /* Frees a header list, wiping it first (it may hold the bearer token). */
 void kube_headers_free(struct curl_slist *l);

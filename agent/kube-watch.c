@@ -390,15 +390,8 @@ static size_t watch_write(char *ptr, size_t size, size_t nmemb, void *userdata) 
 static size_t watch_header(char *buffer, size_t size, size_t nitems, void *userdata) {
         WatchEntry *e = userdata;
         size_t n = size * nitems;
-        char value[128];
 
-        if (n > 12 && strncasecmp(buffer, "Retry-After:", 12) == 0) {
-                size_t k = MIN(n - 12, sizeof(value) - 1);
-
-                memcpy(value, buffer + 12, k);
-                value[k] = '\0';
-                e->retry_after_usec = kube_parse_retry_after(value, now_usec(CLOCK_REALTIME));
-        }
+        (void) kube_header_retry_after(buffer, n, &e->retry_after_usec);
         return n;
 }
 
