@@ -119,7 +119,7 @@ static double json_number(const cJSON *o, const char *name) {
         return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e19 ? v->valuedouble : 0;
 }
 
-static int print_table(const char *json, const char *from) {
+int status_print_table(const char *json, const char *from) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
         const cJSON *item;
         double pid;
@@ -225,5 +225,5 @@ int verb_status(int argc, char *argv[]) {
                 puts(json);
                 return 0;
         }
-        return print_table(json, from);
+        return status_print_table(json, from);
 }

@@ -35,6 +35,10 @@ void verb_lock_memory(void);
  * 1 to go on, negative on a bad option. */
 int verb_parse_simple(int argc, char *argv[], const char *usage);
 
+/* Prints the status JSON (Describe() or status.json; from names where it came from) as the table of
+ * "nodeseal status". -EBADMSG, logged, when it is not a JSON object. */
+int status_print_table(const char *json, const char *from);
+
 int verb_provision(int argc, char *argv[]);
 int verb_check(int argc, char *argv[]);
 int verb_close(int argc, char *argv[]);
