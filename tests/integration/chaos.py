@@ -160,8 +160,11 @@ EVENTS = ["fault"] * 10 + ["watches-closed", "compacted", "ca-replaced", "ca-rep
                            "ca-deleted"]
 
 
-def inject(counts):
-    kind = random.choice(EVENTS)
+def inject(counts, kind):
+    """Starts one event; returns how long to hold it and what undoes it (None: nothing to undo)."""
+    if kind in VOLUME_EVENTS:
+        counts[kind] = counts.get(kind, 0) + 1
+        return random.uniform(0.3, 3.0), volume_event(kind)
     if kind == "fault":
         name, spec = random.choice(FAULTS)
         spec = spec()
@@ -169,7 +172,7 @@ def inject(counts):
             spec["match"] = random.choice(["watch=", "/secrets/"])
         admin("POST", "/fake/faults", spec)
         counts[name] = counts.get(name, 0) + 1
-        return random.uniform(0.5, 5.0), True
+        return random.uniform(0.5, 5.0), lambda: admin("DELETE", "/fake/faults")
     counts[kind] = counts.get(kind, 0) + 1
     if kind == "watches-closed":
         admin("POST", "/fake/watches/close")
@@ -181,7 +184,75 @@ def inject(counts):
         secret_set("mismatched")
     elif kind == "ca-deleted":
         secret_set(None)
-    return random.uniform(0.3, 3.0), False
+    return random.uniform(0.3, 3.0), None
+
+
+# ---------------------------------------------------------------- a volume (the VM soak)
+
+VOLUME = "CHAOS_DEVICE" in E
+VOLUME_EVENTS = ["device-swapped", "keys-wrong", "keys-deleted"]
+
+
+def keys_secret(value):
+    """The keys Secret with the volume's key (the right one, another one) or deleted (None)."""
+    name = E["CHAOS_KEYS_SECRET"]
+    if value is None:
+        try:
+            admin("DELETE", "/fake/secrets/nodeseal/" + name)
+        except RuntimeError:
+            pass
+        return
+    obj = {"metadata": {"name": name, "namespace": "nodeseal"},
+           "data": {E["CHAOS_KEY_NAME"]: base64.b64encode(value).decode()}}
+    admin("PUT", "/fake/secrets", obj)
+
+
+def point_device(target):
+    """Re-points the configured device path (a symlink) at target, atomically."""
+    link = E["CHAOS_DEVICE_LINK"]
+    tmp = link + ".new"
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.rename(tmp, link)
+
+
+def volume_event(kind):
+    if kind == "device-swapped":
+        # the path the config names now leads to a disk that holds a filesystem, mid-attempt
+        point_device(E["CHAOS_DECOY"])
+        return lambda: point_device(E["CHAOS_DEVICE"])
+    right = open(E["CHAOS_KEY_FILE"], "rb").read()
+    if kind == "keys-wrong":
+        keys_secret(os.urandom(64))
+    else:
+        keys_secret(None)
+    return lambda: keys_secret(right)
+
+
+def luks_uuid(device):
+    """The UUID in a LUKS2 header's binary part, None when the device does not start with one."""
+    with open(device, "rb") as f:
+        head = f.read(512)
+    if head[:6] != b"LUKS\xba\xbe":
+        return None
+    return head[0xa8:0xa8 + 40].split(b"\0")[0].decode(errors="replace")
+
+
+def sha256_of(device):
+    import hashlib
+    h = hashlib.sha256()
+    with open(device, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def mounted(mountpoint):
+    for line in open("/proc/self/mountinfo"):
+        if line.split()[4] == mountpoint:
+            return True
+    return False
 
 
 # ---------------------------------------------------------------- invariants
@@ -193,6 +264,12 @@ def busctl(*args):
 
 
 def ready_on_bus():
+    if "BUS_ADDRESS" not in E:
+        # no bus (the VM soak): the status file is what says it
+        try:
+            return json.load(open(E["CHAOS_STATUS_FILE"])).get("ready") is True
+        except (OSError, ValueError):
+            return False
     rc, out = busctl("get-property", "org.nodeseal.Agent1", "/org/nodeseal/Agent1", "org.nodeseal.Agent1", "Ready")
     if rc != 0:
         violation(f"D-Bus did not answer Get(Ready): {out}")
@@ -253,6 +330,23 @@ class Watcher:
             violation(f"certificate serial {cert.serial_number:x} is signed by {signers[0]}, which the Secret "
                       f"did not hold in the last {self.window:.0f} s (it held {sorted(held) or 'no good CA'})")
 
+    luks = None
+    marker_written = False
+
+    def volume(self):
+        uuid = luks_uuid(E["CHAOS_DEVICE"])
+        if self.luks is None and uuid is not None:
+            self.luks = uuid
+        elif self.luks is not None and uuid != self.luks:
+            violation(f"{E['CHAOS_DEVICE']}: LUKS UUID {self.luks} became {uuid}: written outside its one format")
+        marker = os.path.join(E["CHAOS_MOUNTPOINT"], "chaos-marker")
+        if not self.marker_written and mounted(E["CHAOS_MOUNTPOINT"]):
+            with open(marker, "w") as f:
+                f.write("written under chaos\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self.marker_written = True
+
     def agreement(self):
         r1 = ready_on_bus()
         if not r1:
@@ -301,9 +395,13 @@ class Watcher:
                 violation(f"no WATCHDOG=1 for {t - last_ping:.1f} s: systemd would have killed the daemon")
                 last_ping = t
             self.cert_changed()
+            if VOLUME:
+                self.volume()
             self.agreement()
             self.status_file()
-            self.samples.append((t,) + proc_figures(self.pid))
+            # memory and fds are compared from the first time it is ready on (start-up opens things)
+            if self.samples or ready_on_bus():
+                self.samples.append((t,) + proc_figures(self.pid))
             self.stop.wait(0.2)
 
 
@@ -328,17 +426,21 @@ def main():
 
     with lock:
         timeline.append((time.monotonic(), CAS[0]))
+    if VOLUME:
+        decoy_before = sha256_of(E["CHAOS_DECOY"])
     w = Watcher(pid, window)
     thread = threading.Thread(target=w.run, daemon=True)
     thread.start()
 
     counts = {}
     end = time.monotonic() + duration
+    kinds = sorted(set(EVENTS + (VOLUME_EVENTS if VOLUME else [])))
+    random.shuffle(kinds)      # every kind once first, then at random
     while time.monotonic() < end:
-        hold, is_fault = inject(counts)
+        hold, undo = inject(counts, kinds.pop() if kinds else random.choice(EVENTS + (VOLUME_EVENTS if VOLUME else [])))
         time.sleep(min(hold, max(0, end - time.monotonic())))
-        if is_fault or random.random() < 0.5:
-            admin("DELETE", "/fake/faults")
+        if undo:
+            undo()
 
     # The last fault: everything healthy again, on a CA the daemon may not have seen yet.
     admin("DELETE", "/fake/faults")
@@ -374,8 +476,17 @@ def main():
         if recovered > limit:
             violation(f"ready again {recovered:.1f} s after the last fault: more than the backoff cap "
                       f"({backoff_cap:.0f} s) plus one attempt")
+    if VOLUME:
+        if sha256_of(E["CHAOS_DECOY"]) != decoy_before:
+            violation(f"{E['CHAOS_DECOY']} (a filesystem with data) was written")
+        if w.luks is None:
+            violation(f"{E['CHAOS_DEVICE']} was never formatted")
+        marker = os.path.join(E["CHAOS_MOUNTPOINT"], "chaos-marker")
+        if not w.marker_written or open(marker).read() != "written under chaos\n":
+            violation("the file written on the volume under chaos is not there")
+        figures["luks_uuid_changes"] = 0 if w.luks else None
     # A soak that did nothing proves nothing.
-    if figures["events"] < duration / 5 or w.checks < duration / 2 or timeline_changes() < 2:
+    if figures["events"] < duration / 5 or w.checks < 5 or timeline_changes() < 2:
         violation(f"the soak exercised too little: {figures['events']} events, {w.checks} checks while ready, "
                   f"{timeline_changes()} CA changes")
     figures["violations"] = len(violations)
