@@ -3,6 +3,7 @@
 #include <ctype.h>
 
 #include "secret.h"
+#include "wrap.h"
 
 static const SecretSourceVTable * const vtables[_SECRET_SOURCE_TYPE_MAX] = {
         [SECRET_SOURCE_DIRECTORY] = &secret_source_directory_vtable,
@@ -111,28 +112,127 @@ void secret_source_remember(SecretSource *s, const char *secret, const char *res
                 s->vtable->remember(s, secret, resource_version);
 }
 
-int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
-                                 NsError *error) {
-        _cleanup_(secret_value_freep) SecretValue *k = NULL;
-        char name[256];
-        const char *key = v->key ?: v->name;
+/* The name a volume key is stored under: "<key>", "<key>.previous", each with ".wrapped". */
+static void volume_key_name(const VolumeConfig *v, bool previous, bool wrapped, char *buf, size_t size) {
+        (void) snprintf(buf, size, "%s%s%s", v->key ?: v->name, previous ? ".previous" : "", wrapped ? WRAP_SUFFIX : "");
+}
+
+static int check_key_size(SecretSource *s, const char *key, SecretValue **k, NsError *error) {
+        size_t n = (*k)->size;
+
+        if (n >= VOLUME_KEY_MIN_BYTES)
+                return 0;
+        *k = secret_value_free(*k);
+        return ns_error_set(error, -EMSGSIZE,
+                            "Key \"%s\" of Secret %s is %zu bytes long; a volume key must hold at least %d random bytes",
+                            key, s->config->secrets.keys_secret, n, VOLUME_KEY_MIN_BYTES);
+}
+
+/* The key wrapped to this node under name ("<key>[.previous].wrapped"), unwrapped. The node and the
+ * key's own name are authenticated, so another node's value, or another volume's, opens nothing. */
+static int unwrap_volume_key(SecretSource *s, const VolumeConfig *v, const char *name, const SecretValue *text,
+                             SecretValue **ret, NsError *error) {
+        const WrappingConfig *w = &s->config->secrets.wrapping;
+        WrapKek kek = {};
         int r;
 
-        if (previous) {
-                (void) snprintf(name, sizeof(name), "%s.previous", key);
-                key = name;
+        if (!w->enabled)
+                return ns_error_set(error, -ENOKEY,
+                                    "Key \"%s\" of Secret %s is wrapped to a node key, and secrets.wrapping is not "
+                                    "configured on this node", name, s->config->secrets.keys_secret);
+        r = wrap_kek_load_file(w->node_key_file, false, &kek, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Key \"%s\" of Secret %s", name, s->config->secrets.keys_secret);
+        r = unwrap_key((const char *) text->data, text->size, s->config->node_name, v->key ?: v->name, &kek, ret, error);
+        wrap_kek_done(&kek);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Key \"%s\" of Secret %s", name, s->config->secrets.keys_secret);
+        return 0;
+}
+
+int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
+                                 NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *k = NULL, *text = NULL;
+        char name[300];
+        NsError e = {};
+        int r;
+
+        volume_key_name(v, previous, true, name, sizeof(name));
+        r = secret_source_get(s, s->config->secrets.keys_secret, name, &text, &e);
+        if (r >= 0) {
+                r = unwrap_volume_key(s, v, name, text, &k, error);
+                if (r < 0)
+                        return r;
+                r = check_key_size(s, name, &k, error);
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(k);
+                return 0;
+        }
+        if (r != -ENOKEY && r != -ENOENT) {
+                if (error)
+                        *error = e;
+                return r;
         }
 
-        r = secret_source_get(s, s->config->secrets.keys_secret, key, &k, error);
+        volume_key_name(v, previous, false, name, sizeof(name));
+        r = secret_source_get(s, s->config->secrets.keys_secret, name, &k, error);
         if (r < 0)
                 return r;
-
-        if (k->size < VOLUME_KEY_MIN_BYTES)
-                return ns_error_set(error, -EMSGSIZE,
-                                    "Key \"%s\" of Secret %s is %zu bytes long; a volume key must hold at least %d random bytes",
-                                    key, s->config->secrets.keys_secret, k->size, VOLUME_KEY_MIN_BYTES);
-
+        /* Once keys are wrapped, a plain key is what another node that can write the Secret would
+         * plant (it knows that key); it is taken only while the migration is under way. */
+        if (s->config->secrets.wrapping.enabled && !s->config->secrets.wrapping.accept_plain_keys)
+                return ns_error_set(error, -EPERM,
+                                    "Key \"%s\" of Secret %s is a plain key and this node takes wrapped keys only (run "
+                                    "\"nodeseal wrap-keys\" to wrap it, or set secrets.wrapping.accept_plain_keys "
+                                    "during the migration)", name, s->config->secrets.keys_secret);
+        r = check_key_size(s, name, &k, error);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(k);
+        return 0;
+}
+
+int secret_source_store_new_volume_key(SecretSource *s, const VolumeConfig *v, const SecretValue *key,
+                                       SecretValue **ret, NsError *error) {
+        const WrappingConfig *w = &s->config->secrets.wrapping;
+        _cleanup_(secret_value_freep) SecretValue *text = NULL, *stored = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *recovery = NULL;
+        _cleanup_free_ char *wrapped = NULL;
+        char name[300];
+        WrapKek kek = {};
+        int r;
+
+        if (!w->enabled) {
+                volume_key_name(v, false, false, name, sizeof(name));
+                r = secret_source_put_if_missing(s, s->config->secrets.keys_secret, name, key, &stored, error);
+        } else {
+                /* Wrapped before it is stored, read back and unwrapped: what the Secret holds is what
+                 * the device will be formatted with. A node that is not enrolled yet is enrolled here. */
+                volume_key_name(v, false, true, name, sizeof(name));
+                r = wrap_kek_load_file(w->node_key_file, true, &kek, error);
+                if (r >= 0)
+                        r = wrap_recovery_load(w->recovery_public_key, false, &recovery, error);
+                if (r >= 0)
+                        r = wrap_key(key, s->config->node_name, v->key ?: v->name, &kek, recovery, &wrapped, error);
+                wrap_kek_done(&kek);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Volume %s", v->name);
+                r = secret_value_new_copy(wrapped, strlen(wrapped), &text);
+                if (r < 0)
+                        return r;
+                r = secret_source_put_if_missing(s, s->config->secrets.keys_secret, name, text, &stored, error);
+                if (r < 0)
+                        return r;
+                text = TAKE_PTR(stored);
+                r = unwrap_volume_key(s, v, name, text, &stored, error);
+        }
+        if (r < 0)
+                return r;
+        r = check_key_size(s, name, &stored, error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(stored);
         return 0;
 }
 

@@ -80,9 +80,17 @@ void secret_source_versions(SecretSource *s, const SecretVersion **ret, size_t *
 void secret_source_remember(SecretSource *s, const char *secret, const char *resource_version);
 
 /* A volume key: from the keys Secret, at least VOLUME_KEY_MIN_BYTES long (-EMSGSIZE otherwise).
- * previous=true reads "<key>.previous" (the old key during a rotation). */
+ * previous=true reads "<key>.previous" (the old key during a rotation). "<key>.wrapped" is taken
+ * first and unwrapped with this node's key (secrets.wrapping); a plain key is refused on a node that
+ * wraps, unless secrets.wrapping.accept_plain_keys (during the migration). */
 int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
                                  NsError *error);
+
+/* Stores a new volume key (key) unless one exists, then reads back and returns what is stored (another
+ * node may have won the race). With secrets.wrapping, it is stored wrapped to this node and to the
+ * recovery key under "<key>.wrapped" (the node's key file is made if there is none). */
+int secret_source_store_new_volume_key(SecretSource *s, const VolumeConfig *v, const SecretValue *key,
+                                       SecretValue **ret, NsError *error);
 
 /* The CA: tls.crt and tls.key of the CA Secret; ca.crt (trust bundle) when present, else NULL. */
 int secret_source_get_ca(SecretSource *s, SecretValue **ret_cert_pem, SecretValue **ret_key_pem,

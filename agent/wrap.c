@@ -6,6 +6,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,6 @@ DEFINE_STRING_TABLE(wrap_kek_type, WrapKekType, WRAP_KEK_TYPE,
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_CIPHER_CTX *, EVP_CIPHER_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY_CTX *, EVP_PKEY_CTX_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_KDF *, EVP_KDF_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_KDF_CTX *, EVP_KDF_CTX_free);
 
@@ -463,5 +463,35 @@ int unwrap_key_recovery(const char *text, size_t size, EVP_PKEY *recovery_privat
                 return ns_error_set(error, r, "Failed to unwrap the recovery copy");
         if (ret_record)
                 *ret_record = w;
+        return 0;
+}
+
+int wrap_recovery_load(const char *path, bool private, EVP_PKEY **ret, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *pem = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        EVP_PKEY *k = NULL;
+        BIO *bio;
+        int r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Cannot open the recovery key %s: %m", path);
+        r = read_secret_fd(fd, 64 * 1024, &pem);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot read the recovery key %s: %m", path);
+        bio = BIO_new_mem_buf(pem->data, (int) pem->size);
+        if (!bio)
+                return -ENOMEM;
+        k = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+        BIO_free(bio);
+        ERR_clear_error();
+        if (!k)
+                return ns_error_set(error, -EBADMSG, "%s is not a PEM %s key", path, private ? "private" : "public");
+        if (EVP_PKEY_get_id(k) != EVP_PKEY_X25519) {
+                EVP_PKEY_free(k);
+                return ns_error_set(error, -EINVAL,
+                                    "%s is not an X25519 key (make one with: openssl genpkey -algorithm X25519)", path);
+        }
+        *ret = k;
         return 0;
 }

@@ -23,6 +23,8 @@
 #define WRAP_NAME_MAX 254
 #define WRAP_TEXT_MAX (16 * 1024)
 
+DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_PKEY *, EVP_PKEY_free);
+
 typedef enum WrapKekType {
         WRAP_KEK_FILE,          /* a root-only file on the node: the weaker fallback */
         WRAP_KEK_TPM2,          /* sealed in the node's TPM 2.0, unsealed for each use */
@@ -84,3 +86,7 @@ int unwrap_key_recovery(const char *text, size_t size, EVP_PKEY *recovery_privat
 
 /* The id of an X25519 public key as it appears in "recovery.id". */
 int wrap_recovery_id(EVP_PKEY *key, char ret[static WRAP_ID_MAX]);
+
+/* Reads the operator's X25519 recovery key from a PEM file: the public key (what nodes wrap to)
+ * or, with private, the private key (what "nodeseal recover-key" unwraps with). */
+int wrap_recovery_load(const char *path, bool private, EVP_PKEY **ret, NsError *error);
