@@ -153,6 +153,12 @@ TEST(wrong_types_and_values) {
                        "client_certificate and client_key must be given together");
         ASSERT_REFUSED("{\"secrets\": {\"keys_secret\": \"keys-{nodes}\"}}", "secrets.keys_secret: \"keys-{nodes}\"");
         ASSERT_REFUSED("{\"secrets\": {\"ca_secret\": \"CA\"}}", "secrets.ca_secret: \"CA\" is not a valid Secret name");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {}}}",
+                       "secrets.wrapping.recovery_public_key: is required");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {\"node_key\": \"tpm2\", \"recovery_public_key\": \"/r\"}}}",
+                       "secrets.wrapping.node_key: \"tpm2\" is not built yet");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {\"node_key_file\": \"key\", \"recovery_public_key\": \"/r\"}}}",
+                       "secrets.wrapping.node_key_file: must be an absolute path");
         ASSERT_REFUSED("{\"retry\": {\"initial_sec\": -1}}", "retry.initial_sec: must be between");
         ASSERT_REFUSED("{\"retry\": {\"initial_sec\": 10, \"max_sec\": 5}}", "retry.max_sec: must not be less");
         ASSERT_REFUSED("{\"retry\": {\"max_attempts\": 1.5}}", "retry.max_attempts: must be a whole number");

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* recover-key: a wrapped volume key opened with the operator's offline recovery key. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "path-util.h"
+#include "secure.h"
+#include "verbs.h"
+#include "wrap.h"
+
+/* Writes the key to a new file (never over an existing one, never through a symlink), 0600, in a
+ * directory only root can change: a key left where a user could read or swap it is a leaked key. */
+static int write_new_key_file(const char *path, const SecretValue *key, NsError *error) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        const char *name = strrchr(path, '/');
+        int r;
+
+        if (!name || name[1] == '\0')
+                return ns_error_set(error, -EINVAL, "--output must be an absolute file path, not \"%s\"", path);
+        dir = strndup(path, name - path);
+        if (!dir)
+                return -ENOMEM;
+        r = path_open_dir_safe(isempty(dir) ? "/" : dir, 0, (uid_t) -1, (gid_t) -1, &dfd, error);
+        if (r < 0)
+                return r;
+        fd = openat(dfd, name + 1, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Cannot create %s: %m", path);
+        if (write(fd, key->data, key->size) != (ssize_t) key->size || fsync(fd) < 0) {
+                r = -errno ?: -EIO;
+                (void) unlinkat(dfd, name + 1, 0);
+                return ns_error_set(error, r, "Failed to write %s: %m", path);
+        }
+        return 0;
+}
+
+int verb_recover_key(int argc, char *argv[]) {
+        enum { ARG_RECOVERY_KEY = 0x100, ARG_OUTPUT };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "recovery-key", required_argument, NULL, ARG_RECOVERY_KEY },
+                { "output", required_argument, NULL, ARG_OUTPUT },
+                {}
+        };
+        _cleanup_(secret_value_freep) SecretValue *text = NULL, *key = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *rec = NULL;
+        const char *recovery = NULL, *output = NULL, *input;
+        _cleanup_close_ int fd = -EBADF;
+        NsError error = {};
+        WrapRecord w;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (opt) {
+                case 'h':
+                        fputs("Usage: nodeseal recover-key --recovery-key PRIVATE.pem --output FILE WRAPPED|-\n\n"
+                              "Opens a wrapped volume key (the value of \"<key>.wrapped\" in the keys Secret, in a\n"
+                              "file or on stdin) with the operator's X25519 recovery private key, without the node it\n"
+                              "was wrapped to, and writes the volume key to FILE (created, 0600; never overwritten),\n"
+                              "for example for: cryptsetup open --key-file FILE DEVICE NAME\n",
+                              stdout);
+                        return 0;
+                case ARG_RECOVERY_KEY:
+                        recovery = optarg;
+                        break;
+                case ARG_OUTPUT:
+                        output = optarg;
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (!recovery || !output || optind != argc - 1)
+                return log_error_errno(-EINVAL, "recover-key needs --recovery-key, --output and one wrapped key (a file, or - for stdin)");
+        input = argv[optind];
+        verb_lock_memory();
+
+        fd = streq(input, "-") ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3) : open(input, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return log_error_errno(-errno, "Cannot open %s: %m", input);
+        r = read_secret_fd(fd, WRAP_TEXT_MAX, &text);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read the wrapped key from %s: %m", input);
+        r = wrap_recovery_load(recovery, true, &rec, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", ns_error_message(&error, r));
+        r = unwrap_key_recovery((const char *) text->data, text->size, rec, &key, &w, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s: %s", input, ns_error_message(&error, r));
+        r = write_new_key_file(output, key, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", ns_error_message(&error, r));
+        log_info("Recovered the key of volume \"%s\" of node \"%s\" (%zu bytes) into %s.", w.volume, w.node, key->size,
+                 output);
+        explicit_bzero(&w, sizeof(w));
+        return 0;
+}
