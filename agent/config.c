@@ -306,12 +306,34 @@ static int parse_kubernetes(Ctx *ctx, const char *path, const cJSON *v, void *ds
         return dispatch(ctx, path, v, fields, dst);
 }
 
+static int parse_pcrs(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        WrappingConfig *w = (WrappingConfig *) ((char *) dst - offsetof(WrappingConfig, pcrs));
+        const cJSON *p;
+
+        if (!cJSON_IsArray(v))
+                return fail(ctx, path, "must be an array of PCR numbers, not %s", json_type_name(v));
+        w->n_pcrs = 0;
+        cJSON_ArrayForEach(p, v) {
+                uint32_t n = 0;
+                int r = get_integer(ctx, path, p, 0, 23, &n);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < w->n_pcrs; i++)
+                        if (w->pcrs[i] == n)
+                                return fail(ctx, path, "lists PCR %u twice", n);
+                w->pcrs[w->n_pcrs++] = n;
+        }
+        return 0;
+}
+
 static int parse_wrapping(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         static const Field fields[] = {
                 { "node_key", parse_string, offsetof(WrappingConfig, node_key) },
                 { "node_key_file", parse_path, offsetof(WrappingConfig, node_key_file) },
                 { "recovery_public_key", parse_path, offsetof(WrappingConfig, recovery_public_key) },
                 { "accept_plain_keys", parse_bool, offsetof(WrappingConfig, accept_plain_keys) },
+                { "tpm_tcti", parse_string, offsetof(WrappingConfig, tpm_tcti) },
+                { "pcrs", parse_pcrs, offsetof(WrappingConfig, pcrs) },
                 {}
         };
         ((WrappingConfig *) dst)->enabled = true;
@@ -642,11 +664,13 @@ static int validate_wrapping(Ctx *ctx, WrappingConfig *w) {
                 return 0;
         if (!w->node_key && !(w->node_key = strdup("file")))
                 return -ENOMEM;
-        if (streq(w->node_key, "tpm2"))
+        if (!streq(w->node_key, "file") && !streq(w->node_key, "tpm2"))
                 return fail(ctx, "secrets.wrapping.node_key",
-                            "\"tpm2\" is not built yet; \"file\" (a root-only key file on the node) is");
-        if (!streq(w->node_key, "file"))
-                return fail(ctx, "secrets.wrapping.node_key", "must be \"file\", not \"%s\"", w->node_key);
+                            "must be \"tpm2\" (sealed in the node's TPM) or \"file\" (a root-only key file), not \"%s\"",
+                            w->node_key);
+        if (streq(w->node_key, "file") && (w->tpm_tcti || w->n_pcrs > 0))
+                return fail(ctx, w->tpm_tcti ? "secrets.wrapping.tpm_tcti" : "secrets.wrapping.pcrs",
+                            "applies to node_key \"tpm2\" only");
         if (!w->node_key_file && !(w->node_key_file = strdup(CONFIG_DEFAULT_NODE_KEY_FILE)))
                 return -ENOMEM;
         /* Without a recovery copy, a lost node key (a reinstalled node, a dead TPM) loses the data. */
@@ -766,6 +790,7 @@ Config *config_free(Config *c) {
         free(c->secrets.wrapping.node_key);
         free(c->secrets.wrapping.node_key_file);
         free(c->secrets.wrapping.recovery_public_key);
+        free(c->secrets.wrapping.tpm_tcti);
         free(c->secrets.kubernetes.api_url);
         free(c->secrets.kubernetes.ca_file);
         free(c->secrets.kubernetes.token_file);

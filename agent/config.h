@@ -91,6 +91,9 @@ typedef struct WrappingConfig {
         char *node_key_file;             /* default CONFIG_DEFAULT_NODE_KEY_FILE */
         char *recovery_public_key;       /* the operator's X25519 public key (PEM); required */
         bool accept_plain_keys;          /* take plain keys too (the migration); default false */
+        char *tpm_tcti;                  /* tpm2: the TCTI ("device:/dev/tpmrm0"); NULL: tpm2-tss's default */
+        uint32_t pcrs[24];               /* tpm2: the SHA-256 PCRs the sealed key is bound to; none by default */
+        size_t n_pcrs;
 } WrappingConfig;
 
 /* "secrets" section. */

@@ -15,6 +15,7 @@ const Verb verbs[] = {
         { "ca", verb_ca, "print the CA certificate clients should trust" },
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
+        { "enrol", verb_enrol, "make or load this node's key for wrapped volume keys; print its id" },
         { "recover-key", verb_recover_key, "open a wrapped volume key with the offline recovery key" },
         {}
 };

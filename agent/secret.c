@@ -140,7 +140,7 @@ static int unwrap_volume_key(SecretSource *s, const VolumeConfig *v, const char 
                 return ns_error_set(error, -ENOKEY,
                                     "Key \"%s\" of Secret %s is wrapped to a node key, and secrets.wrapping is not "
                                     "configured on this node", name, s->config->secrets.keys_secret);
-        r = wrap_kek_load_file(w->node_key_file, false, &kek, error);
+        r = wrap_kek_load_config(w, false, &kek, error);
         if (r < 0)
                 return ns_error_prefix(error, r, "Key \"%s\" of Secret %s", name, s->config->secrets.keys_secret);
         r = unwrap_key((const char *) text->data, text->size, s->config->node_name, v->key ?: v->name, &kek, ret, error);
@@ -210,7 +210,7 @@ int secret_source_store_new_volume_key(SecretSource *s, const VolumeConfig *v, c
                 /* Wrapped before it is stored, read back and unwrapped: what the Secret holds is what
                  * the device will be formatted with. A node that is not enrolled yet is enrolled here. */
                 volume_key_name(v, false, true, name, sizeof(name));
-                r = wrap_kek_load_file(w->node_key_file, true, &kek, error);
+                r = wrap_kek_load_config(w, true, &kek, error);
                 if (r >= 0)
                         r = wrap_recovery_load(w->recovery_public_key, false, &recovery, error);
                 if (r >= 0)

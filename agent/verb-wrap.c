@@ -100,3 +100,33 @@ int verb_recover_key(int argc, char *argv[]) {
         explicit_bzero(&w, sizeof(w));
         return 0;
 }
+
+int verb_enrol(int argc, char *argv[]) {
+        _cleanup_(config_freep) Config *c = NULL;
+        const WrappingConfig *w;
+        WrapKek kek = {};
+        NsError error = {};
+        int r;
+
+        r = verb_parse_simple(argc, argv,
+                              "Usage: nodeseal enrol\n\n"
+                              "Makes this node's key for secrets.wrapping when there is none (32 random bytes, sealed\n"
+                              "in the TPM with node_key \"tpm2\", or in a root-only file with \"file\"), loads it back,\n"
+                              "and prints its type and id: the id every key wrapped to this node names.\n");
+        if (r <= 0)
+                return r;
+        r = verb_load_config(&c);
+        if (r < 0)
+                return r;
+        w = &c->secrets.wrapping;
+        if (!w->enabled)
+                return log_error_errno(-EINVAL, "enrol: secrets.wrapping is not configured; there is no node key to make");
+        verb_lock_memory();
+        r = wrap_kek_load_config(w, true, &kek, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", ns_error_message(&error, r));
+        printf("node %s: node key %s %s (%s)\n", c->node_name, wrap_kek_type_to_string(kek.type), kek.id,
+               w->node_key_file);
+        wrap_kek_done(&kek);
+        return 0;
+}

@@ -17,6 +17,7 @@
 #include "kube-secret.h"
 #include "path-util.h"
 #include "string-table.h"
+#include "tpm.h"
 #include "wrap.h"
 
 DEFINE_STRING_TABLE(wrap_kek_type, WrapKekType, WRAP_KEK_TYPE,
@@ -75,11 +76,42 @@ int wrap_kek_from_key(WrapKekType type, SecretValue *key, WrapKek *ret) {
         return 0;
 }
 
-int wrap_kek_load_file(const char *path, bool create, WrapKek *ret, NsError *error) {
-        _cleanup_(secret_value_freep) SecretValue *key = NULL;
+/* The node key made anew: 32 random bytes, kept in the file as they are (file) or sealed in the
+ * TPM (tpm2), then loaded back through the same path as every later use. */
+static int kek_file_create(const WrapKekSource *src, int dfd, const char *name, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *fresh = NULL;
+        _cleanup_free_ char *sealed_text = NULL;
+        TpmSealed sealed;
+        int r;
+
+        r = secret_value_new(WRAP_KEK_SIZE, &fresh);
+        if (r < 0)
+                return r;
+        r = random_bytes(fresh->data, fresh->size);
+        if (r < 0)
+                return ns_error_set(error, r, "No random bytes for a node key: %m");
+        if (src->type == WRAP_KEK_FILE)
+                r = write_file_atomic_at(dfd, name, fresh->data, fresh->size, 0600, 0, 0);
+        else {
+                r = tpm_seal(src->tcti, src->pcrs, src->n_pcrs, fresh, &sealed, error);
+                if (r < 0)
+                        return r;
+                r = tpm_sealed_format(&sealed, &sealed_text);
+                if (r < 0)
+                        return r;
+                r = write_file_atomic_at(dfd, name, sealed_text, strlen(sealed_text), 0600, 0, 0);
+        }
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to create the node key file %s: %m", src->path);
+        return 0;
+}
+
+int wrap_kek_load(const WrapKekSource *src, bool create, WrapKek *ret, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *content = NULL, *key = NULL;
         _cleanup_free_ char *dir = NULL;
         _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
-        const char *name;
+        const char *path = src->path, *name;
+        TpmSealed sealed;
         struct stat st;
         int r;
 
@@ -96,14 +128,9 @@ int wrap_kek_load_file(const char *path, bool create, WrapKek *ret, NsError *err
 
         r = path_open_regular_at(dfd, name, O_RDONLY, &fd, &st);
         if (r == -ENOENT && create) {
-                uint8_t fresh[WRAP_KEK_SIZE];
-
-                r = random_bytes(fresh, sizeof(fresh));
-                if (r >= 0)
-                        r = write_file_atomic_at(dfd, name, fresh, sizeof(fresh), 0600, 0, 0);
-                explicit_bzero(fresh, sizeof(fresh));
+                r = kek_file_create(src, dfd, name, error);
                 if (r < 0)
-                        return ns_error_set(error, r, "Failed to create the node key file %s: %m", path);
+                        return r;
                 r = path_open_regular_at(dfd, name, O_RDONLY, &fd, &st);
         }
         if (r == -ENOENT)
@@ -118,16 +145,45 @@ int wrap_kek_load_file(const char *path, bool create, WrapKek *ret, NsError *err
         if (st.st_nlink != 1)
                 return ns_error_set(error, -EPERM, "The node key file %s has %ju links; refusing a key others may share",
                                     path, (uintmax_t) st.st_nlink);
-        r = read_secret_fd(fd, WRAP_KEK_SIZE + 1, &key);
-        if (r < 0 && r != -EFBIG)
+        r = read_secret_fd(fd, 16 * 1024, &content);
+        if (r < 0)
                 return ns_error_set(error, r, "Cannot read the node key file %s: %m", path);
-        if (r == -EFBIG || key->size != WRAP_KEK_SIZE)
-                return ns_error_set(error, -EBADMSG, "The node key file %s does not hold %d bytes", path, WRAP_KEK_SIZE);
-        r = wrap_kek_from_key(WRAP_KEK_FILE, key, ret);
+
+        if (src->type == WRAP_KEK_FILE) {
+                if (content->size != WRAP_KEK_SIZE)
+                        return ns_error_set(error, -EBADMSG, "The node key file %s does not hold %d bytes", path,
+                                            WRAP_KEK_SIZE);
+                key = TAKE_PTR(content);
+        } else {
+                r = tpm_sealed_parse((const char *) content->data, content->size, &sealed, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Node key file %s", path);
+                r = tpm_unseal(src->tcti, &sealed, &key, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Node key file %s", path);
+                if (key->size != WRAP_KEK_SIZE)
+                        return ns_error_set(error, -EBADMSG, "The key sealed in %s does not hold %d bytes", path,
+                                            WRAP_KEK_SIZE);
+        }
+        r = wrap_kek_from_key(src->type, key, ret);
         if (r < 0)
                 return r;
         TAKE_PTR(key);
         return 0;
+}
+
+int wrap_kek_load_config(const WrappingConfig *w, bool create, WrapKek *ret, NsError *error) {
+        WrapKekSource src = {
+                .type = wrap_kek_type_from_string(w->node_key),
+                .path = w->node_key_file,
+                .tcti = w->tpm_tcti,
+                .pcrs = w->pcrs,
+                .n_pcrs = w->n_pcrs,
+        };
+
+        if (src.type < 0)
+                return ns_error_set(error, -EINVAL, "Unknown node key type \"%s\"", strempty(w->node_key));
+        return wrap_kek_load(&src, create, ret, error);
 }
 
 int wrap_recovery_id(EVP_PKEY *key, char ret[static WRAP_ID_MAX]) {

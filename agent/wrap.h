@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "error.h"
 #include "secure.h"
 
@@ -45,9 +46,22 @@ typedef struct WrapKek {
 void wrap_kek_done(WrapKek *k);
 /* Takes key (WRAP_KEK_SIZE bytes) and computes the id. */
 int wrap_kek_from_key(WrapKekType type, SecretValue *key, WrapKek *ret);
-/* The file fallback: reads a key file that only root can read (refused otherwise, naming the
- * mode or owner), or, with create, makes one (0600, in a root-only directory) when there is none. */
-int wrap_kek_load_file(const char *path, bool create, WrapKek *ret, NsError *error);
+/* Where a node key lives: a file that only root can read, holding the key itself ("file", the
+ * weaker fallback) or the key sealed in this machine's TPM ("tpm2", through tcti, bound to pcrs). */
+typedef struct WrapKekSource {
+        WrapKekType type;
+        const char *path;
+        const char *tcti;               /* NULL: tpm2-tss's default TCTI */
+        const uint32_t *pcrs;
+        size_t n_pcrs;
+} WrapKekSource;
+
+/* Reads the node key file (refused, naming the mode or owner, when anyone but root can read it)
+ * and, for tpm2, unseals it; with create, makes one (0600, in a root-only directory) when there is
+ * none, and loads it back. */
+int wrap_kek_load(const WrapKekSource *src, bool create, WrapKek *ret, NsError *error);
+/* The same for the node key secrets.wrapping configures. */
+int wrap_kek_load_config(const WrappingConfig *w, bool create, WrapKek *ret, NsError *error);
 
 /* What a wrapped value says about itself, parsed and checked but not decrypted. */
 typedef struct WrapRecord {

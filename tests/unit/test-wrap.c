@@ -176,23 +176,23 @@ TEST(kek_file_created_root_only_and_checked) {
         snprintf(dir, sizeof(dir), "%s/kek", test_tmpdir);
         ASSERT_OK(mkdir(dir, 0700));
         snprintf(path, sizeof(path), "%s/node.key", dir);
-        ASSERT_ERROR(wrap_kek_load_file(path, false, &a, &e), ENOENT);
+        ASSERT_ERROR(wrap_kek_load(&(WrapKekSource) { .type = WRAP_KEK_FILE, .path = path }, false, &a, &e), ENOENT);
         ASSERT_CONTAINS(e.message, "enrol the node first");
         e = NS_ERROR_NULL;
-        ASSERT_OK(wrap_kek_load_file(path, true, &a, &e));
+        ASSERT_OK(wrap_kek_load(&(WrapKekSource) { .type = WRAP_KEK_FILE, .path = path }, true, &a, &e));
         ASSERT_OK(stat(path, &st));
         ASSERT_EQ(st.st_mode & 07777, 0600);
-        ASSERT_OK(wrap_kek_load_file(path, true, &b, &e));
+        ASSERT_OK(wrap_kek_load(&(WrapKekSource) { .type = WRAP_KEK_FILE, .path = path }, true, &b, &e));
         ASSERT_STREQ(a.id, b.id);    /* loaded again, not made anew */
         wrap_kek_done(&b);
 
         ASSERT_OK(chmod(path, 0640));
         e = NS_ERROR_NULL;
-        ASSERT_ERROR(wrap_kek_load_file(path, true, &b, &e), EPERM);
+        ASSERT_ERROR(wrap_kek_load(&(WrapKekSource) { .type = WRAP_KEK_FILE, .path = path }, true, &b, &e), EPERM);
         ASSERT_CONTAINS(e.message, "mode 0640");
         ASSERT_OK(chmod(path, 0600));
         ASSERT_OK(truncate(path, 31));
         e = NS_ERROR_NULL;
-        ASSERT_ERROR(wrap_kek_load_file(path, true, &b, &e), EBADMSG);
+        ASSERT_ERROR(wrap_kek_load(&(WrapKekSource) { .type = WRAP_KEK_FILE, .path = path }, true, &b, &e), EBADMSG);
         wrap_kek_done(&a);
 }
