@@ -44,7 +44,7 @@ wait_ready
 assert_eq "$(stat -c %U "$T/tls/server.key")" postgres "owner of server.key"
 
 install -d -o postgres -m 0700 "$T/pgdata"
-runuser -u postgres -- "$pgbin/initdb" -D "$T/pgdata" -A trust >/dev/null
+runuser -u postgres -- "$pgbin/initdb" --no-sync -D "$T/pgdata" -A trust >/dev/null
 cat >>"$T/pgdata/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $port
