@@ -16,6 +16,7 @@ const Verb verbs[] = {
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
         { "enrol", verb_enrol, "make or load this node's key for wrapped volume keys; print its id" },
+        { "wrap-keys", verb_wrap_keys, "wrap this node's plain volume keys in place (migration)" },
         { "recover-key", verb_recover_key, "open a wrapped volume key with the offline recovery key" },
         {}
 };

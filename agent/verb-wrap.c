@@ -6,7 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libcryptsetup.h>
+
 #include "log.h"
+#include "probe.h"
+#include "seam.h"
+#include "secret.h"
 #include "path-util.h"
 #include "secure.h"
 #include "verbs.h"
@@ -83,7 +88,7 @@ int verb_recover_key(int argc, char *argv[]) {
         fd = streq(input, "-") ? fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3) : open(input, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
                 return log_error_errno(-errno, "Cannot open %s: %m", input);
-        r = read_secret_fd(fd, WRAP_TEXT_MAX, &text);
+        r = streq(input, "-") ? read_secret_stream(fd, WRAP_TEXT_MAX, &text) : read_secret_fd(fd, WRAP_TEXT_MAX, &text);
         if (r < 0)
                 return log_error_errno(r, "Cannot read the wrapped key from %s: %m", input);
         r = wrap_recovery_load(recovery, true, &rec, &error);
@@ -129,4 +134,117 @@ int verb_enrol(int argc, char *argv[]) {
                w->node_key_file);
         wrap_kek_done(&kek);
         return 0;
+}
+
+/* Whether key opens a key slot of the LUKS header on v's device (no mapping is made): 1 yes, 0 no,
+ * -ENODEV when the device holds no LUKS header (not formatted yet). */
+static int key_opens_device(const VolumeConfig *v, const SecretValue *key, char **ret_path, NsError *error) {
+        _cleanup_free_ char *path = NULL;
+        struct crypt_device *cd = NULL;
+        int r;
+
+        r = probe_resolve_device(v->device, &path, error);
+        if (r < 0)
+                return r;
+        r = crypt_init(&cd, path);
+        if (r >= 0)
+                r = crypt_load(cd, CRYPT_LUKS, NULL);
+        if (r < 0) {
+                crypt_free(cd);
+                *ret_path = TAKE_PTR(path);
+                return -ENODEV;
+        }
+        r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) key->data, key->size, 0);
+        crypt_free(cd);
+        *ret_path = TAKE_PTR(path);
+        return r >= 0 ? 1 : 0;
+}
+
+/* One plain key of v ("<key>" or "<key>.previous") wrapped in place: stored wrapped, read back and
+ * compared, tried on the device, and only then the plain key removed (if it is still that key).
+ * Each step is safe to repeat: killed anywhere, the next run finds the wrapped form and goes on. */
+static int wrap_one(SecretSource *s, const Config *c, const VolumeConfig *v, bool previous, unsigned *ret_removed) {
+        _cleanup_(secret_value_freep) SecretValue *plain = NULL, *back = NULL;
+        _cleanup_free_ char *path = NULL;
+        char name[300];
+        NsError e = {};
+        int r;
+
+        (void) snprintf(name, sizeof(name), "%s%s", v->key ?: v->name, previous ? ".previous" : "");
+        r = secret_source_get(s, c->secrets.keys_secret, name, &plain, &e);
+        if (r == -ENOKEY || r == -ENOENT) {
+                if (!previous)
+                        log_info("Volume %s: no plain key \"%s\" (wrapped already, or none yet).", v->name, name);
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Volume %s: %s", v->name, ns_error_message(&e, r));
+
+        r = secret_source_wrap_volume_key(s, v, previous, plain, &back, &e);
+        if (r < 0)
+                return log_error_errno(r, "Volume %s: %s", v->name, ns_error_message(&e, r));
+        if (!secret_value_equal(plain, back))
+                return log_error_errno(-EBADMSG,
+                                       "Volume %s: \"%s.wrapped\" in Secret %s holds another key than \"%s\"; both are "
+                                       "left as they are (find out which one opens the device)",
+                                       v->name, name, c->secrets.keys_secret, name);
+        seam_pause("wrap-keys-stored");
+
+        r = key_opens_device(v, back, &path, &e);
+        if (r == -ENODEV) {
+                log_notice("Volume %s: \"%s\" is stored wrapped; the plain key stays because %s is not formatted yet "
+                           "(the wrapped key could not be tried on it).", v->name, name, strna(path));
+                return 0;
+        }
+        if (r < 0)
+                return log_error_errno(r, "Volume %s: %s", v->name, ns_error_message(&e, r));
+        if (r == 0) {
+                log_notice("Volume %s: \"%s\" is stored wrapped; the plain key stays because it does not open %s.",
+                           v->name, name, path);
+                return 0;
+        }
+        seam_pause("wrap-keys-verified");
+
+        r = secret_source_remove_key_if(s, c->secrets.keys_secret, name, plain, &e);
+        if (r == -ENOKEY)
+                return 0;
+        if (r < 0)
+                return log_error_errno(r, "Volume %s: %s", v->name, ns_error_message(&e, r));
+        log_info("Volume %s: \"%s\" wrapped to this node, read back, opened %s; the plain key is removed.", v->name,
+                 name, path);
+        (*ret_removed)++;
+        return 0;
+}
+
+int verb_wrap_keys(int argc, char *argv[]) {
+        _cleanup_(secret_source_freep) SecretSource *source = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        NsError error = {};
+        unsigned removed = 0;
+        int r, ret = 0;
+
+        r = verb_parse_simple(argc, argv,
+                              "Usage: nodeseal wrap-keys\n\n"
+                              "Wraps this node's plain volume keys in place (secrets.wrapping): each is stored as\n"
+                              "\"<key>.wrapped\", read back, tried on its device, and only then removed in plain.\n"
+                              "Safe to run again, also after it was interrupted.\n");
+        if (r <= 0)
+                return r;
+        r = verb_load_config(&c);
+        if (r < 0)
+                return r;
+        if (!c->secrets.wrapping.enabled)
+                return log_error_errno(-EINVAL, "wrap-keys: secrets.wrapping is not configured");
+        verb_lock_memory();
+        r = secret_source_new(c, &source, &error);
+        if (r < 0)
+                return log_error_errno(r, "%s", ns_error_message(&error, r));
+        for (size_t i = 0; i < c->n_volumes; i++)
+                for (int previous = 0; previous <= 1; previous++) {
+                        r = wrap_one(source, c, &c->volumes[i], previous, &removed);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                }
+        log_info("%u plain key(s) wrapped and removed.", removed);
+        return ret;
 }
