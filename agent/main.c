@@ -15,6 +15,7 @@ const Verb verbs[] = {
         { "ca", verb_ca, "print the CA certificate clients should trust" },
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
+        { "reload-sidecar", verb_reload_sidecar, "beside a datastore: reload it when its certificate files change" },
         {}
 };
 
@@ -25,7 +26,7 @@ static void help(void) {
                "until both are in place.\n\n"
                "Commands:\n");
         for (const Verb *v = verbs; v->name; v++)
-                printf("  %-10s %s\n", v->name, v->summary);
+                printf("  %-15s %s\n", v->name, v->summary);
         printf("\nOptions:\n"
                "  -c, --config PATH        configuration file (default " CONFIG_DEFAULT_PATH ")\n"
                "      --log-format FORMAT  journal, text or json\n"

@@ -177,7 +177,7 @@ int verb_provision(int argc, char *argv[]) {
         return 0;
 }
 
-static int parse_seconds_arg(const char *s, uint64_t *ret) {
+int parse_seconds_arg(const char *s, uint64_t *ret) {
         char *end;
         double d;
 

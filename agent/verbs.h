@@ -35,6 +35,9 @@ void verb_lock_memory(void);
  * 1 to go on, negative on a bad option. */
 int verb_parse_simple(int argc, char *argv[], const char *usage);
 
+/* A command-line number of seconds (fractions allowed, at most a year) in µs; -EINVAL otherwise. */
+int parse_seconds_arg(const char *s, uint64_t *ret);
+
 int verb_provision(int argc, char *argv[]);
 int verb_check(int argc, char *argv[]);
 int verb_close(int argc, char *argv[]);
@@ -42,3 +45,4 @@ int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
+int verb_reload_sidecar(int argc, char *argv[]);
