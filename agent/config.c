@@ -10,6 +10,7 @@
 #include "json-util.h"
 
 #include "config.h"
+#include "profile.h"
 #include "secret.h"
 #include "secure.h"
 #include "string-table.h"
@@ -33,7 +34,7 @@ DEFINE_STRING_TABLE(key_type, KeyType, KEY_TYPE,
 DEFINE_STRING_TABLE(profile_type, ProfileType, PROFILE_TYPE,
                     [PROFILE_POSTGRESQL] = "postgresql", [PROFILE_MYSQL] = "mysql", [PROFILE_REDIS] = "redis",
                     [PROFILE_TIKV] = "tikv", [PROFILE_RQLITE] = "rqlite", [PROFILE_BANYANDB] = "banyandb",
-                    [PROFILE_GENERIC] = "generic");
+                    [PROFILE_GENERIC] = "generic", [PROFILE_ETCD] = "etcd", [PROFILE_PD] = "pd");
 
 /* ---- the dispatcher: a table of fields per JSON object ---- */
 
@@ -256,7 +257,7 @@ static const char parse_format_policy_choices[] = "if-blank or never";
 static const char parse_pbkdf_choices[] = "pbkdf2 or argon2id";
 static const char parse_filesystem_choices[] = "ext4 or xfs";
 static const char parse_key_type_choices[] = "ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519";
-static const char parse_profile_choices[] = "postgresql, mysql, redis, tikv, rqlite, banyandb or generic";
+static const char parse_profile_choices[] = "postgresql, mysql, redis, tikv, pd, etcd, rqlite, banyandb or generic";
 
 DEFINE_ENUM_PARSER(parse_source_type, SecretSourceType, secret_source_type, "secret source");
 DEFINE_ENUM_PARSER(parse_format_policy, FormatPolicy, format_policy, "format policy");
@@ -572,6 +573,7 @@ static int validate_volumes(Ctx *ctx, const Config *c) {
 static int validate_certificates(Ctx *ctx, Config *c) {
         for (size_t i = 0; i < c->n_certificates; i++) {
                 CertificateConfig *cc = c->certificates + i;
+                const char *reason;
                 char p[128];
                 size_t k = 0;
                 int r;
@@ -604,6 +606,10 @@ static int validate_certificates(Ctx *ctx, Config *c) {
                         if (r < 0)
                                 return r;
                 }
+                reason = profile_refuses_key(profile_get(cc->profile), cc->key_type, false);
+                if (reason)
+                        return fail(ctx, CPATH(".key_type"), "%s is refused for the %s profile: %s",
+                                    key_type_to_string(cc->key_type), profile_type_to_string(cc->profile), reason);
                 if (cc->reload_command && !cc->reload_command[0])
                         return fail(ctx, CPATH(".reload_command"),
                                     "must not be empty: it is the hook's argv (omit it for the profile's hook, or "

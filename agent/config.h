@@ -63,6 +63,8 @@ typedef enum ProfileType {
         PROFILE_RQLITE,
         PROFILE_BANYANDB,
         PROFILE_GENERIC,
+        PROFILE_ETCD,
+        PROFILE_PD,
         _PROFILE_TYPE_MAX,
         _PROFILE_TYPE_INVALID = -EINVAL,
 } ProfileType;
