@@ -185,8 +185,6 @@ static int sidecar_check_set(Sidecar *s, NsError *error) {
         return certificate_check(NULL, &s->cc, trust, 0, NULL, NULL, error);
 }
 
-static void sidecar_tick(Sidecar *s);
-
 static void on_reload_done(int result, void *userdata) {
         Sidecar *s = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC);
@@ -206,7 +204,10 @@ static void on_reload_done(int result, void *userdata) {
                 (void) sd_event_exit(s->event, 0);
                 return;
         }
-        sidecar_tick(s);
+        /* Look again from the loop, not from here: a hook that cannot even start calls this from
+         * sidecar_start_reload(). */
+        (void) sd_event_source_set_time(s->timer, now);
+        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
 }
 
 static void sidecar_start_reload(Sidecar *s) {

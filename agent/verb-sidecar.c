@@ -126,8 +126,9 @@ static int find_certificate(const Config *c, const char *name, const Certificate
 
 int verb_reload_sidecar(int argc, char *argv[]) {
         SidecarArgs a = { .o = { .poll_usec = 2 * USEC_PER_SEC, .settle_usec = 2 * USEC_PER_SEC } };
-        _cleanup_(sidecar_freep) Sidecar *s = NULL;
+        /* The sidecar borrows the config's strings: it goes first. */
         _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(sidecar_freep) Sidecar *s = NULL;
         const CertificateConfig *found = NULL;
         CertificateConfig cc;
         sigset_t mask;

@@ -15,8 +15,10 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 make_ca "$T/ca"
 make_secrets "$T/secrets" "$T/ca"
 # The reload over the unix socket; redis-cli exits 0 on an error reply, so the reply is checked.
+# While $T/hang exists it hangs instead (an admin channel that does not answer).
 cat >"$T/reload-redis" <<EOF
 #!/bin/sh
+[ ! -e "$T/hang" ] || exec sleep 60
 redis-cli -s "$T/redis.sock" CONFIG SET tls-cert-file "\$NODESEAL_CERT_FILE" tls-key-file "\$NODESEAL_KEY_FILE" \
         tls-ca-cert-file "\$NODESEAL_CA_FILE" | grep -qx OK
 EOF
@@ -25,7 +27,7 @@ chmod +x "$T/reload-redis"
 write() {
         CERT_DIR=$T/redis-tls write_config "$T/nodeseal.json" \
                 "\"profile\": \"redis\", \"owner\": \"$(id -un)\", \"reload_command\": [\"$T/reload-redis\"]" \
-                "\"retry\": { \"initial_sec\": 0.2, \"max_sec\": 0.5 }"
+                "\"retry\": { \"initial_sec\": 0.2, \"max_sec\": 0.5 }, \"daemon\": { \"hook_timeout_sec\": 1 }"
         sed -i "s|\"dns_names\": \[\"{node}\", \"localhost\"\]|\"dns_names\": [$1]|" "$T/nodeseal.json"
 }
 write '"{node}", "localhost"'
@@ -47,7 +49,7 @@ failing() { grep -q "failures=[1-9]" "$status" 2>/dev/null; }
 wait_for 10 failing || fail "no failed reload in the status: $(cat "$status" "$T/sidecar.log")"
 ns reload-sidecar --probe --status-file "$status"
 assert_eq "$rc" 1 "probe while the reload fails ($out)"
-assert_contains "$out" "phase=retry-wait"
+assert_contains "$out" "last_result=failed"
 assert_contains "$(cat "$T/sidecar.log")" "reload failed"
 
 mkdir -p "$T/redis-data"
@@ -99,6 +101,20 @@ third=$(serial_of "$T/redis-tls/redis.crt")
 wait_for 10 reloaded 3 || fail "no reload after the repair: $(cat "$status" "$T/sidecar.log")"
 assert_eq "$(served_serial)" "$third" "served certificate after the repair"
 kill -0 "$redis" || fail "Redis went away"
+
+# A reload that hangs is killed after hook_timeout_sec and retried; nothing waits for it.
+touch "$T/hang"
+write '"{node}", "localhost", "redis.example", "hang.example"'
+ns -c "$T/nodeseal.json" provision
+assert_eq "$rc" 0 "provision while the reload hangs ($out)"
+timed_out() { grep -q "last_result=timeout" "$status"; }
+wait_for 10 timed_out || fail "a hanging reload was not timed out: $(cat "$status" "$T/sidecar.log")"
+ns reload-sidecar --probe --status-file "$status"
+assert_eq "$rc" 1 "probe while the reload hangs ($out)"
+rm "$T/hang"
+fourth=$(serial_of "$T/redis-tls/redis.crt")
+wait_for 10 reloaded 4 || fail "no reload once the hook answered again: $(cat "$status" "$T/sidecar.log")"
+assert_eq "$(served_serial)" "$fourth" "served certificate after the hanging reload"
 
 [ -n "${SHOW_LOG:-}" ] && cat "$T/sidecar.log" "$status" >&2
 kill -TERM "$sidecar"
