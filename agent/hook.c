@@ -14,7 +14,7 @@ struct Hook {
         Child *child;
         uint64_t timeout_usec;
         sd_event_source *timeout_source;
-        HookDoneHandler on_done;
+        void (*on_done)(void *userdata);
         void *userdata;
         Hook *next;
 };
@@ -59,8 +59,7 @@ static void on_hook_exit(Child *c, const siginfo_t *si, void *userdata) {
                 log_warning("Certificate %s: reload hook (pid %d) %s after %.1f s.", h->certificate,
                             (int) child_pid(c), how, secs);
         if (h->on_done)
-                h->on_done(si->si_code == CLD_EXITED && si->si_status == 0 ? 0 :
-                           child_stopping(c) ? -ETIME : -EPROTO, h->userdata);
+                h->on_done(h->userdata);
         hook_remove(h);
 }
 
@@ -91,11 +90,6 @@ static int hook_argv(const CertificateConfig *cc, char **buf, char ***ret) {
         return 1;
 }
 
-bool hook_configured(const CertificateConfig *cc) {
-        const Profile *p = profile_get(cc->profile);
-        return cc->reload && (cc->reload_command || (p && p->reload_hook));
-}
-
 static int hook_spawn(sd_event *event, const CertificateConfig *cc, char **argv, Hook *h) {
         _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
         _cleanup_free_ char *e_name = NULL, *e_dir = NULL, *e_cert = NULL, *e_key = NULL, *e_ca = NULL,
@@ -115,7 +109,7 @@ static int hook_spawn(sd_event *event, const CertificateConfig *cc, char **argv,
 }
 
 int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_usec, Hook **list,
-               HookDoneHandler on_done, void *userdata) {
+               void (*on_done)(void *userdata), void *userdata) {
         _cleanup_free_ char *path = NULL;
         char *default_argv[2] = {}, **argv = NULL;
         Hook *h;

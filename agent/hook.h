@@ -8,15 +8,9 @@
 
 typedef struct Hook Hook;
 
-/* Called once the hook exited: result 0 when it exited with status 0, -EPROTO when it failed, -ETIME
- * when it was killed for running past its timeout. */
-typedef void (*HookDoneHandler)(int result, void *userdata);
-
 /* Runs cc's hook, if it has one, as a child on the loop, added to *list; it leaves the list and
  * is freed when it exits, after on_done. Killed after timeout_usec. 0: no hook; 1: started. */
 int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_usec, Hook **list,
-               HookDoneHandler on_done, void *userdata);
-/* Whether cc has a hook to run (reload on, and a reload_command or a profile hook). */
-bool hook_configured(const CertificateConfig *cc);
+               void (*on_done)(void *userdata), void *userdata);
 /* Frees every hook of the list; those still running are killed. */
 void hook_free_all(Hook **list);

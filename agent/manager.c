@@ -178,7 +178,7 @@ static void set_state(Manager *m, ManagerState s) {
 
 /* ---- reload hooks ---- */
 
-static void on_hook_done(int result, void *userdata) {
+static void on_hook_done(void *userdata) {
         Manager *m = userdata;
         m->hooks_run++;
 }
