@@ -8,7 +8,7 @@
 
 #include "attempt.h"
 #include "config.h"
-#include "hook.h"
+#include "reload.h"
 #include "secret.h"
 #include "worker.h"
 
@@ -36,6 +36,8 @@ typedef struct CertificateStatus {
         uint64_t jitter;              /* drawn once per not_after: renew at renew_at + jitter */
         uint64_t jitter_for;          /* the not_after the jitter was drawn for */
         char *stamp;                  /* inode and mtime of the certificate file: "did it change?" */
+        char *ca_stamp;               /* the same of its CA file */
+        Reload *reload;               /* what the datastore needs after a change, and whether it worked */
 } CertificateStatus;
 
 typedef struct Manager Manager;
@@ -101,8 +103,7 @@ struct Manager {
         sd_event_source *changed_source;
         sd_event_source *bus_retry_source;
         sd_event_source *deadline_source;
-        Hook *hooks;
-        unsigned hooks_run;           /* how many reload hooks finished, for Describe() */
+        unsigned hooks_run;           /* how many reload hooks and restarts finished, for Describe() */
 
         unsigned bus_changed;         /* BusProperty bits to send in the next PropertiesChanged */
         sd_event_source *bus_emit_source;

@@ -121,7 +121,7 @@ struct Sidecar {
         sd_event_source *timer;
         Hook *hooks;
         unsigned reloads;
-        int last_result;            /* of the last finished run: 0, -EPROTO, -ETIME, or a spawn error */
+        const char *last_result;    /* of the last finished run: "ok", "failed", "killed" (timeout); NULL: none */
         uint64_t last_reload;       /* realtime µs of the last successful reload; 0: none */
         char *inconsistent;         /* why the current set is held back, logged once per set */
 };
@@ -148,7 +148,7 @@ static void sidecar_write_status(Sidecar *s) {
         if (asprintf(&line, "phase=%s failures=%u reloads=%u last_reload=%s last_result=%s certificate=%s\n",
                      sidecar_phase_to_string(s->phase), s->state.failures, s->reloads,
                      s->last_reload ? format_iso8601_usec(s->last_reload, false, iso, sizeof(iso)) : "none",
-                     s->last_result == 0 ? "ok" : s->last_result == -ETIME ? "timeout" : "failed",
+                     s->last_result ?: "none",
                      s->cc.name) < 0)
                 return;
         r = write_file_atomic(s->o.status_path, line, strlen(line), 0644, (uid_t) -1, (gid_t) -1);
@@ -185,20 +185,21 @@ static int sidecar_check_set(Sidecar *s, NsError *error) {
         return certificate_check(NULL, &s->cc, trust, 0, NULL, NULL, error);
 }
 
-static void on_reload_done(int result, void *userdata) {
+static void on_reload_done(void *userdata, bool ok, const char *how) {
         Sidecar *s = userdata;
         uint64_t now = now_usec(CLOCK_MONOTONIC);
         uint64_t wait = backoff_retry_usec(&s->retry, s->state.failures + 1, backoff_random01());
 
-        s->last_result = result;
-        sidecar_state_finished(&s->state, result == 0, now, wait);
-        if (result == 0) {
+        /* The hook is killed only when it ran past its timeout. */
+        s->last_result = ok ? "ok" : how && strstr(how, "killed") ? "killed" : "failed";
+        sidecar_state_finished(&s->state, ok, now, wait);
+        if (ok) {
                 s->reloads++;
                 s->last_reload = now_usec(CLOCK_REALTIME);
                 log_info("Certificate %s: the datastore reloaded its TLS files (reload %u).", s->cc.name, s->reloads);
         } else
-                log_warning("Certificate %s: reload %s (%u in a row); retrying in %.1f s.", s->cc.name,
-                            result == -ETIME ? "timed out" : "failed", s->state.failures, (double) wait / USEC_PER_SEC);
+                log_warning("Certificate %s: reload failed (%s; %u in a row); retrying in %.1f s.", s->cc.name,
+                            strna(how), s->state.failures, (double) wait / USEC_PER_SEC);
         if (s->o.max_runs > 0 && s->reloads >= s->o.max_runs) {
                 sidecar_set_phase(s, SIDECAR_IDLE);
                 (void) sd_event_exit(s->event, 0);
@@ -229,9 +230,9 @@ static void sidecar_start_reload(Sidecar *s) {
         s->inconsistent = NULL;
         sidecar_state_started(&s->state);
         sidecar_set_phase(s, SIDECAR_RELOADING);
-        r = hook_start(s->event, &s->cc, s->o.hook_timeout_usec, &s->hooks, on_reload_done, s);
+        r = hook_start(s->event, &s->cc, NULL, "reload hook", s->o.hook_timeout_usec, &s->hooks, on_reload_done, s);
         if (r <= 0)   /* could not even start: a failure like any other, with backoff */
-                on_reload_done(r < 0 ? r : -ENOEXEC, s);
+                on_reload_done(s, false, "could not be started");
 }
 
 static void sidecar_tick(Sidecar *s) {
@@ -271,7 +272,7 @@ int sidecar_new(const CertificateConfig *cc, const RetryConfig *retry, const Sid
         s->cc.ip_addresses = NULL;
         s->cc.include_node_ips = false;
         s->cc.reload = true;
-        if (!hook_configured(&s->cc))
+        if (!hook_exists(&s->cc))
                 return -ENOEXEC;
         s->retry = *retry;
         s->o = *o;

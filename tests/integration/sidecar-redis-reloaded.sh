@@ -107,7 +107,7 @@ touch "$T/hang"
 write '"{node}", "localhost", "redis.example", "hang.example"'
 ns -c "$T/nodeseal.json" provision
 assert_eq "$rc" 0 "provision while the reload hangs ($out)"
-timed_out() { grep -q "last_result=timeout" "$status"; }
+timed_out() { grep -q "last_result=killed" "$status"; }
 wait_for 10 timed_out || fail "a hanging reload was not timed out: $(cat "$status" "$T/sidecar.log")"
 ns reload-sidecar --probe --status-file "$status"
 assert_eq "$rc" 1 "probe while the reload hangs ($out)"
