@@ -26,6 +26,7 @@ import tomllib
 import yaml
 
 NODESEAL = os.environ["NODESEAL"]
+SOURCE_ROOT = os.environ.get("SOURCE_ROOT", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 HOST_ROOT = "/var/lib/nodeseal"
 IMAGE_USERS = {"postgresql": "postgres", "mysql": "mysql", "redis": "redis"}
 
@@ -150,6 +151,30 @@ class Example:
         if got != want:
             raise Fail(f"{self.name}: the server serves {got or 'nothing verifiable'}, the file holds {want}")
 
+    def renew_and_reload(self, reload_command, port, **kw):
+        """The agent renews (one more name makes it issue anew), then the reload sidecar, once, runs
+        reload_command: the same server process serves the new certificate."""
+        conf = json.load(open(self.config))
+        c = conf["certificates"][0]
+        before = self.serial(self.files["cert"])
+        c["dns_names"] = c.get("dns_names", []) + ["renewed.example"]
+        with open(self.config, "w") as f:
+            json.dump(conf, f)
+        run([NODESEAL, "-c", self.config, "provision"])
+        if self.serial(self.files["cert"]) == before:
+            raise Fail(f"{self.name}: provision did not renew")
+        c["reload_command"] = reload_command
+        sidecar = os.path.join(self.t, "sidecar.json")
+        with open(sidecar, "w") as f:
+            json.dump(conf, f)
+        r = run([NODESEAL, "-c", sidecar, "reload-sidecar", "--once", "--poll-sec", "0.1", "--settle-sec", "0.2"],
+                check=False)
+        if r.returncode != 0:
+            raise Fail(f"{self.name}: the reload sidecar failed: {r.stdout}{r.stderr}")
+        if any(p.poll() is not None for p in self.procs):
+            raise Fail(f"{self.name}: the server is gone after the reload")
+        self.expect_served(port, **kw)
+
     def start(self, argv, user=None, env=None):
         if user:
             argv = ["runuser", "-u", user, "--"] + argv
@@ -232,6 +257,9 @@ def run_postgresql(ex):
     if r.returncode == 0 or "no encryption" not in r.stderr:
         raise Fail(f"postgresql: plaintext was not refused: {r.stdout}{r.stderr}")
     ex.expect_served(port, starttls="postgres")
+    # The example's reload (SIGHUP to the postmaster named in postmaster.pid), by the sidecar.
+    reload = [ex.here(a).replace("/var/lib/postgresql/data/pgdata", data) for a in ex.cert["reload_command"]]
+    ex.renew_and_reload(reload, port, starttls="postgres")
 
 
 def run_mariadb(ex):
@@ -269,6 +297,12 @@ def run_mariadb(ex):
     if r.returncode == 0 or not ("insecure transport" in r.stderr or "Access denied" in r.stderr):
         raise Fail(f"mariadb: plaintext was not refused: {r.stdout}{r.stderr}")
     ex.expect_served(port, starttls="mysql")
+    # The profile's hook, as the example's sidecar runs it, with the socket moved here.
+    defaults = os.path.join(ex.t, "hook.cnf")
+    with open(defaults, "w") as f:
+        f.write(f"[client]\nsocket = {sock}\nuser = root\n")
+    ex.renew_and_reload(["/usr/bin/env", f"NODESEAL_MYSQL_DEFAULTS_FILE={defaults}",
+                         os.path.join(SOURCE_ROOT, "hooks", "mysql")], port, starttls="mysql")
 
 
 def run_redis(ex):
@@ -299,9 +333,12 @@ def run_redis(ex):
     if "PONG" in r.stdout:
         raise Fail("redis: a client without a certificate was answered (tls-auth-clients)")
     # The local admin channel the sidecar uses.
-    if run(["redis-cli", "-s", os.path.join(rundir, "redis.sock"), "PING"]).stdout.strip() != "PONG":
+    if run(["redis-cli", "-s", os.path.join(rundir, "redis-server.sock"), "PING"]).stdout.strip() != "PONG":
         raise Fail("redis: the unix socket does not answer")
     ex.expect_served(port, client=True)
+    # The profile's hook, as the example's sidecar runs it, with the socket moved here.
+    ex.renew_and_reload(["/usr/bin/env", f"NODESEAL_REDIS_SOCKET={rundir}/redis-server.sock",
+                         os.path.join(SOURCE_ROOT, "hooks", "redis")], port, client=True)
 
 
 def run_etcd(ex):
