@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The reload-sidecar verb: the command line of the sidecar that reloads a datastore in its own pod. */
 #include <getopt.h>
-#include <signal.h>
 
 #include "log.h"
 #include "sidecar.h"
@@ -131,7 +130,6 @@ int verb_reload_sidecar(int argc, char *argv[]) {
         _cleanup_(sidecar_freep) Sidecar *s = NULL;
         const CertificateConfig *found = NULL;
         CertificateConfig cc;
-        sigset_t mask;
         int r;
 
         r = parse_sidecar_args(argc, argv, &a);
@@ -153,13 +151,9 @@ int verb_reload_sidecar(int argc, char *argv[]) {
                 return log_error_errno(-EINVAL, "Certificate %s has \"reload\": false: there is nothing to run.", cc.name);
         a.o.hook_timeout_usec = c->daemon.hook_timeout_usec;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(negative_errno(), "Failed to block signals: %m");
-        (void) signal(SIGPIPE, SIG_IGN);
+        r = verb_block_loop_signals();
+        if (r < 0)
+                return r;
 
         r = sidecar_new(&cc, &c->retry, &a.o, &s);
         if (r == -ENOEXEC)

@@ -32,6 +32,9 @@ int verb_load_config(Config **ret);
 /* mlockall() for the verbs that hold keys; one warning when not permitted, never a failure. */
 void verb_lock_memory(void);
 
+/* Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD for an sd-event loop and ignores SIGPIPE; logs a failure. */
+int verb_block_loop_signals(void);
+
 /* Parses "-h/--help" and no other option; prints usage and returns 0 (caller exits) on help,
  * 1 to go on, negative on a bad option. */
 int verb_parse_simple(int argc, char *argv[], const char *usage);

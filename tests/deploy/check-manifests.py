@@ -284,21 +284,24 @@ def check_pod_spec(where, spec, templated_labels=None):
 
 
 def parse_nodeseal_json(where, text, kube_get):
-    """nodeseal.json of a ConfigMap, refused here when nodeseal's own parser refuses it."""
+    """nodeseal.json of a ConfigMap, refused here when nodeseal's own parser refuses it. Returns the
+    JSON and what nodeseal printed of it ("" without kube_get), or (None, None)."""
     try:
         j = json.loads(text or "")
     except ValueError as e:
         err(where, f"nodeseal.json is not valid JSON: {e}")
-        return None
-    if kube_get:
-        with tempfile.TemporaryDirectory() as t:
-            p = os.path.join(t, "nodeseal.json")
-            open(p, "w").write(text)
-            r = subprocess.run([kube_get, "--config", p, "config"], capture_output=True, text=True,
-                               env=dict(os.environ, NODE_NAME="node-1"))
-            if r.returncode != 0:
-                err(where, f"nodeseal refuses nodeseal.json: {r.stdout}{r.stderr}")
-    return j
+        return None, None
+    if not kube_get:
+        return j, ""
+    with tempfile.TemporaryDirectory() as t:
+        p = os.path.join(t, "nodeseal.json")
+        open(p, "w").write(text)
+        r = subprocess.run([kube_get, "--config", p, "config"], capture_output=True, text=True,
+                           env=dict(os.environ, NODE_NAME="node-1"))
+    if r.returncode != 0:
+        err(where, f"nodeseal refuses nodeseal.json: {r.stdout}{r.stderr}")
+        return None, None
+    return j, r.stdout
 
 
 # The fields of a certificate that decide what the agent writes: the example's entry must agree.
@@ -339,7 +342,7 @@ def check_example(f, o, get, agent_certs, kube_get):
     if not cm:
         err(w, "the waiting init container has no nodeseal ConfigMap at /etc/nodeseal")
         return
-    j = parse_nodeseal_json(f"{f} ConfigMap/{cm['metadata']['name']}", cm["data"].get("nodeseal.json"), kube_get)
+    j, _ = parse_nodeseal_json(f"{f} ConfigMap/{cm['metadata']['name']}", cm["data"].get("nodeseal.json"), kube_get)
     if not j:
         return
     certs = j.get("certificates", [])
@@ -500,31 +503,18 @@ def main():
     # The config in the ConfigMap: JSON that nodeseal itself accepts.
     conf = get("ConfigMap", "nodeseal-config")
     if conf:
-        text = conf.get("data", {}).get("nodeseal.json")
-        try:
-            j = json.loads(text or "")
-            if j.get("secrets", {}).get("source") != "kubernetes":
-                err("configmap.yaml", "nodeseal.json must use the kubernetes source")
-        except ValueError as e:
-            err("configmap.yaml", f"nodeseal.json is not valid JSON: {e}")
-            text = None
-        if text and kube_get:
-            with tempfile.TemporaryDirectory() as t:
-                p = os.path.join(t, "nodeseal.json")
-                open(p, "w").write(text)
-                r = subprocess.run([kube_get, "--config", p, "config"], capture_output=True, text=True,
-                                   env=dict(os.environ, NODE_NAME="node-1"))
-                if r.returncode != 0:
-                    err("configmap.yaml", f"nodeseal refuses nodeseal.json: {r.stdout}{r.stderr}")
-                elif "keys_secret=nodeseal-keys-node-1" not in r.stdout:
-                    err("configmap.yaml", f"unexpected parse: {r.stdout}")
-                elif role and "nodeseal-keys-node-1" not in role["rules"][0].get("resourceNames", []):
-                    err("rbac.yaml", "the Role does not name the keys Secret the config uses for node-1")
+        j, parsed = parse_nodeseal_json("configmap.yaml", conf.get("data", {}).get("nodeseal.json"), kube_get)
+        if j is not None and j.get("secrets", {}).get("source") != "kubernetes":
+            err("configmap.yaml", "nodeseal.json must use the kubernetes source")
+        if parsed and "keys_secret=nodeseal-keys-node-1" not in parsed:
+            err("configmap.yaml", f"unexpected parse: {parsed}")
+        elif parsed and role and "nodeseal-keys-node-1" not in role["rules"][0].get("resourceNames", []):
+            err("rbac.yaml", "the Role does not name the keys Secret the config uses for node-1")
 
     # The example datastores: each waits for nodeseal, and its certificate is the agent's.
     agent_certs = {}
-    if conf and text:
-        agent_certs = {c["name"]: c for c in json.loads(text).get("certificates", [])}
+    if conf and j:
+        agent_certs = {c["name"]: c for c in j.get("certificates", [])}
     sets = [(f, o) for (k, _), (f, o) in objects.items() if k == "StatefulSet"]
     if not sets:
         err("examples", "no example datastore StatefulSet")

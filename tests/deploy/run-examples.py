@@ -130,6 +130,15 @@ class Example:
             raise Fail(f"{self.name}: {what} is {path}, but the {role} nodeseal writes is "
                        f"{self.files[role].replace(self.t, '')}")
 
+    def expect_settings(self, text, roles, value):
+        """Each setting of roles (name: role) in a configuration text names the profile's file of
+        that role; value(line) is the path a line of "name ..." holds."""
+        for k, role in roles.items():
+            lines = [x for x in text.splitlines() if x.startswith(k + " ")]
+            if len(lines) != 1:
+                raise Fail(f"{self.name}: {k} is set {len(lines)} times")
+            self.expect_role(k, value(lines[0]), role)
+
     def serial(self, path):
         return run(["openssl", "x509", "-in", path, "-noout", "-serial"]).stdout.strip()
 
@@ -225,9 +234,8 @@ def run_postgresql(ex):
     etc = os.path.join(ex.t, "etc-postgresql")
     files = ex.write_config_files("-config", etc)
     conf = open(files["postgresql.conf"]).read()
-    for k, role in (("ssl_cert_file", "cert"), ("ssl_key_file", "key"), ("ssl_ca_file", "ca")):
-        line = [x for x in conf.splitlines() if x.startswith(k + " ")][0]
-        ex.expect_role(k, line.split("'")[1], role)
+    ex.expect_settings(conf, {"ssl_cert_file": "cert", "ssl_key_file": "key", "ssl_ca_file": "ca"},
+                       lambda line: line.split("'")[1])
     with open(files["postgresql.conf"], "w") as f:
         f.write(ex.here(conf.replace("/etc/postgresql/", etc + "/")))
     data = os.path.join(ex.t, "data")
@@ -266,9 +274,8 @@ def run_mariadb(ex):
     port = free_port()
     files = ex.write_config_files("-config", os.path.join(ex.t, "conf.d"))
     cnf = open(files["nodeseal.cnf"]).read()
-    for k, role in (("ssl_cert", "cert"), ("ssl_key", "key"), ("ssl_ca", "ca")):
-        line = [x for x in cnf.splitlines() if x.startswith(k + " ")][0]
-        ex.expect_role(k, line.split("=", 1)[1].strip(), role)
+    ex.expect_settings(cnf, {"ssl_cert": "cert", "ssl_key": "key", "ssl_ca": "ca"},
+                       lambda line: line.split("=", 1)[1].strip())
     rundir = os.path.join(ex.t, "run-mysqld")
     with open(files["nodeseal.cnf"], "w") as f:
         f.write(ex.here(cnf.replace("/run/mysqld/", rundir + "/")))
@@ -309,9 +316,8 @@ def run_redis(ex):
     port = free_port()
     files = ex.write_config_files("-config", os.path.join(ex.t, "etc-redis"))
     conf = open(files["redis.conf"]).read()
-    for k, role in (("tls-cert-file", "cert"), ("tls-key-file", "key"), ("tls-ca-cert-file", "ca")):
-        line = [x for x in conf.splitlines() if x.startswith(k + " ")][0]
-        ex.expect_role(k, line.split()[1], role)
+    ex.expect_settings(conf, {"tls-cert-file": "cert", "tls-key-file": "key", "tls-ca-cert-file": "ca"},
+                       lambda line: line.split()[1])
     rundir = os.path.join(ex.t, "run-redis")
     data = os.path.join(ex.t, "data")
     chown_tree(rundir, "redis")
