@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The reload sidecar: polls a certificate directory's metadata, coalesces a burst of writes, checks
- * the set is consistent, runs the reload hook with backoff, and keeps a status line. */
+ * the set is consistent, hands the change to a Reload (hook or restart, serve check, retries), and
+ * keeps a status line. */
 #include <signal.h>
 #include <string.h>
 
-#include "backoff.h"
 #include "hook.h"
 #include "log.h"
 #include "pki.h"
 #include "profile.h"
+#include "reload.h"
 #include "secure.h"
 #include "sidecar.h"
 #include "string-table.h"
@@ -18,8 +19,7 @@ DEFINE_STRING_TABLE_TO_STRING(sidecar_phase, SidecarPhase, SIDECAR_PHASE,
         [SIDECAR_IDLE] = "idle",
         [SIDECAR_SETTLING] = "settling",
         [SIDECAR_INCOMPLETE] = "incomplete",
-        [SIDECAR_RELOADING] = "reloading",
-        [SIDECAR_RETRY_WAIT] = "retry-wait");
+        [SIDECAR_CHANGED] = "changed");
 
 /* ---- the metadata of the files ---- */
 
@@ -54,11 +54,27 @@ static bool stamp_eq(const SidecarStamp *a, const SidecarStamp *b) {
         return memcmp(a, b, sizeof(*a)) == 0;
 }
 
+unsigned sidecar_stamp_changes(const SidecarStamp *old, const SidecarStamp *new) {
+        static const SidecarStamp zero = {};
+        unsigned changes = 0;
+
+        if (stamp_eq(old, &zero))
+                return stamp_eq(new, &zero) ? 0 : RELOAD_CHANGE_CERT;
+        if (memcmp(&old->file[0], &new->file[0], sizeof(old->file[0])) != 0)
+                changes |= RELOAD_CHANGE_CERT | RELOAD_CHANGE_CA;
+        if (memcmp(&old->file[1], &new->file[1], sizeof(old->file[1])) != 0 ||
+            memcmp(&old->file[2], &new->file[2], sizeof(old->file[2])) != 0)
+                changes |= RELOAD_CHANGE_CERT;
+        if (memcmp(&old->file[3], &new->file[3], sizeof(old->file[3])) != 0)
+                changes |= RELOAD_CHANGE_CA;
+        return changes;
+}
+
 /* ---- the decision logic ---- */
 
 SidecarPhase sidecar_state_update(SidecarState *s, const SidecarStamp *cur, uint64_t now, uint64_t settle_usec,
-                                  bool *ret_run, uint64_t *ret_wake) {
-        *ret_run = false;
+                                  unsigned *ret_changes, uint64_t *ret_wake) {
+        *ret_changes = 0;
         *ret_wake = UINT64_MAX;
 
         if (!stamp_eq(cur, &s->seen)) {
@@ -66,9 +82,7 @@ SidecarPhase sidecar_state_update(SidecarState *s, const SidecarStamp *cur, uint
                 s->seen_at = now;
                 s->consistent = true;   /* until a check of this set says otherwise */
         }
-        if (s->is_running)
-                return SIDECAR_RELOADING;
-        if (stamp_eq(&s->seen, &s->applied))
+        if (stamp_eq(&s->seen, &s->handed))
                 return SIDECAR_IDLE;
         if (!sidecar_stamp_complete(&s->seen))
                 return SIDECAR_INCOMPLETE;
@@ -79,33 +93,16 @@ SidecarPhase sidecar_state_update(SidecarState *s, const SidecarStamp *cur, uint
         }
         if (!s->consistent)
                 return SIDECAR_INCOMPLETE;
-        if (s->failures > 0 && now < s->retry_at) {
-                *ret_wake = s->retry_at;
-                return SIDECAR_RETRY_WAIT;
-        }
-        *ret_run = true;
-        return SIDECAR_RELOADING;
+        *ret_changes = sidecar_stamp_changes(&s->handed, &s->seen);
+        return SIDECAR_CHANGED;
 }
 
-void sidecar_state_consistent(SidecarState *s, bool consistent) {
-        s->consistent = consistent;
+void sidecar_state_inconsistent(SidecarState *s) {
+        s->consistent = false;
 }
 
-void sidecar_state_started(SidecarState *s) {
-        s->is_running = true;
-        s->running = s->seen;
-}
-
-void sidecar_state_finished(SidecarState *s, bool success, uint64_t now, uint64_t backoff_usec) {
-        s->is_running = false;
-        if (success) {
-                s->applied = s->running;
-                s->failures = 0;
-                s->retry_at = 0;
-        } else {
-                s->failures++;
-                s->retry_at = now + backoff_usec;
-        }
+void sidecar_state_handed(SidecarState *s) {
+        s->handed = s->seen;
 }
 
 /* ---- the loop ---- */
@@ -114,22 +111,21 @@ struct Sidecar {
         sd_event *event;
         CertificateConfig cc;       /* the caller's, names cleared: the SANs are the agent's business */
         ProfileFiles files;
-        RetryConfig retry;
         SidecarOptions o;
         SidecarState state;
         SidecarPhase phase;
         sd_event_source *timer;
-        Hook *hooks;
-        unsigned reloads;
-        const char *last_result;    /* of the last finished run: "ok", "failed", "killed" (timeout); NULL: none */
-        uint64_t last_reload;       /* realtime µs of the last successful reload; 0: none */
+        Reload *reload;
+        ReloadState reload_state;
+        unsigned reloads;           /* rounds that ended done or confirmed */
+        uint64_t last_reload;       /* realtime µs of the last one; 0: none */
         char *inconsistent;         /* why the current set is held back, logged once per set */
 };
 
 Sidecar *sidecar_free(Sidecar *s) {
         if (!s)
                 return NULL;
-        hook_free_all(&s->hooks);
+        reload_free(s->reload);
         sd_event_source_disable_unref(s->timer);
         sd_event_unref(s->event);
         profile_files_done(&s->files);
@@ -140,16 +136,20 @@ Sidecar *sidecar_free(Sidecar *s) {
 
 static void sidecar_write_status(Sidecar *s) {
         _cleanup_free_ char *line = NULL;
-        char iso[ISO8601_TIME_MAX];
+        char iso[ISO8601_TIME_MAX], until[ISO8601_TIME_MAX];
+        uint64_t served = reload_served_not_after(s->reload);
         int r;
 
         if (!s->o.status_path)
                 return;
-        if (asprintf(&line, "phase=%s failures=%u reloads=%u last_reload=%s last_result=%s certificate=%s\n",
-                     sidecar_phase_to_string(s->phase), s->state.failures, s->reloads,
+        /* The message last: it is free text. */
+        if (asprintf(&line, "phase=%s reload=%s failures=%u reloads=%u last_reload=%s served_not_after=%s "
+                     "certificate=%s message=%s\n",
+                     sidecar_phase_to_string(s->phase), reload_state_to_string(reload_state(s->reload)),
+                     reload_failures(s->reload), s->reloads,
                      s->last_reload ? format_iso8601_usec(s->last_reload, false, iso, sizeof(iso)) : "none",
-                     s->last_result ?: "none",
-                     s->cc.name) < 0)
+                     served ? format_iso8601_usec(served, false, until, sizeof(until)) : "unknown", s->cc.name,
+                     reload_message(s->reload) ?: s->inconsistent ?: "") < 0)
                 return;
         r = write_file_atomic(s->o.status_path, line, strlen(line), 0644, (uid_t) -1, (gid_t) -1);
         if (r < 0)
@@ -157,13 +157,10 @@ static void sidecar_write_status(Sidecar *s) {
 }
 
 static void sidecar_set_phase(Sidecar *s, SidecarPhase p) {
-        bool changed = s->phase != p;
-
-        s->phase = p;
-        if (changed || p == SIDECAR_RETRY_WAIT)
-                sidecar_write_status(s);
-        if (!changed)
+        if (s->phase == p)
                 return;
+        s->phase = p;
+        sidecar_write_status(s);
         if (p == SIDECAR_SETTLING)
                 log_info("Certificate %s: files in %s changed; reloading once they settle.", s->cc.name,
                          s->cc.directory);
@@ -185,39 +182,30 @@ static int sidecar_check_set(Sidecar *s, NsError *error) {
         return certificate_check(NULL, &s->cc, trust, 0, NULL, NULL, error);
 }
 
-static void on_reload_done(void *userdata, bool ok, const char *how) {
+/* Runs on the loop whenever the reload's state or message changed. */
+static void on_reload_changed(Reload *r, void *userdata) {
         Sidecar *s = userdata;
-        uint64_t now = now_usec(CLOCK_MONOTONIC);
-        uint64_t wait = backoff_retry_usec(&s->retry, s->state.failures + 1, backoff_random01());
+        ReloadState now = reload_state(r);
 
-        /* The hook is killed only when it ran past its timeout. */
-        s->last_result = ok ? "ok" : how && strstr(how, "killed") ? "killed" : "failed";
-        sidecar_state_finished(&s->state, ok, now, wait);
-        if (ok) {
+        if (s->reload_state == RELOAD_RUNNING && (now == RELOAD_DONE || now == RELOAD_CONFIRMED)) {
                 s->reloads++;
                 s->last_reload = now_usec(CLOCK_REALTIME);
-                log_info("Certificate %s: the datastore reloaded its TLS files (reload %u).", s->cc.name, s->reloads);
-        } else
-                log_warning("Certificate %s: reload failed (%s; %u in a row); retrying in %.1f s.", s->cc.name,
-                            strna(how), s->state.failures, (double) wait / USEC_PER_SEC);
-        if (s->o.max_runs > 0 && s->reloads >= s->o.max_runs) {
-                sidecar_set_phase(s, SIDECAR_IDLE);
-                (void) sd_event_exit(s->event, 0);
-                return;
+                log_info("Certificate %s: reload %u %s.", s->cc.name, s->reloads,
+                         now == RELOAD_CONFIRMED ? "confirmed: the datastore serves the file's certificate" : "done");
+                if (s->o.once)
+                        (void) sd_event_exit(s->event, 0);
         }
-        /* Look again from the loop, not from here: a hook that cannot even start calls this from
-         * sidecar_start_reload(). */
-        (void) sd_event_source_set_time(s->timer, now);
-        (void) sd_event_source_set_enabled(s->timer, SD_EVENT_ONESHOT);
+        s->reload_state = now;
+        sidecar_write_status(s);
 }
 
-static void sidecar_start_reload(Sidecar *s) {
+static void sidecar_hand_over(Sidecar *s, unsigned changes) {
         NsError e = {};
         int r;
 
         r = sidecar_check_set(s, &e);
         if (r < 0) {
-                sidecar_state_consistent(&s->state, false);
+                sidecar_state_inconsistent(&s->state);
                 if (!s->inconsistent || !streq(s->inconsistent, e.message)) {
                         log_warning("Certificate %s: not reloading yet: %s", s->cc.name, e.message);
                         free(s->inconsistent);
@@ -228,23 +216,24 @@ static void sidecar_start_reload(Sidecar *s) {
         }
         free(s->inconsistent);
         s->inconsistent = NULL;
-        sidecar_state_started(&s->state);
-        sidecar_set_phase(s, SIDECAR_RELOADING);
-        r = hook_start(s->event, &s->cc, NULL, "reload hook", s->o.hook_timeout_usec, &s->hooks, on_reload_done, s);
-        if (r <= 0)   /* could not even start: a failure like any other, with backoff */
-                on_reload_done(s, false, "could not be started");
+        sidecar_state_handed(&s->state);
+        sidecar_set_phase(s, SIDECAR_IDLE);
+        log_info("Certificate %s: reloading (changed: %s).", s->cc.name,
+                 changes == (RELOAD_CHANGE_CERT | RELOAD_CHANGE_CA) ? "certificate and CA files" :
+                 changes == RELOAD_CHANGE_CA ? "CA file" : "certificate");
+        reload_request(s->reload, changes);
 }
 
 static void sidecar_tick(Sidecar *s) {
         SidecarStamp cur;
         uint64_t now = now_usec(CLOCK_MONOTONIC), wake, next;
+        unsigned changes;
         SidecarPhase p;
-        bool run;
 
         sidecar_stamp_read(s->cc.directory, s->files.cert_path, s->files.key_path, s->files.ca_path, &cur);
-        p = sidecar_state_update(&s->state, &cur, now, s->o.settle_usec, &run, &wake);
-        if (run)
-                sidecar_start_reload(s);
+        p = sidecar_state_update(&s->state, &cur, now, s->o.settle_usec, &changes, &wake);
+        if (p == SIDECAR_CHANGED)
+                sidecar_hand_over(s, changes);
         else
                 sidecar_set_phase(s, p);
 
@@ -272,15 +261,21 @@ int sidecar_new(const CertificateConfig *cc, const RetryConfig *retry, const Sid
         s->cc.ip_addresses = NULL;
         s->cc.include_node_ips = false;
         s->cc.reload = true;
-        if (!hook_exists(&s->cc))
+        if (reload_action(&s->cc, RELOAD_CHANGE_CERT | RELOAD_CHANGE_CA) == RELOAD_ACTION_NONE &&
+            !s->cc.serve_check.address)
                 return -ENOEXEC;
-        s->retry = *retry;
         s->o = *o;
         s->files = PROFILE_FILES_NULL;
         r = profile_files_paths(&s->cc, &s->files);
         if (r < 0)
                 return r;
         r = sd_event_new(&s->event);
+        if (r < 0)
+                return r;
+        /* The serve check runs this very program: "check --serve-probe". */
+        ReloadSettings settings = { .config = &s->cc, .retry = retry, .timeout_usec = o->hook_timeout_usec,
+                                    .binary = "/proc/self/exe" };
+        r = reload_new(s->event, &settings, on_reload_changed, s, &s->reload);
         if (r < 0)
                 return r;
         r = sd_event_add_time(s->event, &s->timer, CLOCK_MONOTONIC, 0, 0, on_timer, s);
@@ -311,9 +306,9 @@ int sidecar_probe(const char *status_path, char **ret_line) {
         if (r < 0)
                 return r;
         line[strcspn(line, "\n")] = '\0';
-        if (strncmp(line, "phase=", 6) != 0)
+        if (strncmp(line, "phase=", 6) != 0 || !strstr(line, " reload="))
                 return -EBADMSG;
-        r = strstr(line, " failures=0 ") ? 0 : -EBUSY;
+        r = strstr(line, " reload=retrying ") || strstr(line, " reload=needs-restart ") ? -EBUSY : 0;
         *ret_line = TAKE_PTR(line);
         return r;
 }

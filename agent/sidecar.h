@@ -31,57 +31,59 @@ void sidecar_stamp_read(const char *dir, const char *cert_path, const char *key_
 bool sidecar_stamp_complete(const SidecarStamp *s) _pure_;
 
 typedef enum SidecarPhase {
-        SIDECAR_IDLE,         /* the datastore was told about the files as they are */
+        SIDECAR_IDLE,         /* the reload was handed the files as they are */
         SIDECAR_SETTLING,     /* files changed: waiting for the burst (key, cert, CA) to end */
         SIDECAR_INCOMPLETE,   /* a file is missing, or the set is not consistent yet */
-        SIDECAR_RELOADING,    /* the hook runs */
-        SIDECAR_RETRY_WAIT,   /* the last reload failed: waiting out the backoff */
+        SIDECAR_CHANGED,      /* settled: hand the changes to the reload now */
         _SIDECAR_PHASE_MAX,
         _SIDECAR_PHASE_INVALID = -EINVAL,
 } SidecarPhase;
 
 const char *sidecar_phase_to_string(SidecarPhase p) _pure_;
 
-/* The decision logic, with no clock, files or processes of its own (tested alone). */
+/* What differs between two stamps, as ReloadChange bits: the certificate or the key is
+ * RELOAD_CHANGE_CERT, the CA file RELOAD_CHANGE_CA, the directory both. From a zero stamp (the
+ * sidecar's start) it is RELOAD_CHANGE_CERT: what the datastore's certificate reload takes. */
+unsigned sidecar_stamp_changes(const SidecarStamp *old, const SidecarStamp *new) _pure_;
+
+/* The decision logic, with no clock, files or processes of its own (tested alone). What runs the
+ * reload, retries it and confirms it is reload.c's Reload. */
 typedef struct SidecarState {
-        SidecarStamp applied;   /* the files the datastore was last told about (zero: none yet) */
+        SidecarStamp handed;    /* the files the reload was last handed (zero: none yet) */
         SidecarStamp seen;      /* the files as last seen */
-        SidecarStamp running;   /* the files the running hook is about */
         uint64_t seen_at;       /* when seen last changed (µs, monotonic) */
-        uint64_t retry_at;      /* after a failure, no new run before this */
-        unsigned failures;      /* consecutive failed runs */
-        bool is_running;
         bool consistent;        /* the last consistency check of seen passed */
 } SidecarState;
 
-/* Feeds the newest stamp at time now. Returns the phase; *ret_run is true when a reload must start
- * now (the caller checks the set's consistency first, see sidecar_state_consistent), and
- * *ret_wake the time to look again without a change (UINT64_MAX: only at the next poll). */
+/* Feeds the newest stamp at time now. Returns the phase; with SIDECAR_CHANGED, *ret_changes holds
+ * what to hand the reload (after the caller checked the set's consistency: see
+ * sidecar_state_consistent and sidecar_state_handed). *ret_wake is the time to look again without a
+ * change (UINT64_MAX: only at the next poll). */
 SidecarPhase sidecar_state_update(SidecarState *s, const SidecarStamp *cur, uint64_t now, uint64_t settle_usec,
-                                  bool *ret_run, uint64_t *ret_wake);
-/* The consistency check of the current seen stamp: false holds reloads until the files change. */
-void sidecar_state_consistent(SidecarState *s, bool consistent);
-void sidecar_state_started(SidecarState *s);
-/* The run ended: success makes what it ran for the applied files; a failure waits backoff_usec. */
-void sidecar_state_finished(SidecarState *s, bool success, uint64_t now, uint64_t backoff_usec);
+                                  unsigned *ret_changes, uint64_t *ret_wake);
+/* The consistency check of the current seen stamp failed: held until the files change. */
+void sidecar_state_inconsistent(SidecarState *s);
+/* The changes were handed to the reload. */
+void sidecar_state_handed(SidecarState *s);
 
 typedef struct SidecarOptions {
         uint64_t poll_usec;     /* how often the metadata is read; default 2 s */
         uint64_t settle_usec;   /* quiet time after the last change before a reload; default 2 s */
         uint64_t hook_timeout_usec;
         const char *status_path;   /* a status line a probe can read; NULL: none */
-        unsigned max_runs;      /* stop after this many successful reloads (tests); 0: never */
+        bool once;              /* exit once a reload is done (or confirmed) */
 } SidecarOptions;
 
 typedef struct Sidecar Sidecar;
 
-/* cc: the certificate (its profile, directory and reload settings); retry: the backoff. */
+/* cc: the certificate (its profile, directory, reload and serve_check settings); retry: the backoff
+ * of a failed reload. -ENOEXEC when its datastore needs nothing done, whatever changes. */
 int sidecar_new(const CertificateConfig *cc, const RetryConfig *retry, const SidecarOptions *o, Sidecar **ret);
 Sidecar *sidecar_free(Sidecar *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sidecar *, sidecar_free);
 /* Runs until SIGTERM/SIGINT (blocked by the caller); 0 on a clean stop. */
 int sidecar_run(Sidecar *s);
 
-/* Reads a status file written by a sidecar: 0 when its last reload succeeded or none is due, -EBUSY
- * while a reload has failed and is being retried; *ret_line gets the line. */
+/* Reads a status file written by a sidecar: 0 when no reload is failing, -EBUSY while one has failed
+ * and is retried or needs a restart; *ret_line gets the line. */
 int sidecar_probe(const char *status_path, char **ret_line);

@@ -13,17 +13,19 @@ static const char sidecar_usage[] =
         "Runs beside a datastore (in its pod, or as its own service), where the datastore's local admin\n"
         "channel is reachable: watches the directory the agent writes the certificate NAME's files to\n"
         "(the only certificate of the configuration when there is one), and once they changed and\n"
-        "settled, and the key matches the certificate that chains to the CA file beside it, runs the\n"
-        "certificate's reload (reload_command, else its profile's hook), retrying with the \"retry\"\n"
-        "backoff until it succeeds. It also reloads once at start, so that a restart never loses a\n"
-        "pending reload. SIGTERM stops it.\n\n"
+        "settled, and the key matches the certificate that chains to the CA file beside it, does what\n"
+        "the profile says the change needs (reload_command or the profile's hook, restart_command, or\n"
+        "nothing), confirms it with the certificate's serve_check if it has one, and retries with the\n"
+        "\"retry\" backoff until that succeeds. It also reloads the certificate once at start, so\n"
+        "that a restart never loses a pending reload. SIGTERM stops it.\n\n"
         "  --certificate NAME  which certificate of the configuration\n"
         "  --directory DIR     where its files are seen here, if not at its \"directory\"\n"
         "  --status-file PATH  keep a status line there (phase, failures, reloads, last reload)\n"
         "  --poll-sec SECS     how often the files' metadata is read (default 2)\n"
         "  --settle-sec SECS   quiet time after the last change before reloading (default 2)\n"
-        "  --once              exit 0 after the first successful reload\n"
-        "  --probe             exit 0 unless the status file says reloads are failing (exit 1)\n";
+        "  --once              exit 0 once a reload is done (confirmed, with a serve_check)\n"
+        "  --probe             exit 1 while the status file says the reload fails or needs a\n"
+        "                      restart, else 0\n";
 
 typedef struct SidecarArgs {
         const char *certificate;
@@ -74,7 +76,7 @@ static int parse_sidecar_args(int argc, char *argv[], SidecarArgs *a) {
                         break;
                 }
                 case ARG_ONCE:
-                        a->o.max_runs = 1;
+                        a->o.once = true;
                         break;
                 case ARG_PROBE:
                         a->probe = true;
@@ -96,7 +98,7 @@ static int sidecar_probe_verb(const char *path) {
         r = sidecar_probe(path, &line);
         if (r == -EBUSY) {
                 printf("%s\n", line);
-                return log_error_errno(r, "The datastore's reload is failing and being retried (%s).", path);
+                return log_error_errno(r, "The datastore's reload is failing, or it needs a restart (%s).", path);
         }
         if (r == -EBADMSG)
                 return log_error_errno(r, "%s is not a reload-sidecar status file.", path);
@@ -157,8 +159,9 @@ int verb_reload_sidecar(int argc, char *argv[]) {
 
         r = sidecar_new(&cc, &c->retry, &a.o, &s);
         if (r == -ENOEXEC)
-                return log_error_errno(r, "Certificate %s: its %s profile has no reload hook (the datastore re-reads "
-                                       "its files itself); set \"reload_command\" to run one.",
+                return log_error_errno(r, "Certificate %s: its %s profile needs nothing done after a change (the "
+                                       "datastore re-reads its files itself) and it has no serve_check: there is "
+                                       "nothing for a sidecar to do.",
                                        cc.name, profile_type_to_string(cc.profile));
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the reload sidecar: %m");

@@ -357,6 +357,9 @@ def check_example(f, o, get, agent_certs, kube_get):
         for k in CERT_FIELDS:
             if agent.get(k) != cert.get(k):
                 err(w, f"certificate {cert['name']}: {k} is {cert.get(k)!r} here, {agent.get(k)!r} in the agent's config")
+        if "serve_check" in agent:
+            err("configmap.yaml", f"certificate {cert['name']}: a serve_check in the agent's pod would connect "
+                                  "to that pod's loopback, not the datastore's: it belongs to the example's sidecar")
         if agent.get("reload", True):
             err("configmap.yaml", f"certificate {cert['name']}: the agent cannot reach the datastore's pod; "
                                   "set \"reload\": false (the example's sidecar reloads)")

@@ -173,13 +173,17 @@ class Example:
         if self.serial(self.files["cert"]) == before:
             raise Fail(f"{self.name}: provision did not renew")
         c["reload_command"] = reload_command
+        # The example's serve_check, on this test's port: --once then waits for the confirmation.
+        sc = dict(self.cert["serve_check"])
+        sc["address"] = f"127.0.0.1:{port}"
+        c["serve_check"] = sc
         sidecar = os.path.join(self.t, "sidecar.json")
         with open(sidecar, "w") as f:
             json.dump(conf, f)
         r = run([NODESEAL, "-c", sidecar, "reload-sidecar", "--once", "--poll-sec", "0.1", "--settle-sec", "0.2"],
                 check=False)
-        if r.returncode != 0:
-            raise Fail(f"{self.name}: the reload sidecar failed: {r.stdout}{r.stderr}")
+        if r.returncode != 0 or "confirmed: the datastore serves the file's certificate" not in r.stderr:
+            raise Fail(f"{self.name}: the reload sidecar did not confirm its reload: {r.stdout}{r.stderr}")
         if any(p.poll() is not None for p in self.procs):
             raise Fail(f"{self.name}: the server is gone after the reload")
         self.expect_served(port, **kw)

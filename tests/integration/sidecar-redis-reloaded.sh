@@ -5,7 +5,8 @@
 # socket (the local admin channel, no TLS trust needed) and openssl s_client sees the new
 # certificate served by the same Redis process. A reload that fails while Redis is not up yet is
 # retried and shown in the status file (--probe exits 1), a burst of writes gives one reload, and a
-# key that does not match the certificate is never handed to Redis.
+# key that does not match the certificate is never handed to Redis. Each reload is confirmed by the
+# certificate's serve_check (the leaf Redis serves on loopback is the file's).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-cert.sh"
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
@@ -26,7 +27,8 @@ chmod +x "$T/reload-redis"
 # write NAMES: the agent's config (and the sidecar's: the same file, as in the ConfigMap).
 write() {
         CERT_DIR=$T/redis-tls write_config "$T/nodeseal.json" \
-                "\"profile\": \"redis\", \"owner\": \"$(id -un)\", \"reload_command\": [\"$T/reload-redis\"]" \
+                "\"profile\": \"redis\", \"owner\": \"$(id -un)\", \"reload_command\": [\"$T/reload-redis\"],
+                 \"serve_check\": { \"address\": \"127.0.0.1:$port\", \"protocol\": \"tls\" }" \
                 "\"retry\": { \"initial_sec\": 0.2, \"max_sec\": 0.5 }, \"daemon\": { \"hook_timeout_sec\": 1 }"
         sed -i "s|\"dns_names\": \[\"{node}\", \"localhost\"\]|\"dns_names\": [$1]|" "$T/nodeseal.json"
 }
@@ -49,8 +51,8 @@ failing() { grep -q "failures=[1-9]" "$status" 2>/dev/null; }
 wait_for 10 failing || fail "no failed reload in the status: $(cat "$status" "$T/sidecar.log")"
 ns reload-sidecar --probe --status-file "$status"
 assert_eq "$rc" 1 "probe while the reload fails ($out)"
-assert_contains "$out" "last_result=failed"
-assert_contains "$(cat "$T/sidecar.log")" "reload failed"
+assert_contains "$out" "reload=retrying"
+assert_contains "$(cat "$T/sidecar.log")" "reload hook exited with status 1; trying again"
 
 mkdir -p "$T/redis-data"
 redis-server --port 0 --bind 127.0.0.1 --unixsocket "$T/redis.sock" --unixsocketperm 700 --tls-port "$port" \
@@ -65,7 +67,7 @@ reloaded() { [ "$(reloads)" == "$1" ] && grep -q "failures=0" "$status"; }
 wait_for 10 reloaded 1 || fail "the sidecar did not reload once Redis was up: $(cat "$status" "$T/sidecar.log")"
 ns reload-sidecar --probe --status-file "$status"
 assert_eq "$rc" 0 "probe after the reload ($out)"
-assert_contains "$out" "phase=idle"
+assert_contains "$out" "phase=idle reload=confirmed"
 
 served_serial() {
         openssl s_client -connect "127.0.0.1:$port" -CAfile "$T/ca/ca.crt" -cert "$T/client.crt" \
@@ -107,7 +109,7 @@ touch "$T/hang"
 write '"{node}", "localhost", "redis.example", "hang.example"'
 ns -c "$T/nodeseal.json" provision
 assert_eq "$rc" 0 "provision while the reload hangs ($out)"
-timed_out() { grep -q "last_result=killed" "$status"; }
+timed_out() { grep -q "message=the reload hook killed by signal" "$status"; }
 wait_for 10 timed_out || fail "a hanging reload was not timed out: $(cat "$status" "$T/sidecar.log")"
 ns reload-sidecar --probe --status-file "$status"
 assert_eq "$rc" 1 "probe while the reload hangs ($out)"
@@ -117,6 +119,7 @@ wait_for 10 reloaded 4 || fail "no reload once the hook answered again: $(cat "$
 assert_eq "$(served_serial)" "$fourth" "served certificate after the hanging reload"
 
 [ -n "${SHOW_LOG:-}" ] && cat "$T/sidecar.log" "$status" >&2
+assert_contains "$(cat "$status")" "reload=confirmed"
 kill -TERM "$sidecar"
 rc=0; wait "$sidecar" || rc=$?
 assert_eq "$rc" 0 "the sidecar's exit status on SIGTERM"

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The reload sidecar's decisions: a burst coalesced into one reload, incomplete or inconsistent sets
- * held back, failures retried after the backoff, changes during a run not lost; its file stamps and probe. */
+/* The reload sidecar's decisions: a burst coalesced into one reload, what changed named for the
+ * reload, incomplete or inconsistent sets held back, later changes not lost; its file stamps and probe.
+ * (Running the reload, retrying and confirming it is reload.c's, tested in test-reload.c.) */
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include "reload.h"
 #include "sidecar.h"
 #include "tests.h"
 
@@ -22,51 +24,50 @@ static SidecarStamp stamp(unsigned gen) {
         return s;
 }
 
-static SidecarPhase feed(SidecarState *st, unsigned gen, uint64_t now, bool *run, uint64_t *wake) {
-        SidecarStamp s = stamp(gen);
-        return sidecar_state_update(st, &s, now, SETTLE, run, wake);
+static SidecarPhase feed_stamp(SidecarState *st, const SidecarStamp *s, uint64_t now, unsigned *changes,
+                               uint64_t *wake) {
+        SidecarPhase p = sidecar_state_update(st, s, now, SETTLE, changes, wake);
+        if (p == SIDECAR_CHANGED)
+                sidecar_state_handed(st);   /* what the sidecar does once the set checked out */
+        return p;
 }
 
-TEST(sidecar_reloads_once_at_start) {
+static SidecarPhase feed(SidecarState *st, unsigned gen, uint64_t now, unsigned *changes, uint64_t *wake) {
+        SidecarStamp s = stamp(gen);
+        return feed_stamp(st, &s, now, changes, wake);
+}
+
+TEST(sidecar_reloads_the_certificate_once_at_start) {
         SidecarState st = {};
+        unsigned changes;
         uint64_t wake;
-        bool run;
 
         /* What the datastore started with is not known to be loaded: one reload, after settling. */
-        ASSERT_EQ(feed(&st, 1, 10 * S, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_FALSE(run);
+        ASSERT_EQ(feed(&st, 1, 10 * S, &changes, &wake), SIDECAR_SETTLING);
+        ASSERT_EQ(changes, 0);
         ASSERT_EQ(wake, 12 * S);
-        ASSERT_EQ(feed(&st, 1, 12 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_TRUE(run);
-        sidecar_state_started(&st);
-        ASSERT_EQ(feed(&st, 1, 13 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_FALSE(run);
-        sidecar_state_finished(&st, true, 14 * S, 0);
-        ASSERT_EQ(feed(&st, 1, 15 * S, &run, &wake), SIDECAR_IDLE);
-        ASSERT_FALSE(run);
+        ASSERT_EQ(feed(&st, 1, 12 * S, &changes, &wake), SIDECAR_CHANGED);
+        ASSERT_EQ(changes, RELOAD_CHANGE_CERT);
+        ASSERT_EQ(feed(&st, 1, 15 * S, &changes, &wake), SIDECAR_IDLE);
+        ASSERT_EQ(changes, 0);
         ASSERT_EQ(wake, UINT64_MAX);
 }
 
 TEST(sidecar_burst_coalesced) {
         SidecarState st = {};
+        unsigned changes, runs = 0;
         uint64_t wake;
-        bool run;
-        unsigned runs = 0;
 
-        ASSERT_EQ(feed(&st, 1, 0, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_EQ(feed(&st, 1, 3 * S, &run, &wake), SIDECAR_RELOADING);
-        sidecar_state_started(&st);
-        sidecar_state_finished(&st, true, 3 * S, 0);
+        ASSERT_EQ(feed(&st, 1, 0, &changes, &wake), SIDECAR_SETTLING);
+        ASSERT_EQ(feed(&st, 1, 3 * S, &changes, &wake), SIDECAR_CHANGED);
 
         /* key at 100 s, certificate at 101 s, CA at 102.5 s: one reload, 2 s after the last. */
         for (uint64_t t = 100 * S; t <= 110 * S; t += S / 2) {
                 unsigned gen = t < 101 * S ? 2 : t < 102 * S + S / 2 ? 3 : 4;
-                SidecarPhase p = feed(&st, gen, t, &run, &wake);
-                if (run) {
+                SidecarPhase p = feed(&st, gen, t, &changes, &wake);
+                if (p == SIDECAR_CHANGED) {
                         ASSERT_EQ(t, 104 * S + S / 2);
-                        ASSERT_EQ(p, SIDECAR_RELOADING);
-                        sidecar_state_started(&st);
-                        sidecar_state_finished(&st, true, t, 0);
+                        ASSERT_EQ(changes, RELOAD_CHANGE_CERT | RELOAD_CHANGE_CA);
                         runs++;
                 } else if (t < 104 * S + S / 2) {
                         ASSERT_EQ(p, SIDECAR_SETTLING);
@@ -77,78 +78,63 @@ TEST(sidecar_burst_coalesced) {
         ASSERT_EQ(runs, 1);
 }
 
+TEST(sidecar_changes_named) {
+        SidecarStamp zero = {}, a = stamp(1), b;
+
+        ASSERT_EQ(sidecar_stamp_changes(&zero, &zero), 0);
+        ASSERT_EQ(sidecar_stamp_changes(&zero, &a), RELOAD_CHANGE_CERT);
+        ASSERT_EQ(sidecar_stamp_changes(&a, &a), 0);
+        b = a;
+        b.file[3].ctime.tv_nsec++;   /* the CA file only: what TiKV and etcd tell apart */
+        ASSERT_EQ(sidecar_stamp_changes(&a, &b), RELOAD_CHANGE_CA);
+        b = a;
+        b.file[2].size++;            /* the key */
+        ASSERT_EQ(sidecar_stamp_changes(&a, &b), RELOAD_CHANGE_CERT);
+        b = a;
+        b.file[1].mtime.tv_sec++;    /* the certificate */
+        ASSERT_EQ(sidecar_stamp_changes(&a, &b), RELOAD_CHANGE_CERT);
+        b = a;
+        b.file[0].ino++;             /* the directory replaced: anything may have */
+        ASSERT_EQ(sidecar_stamp_changes(&a, &b), RELOAD_CHANGE_CERT | RELOAD_CHANGE_CA);
+}
+
 TEST(sidecar_incomplete_set_held_back) {
         SidecarState st = {};
         SidecarStamp s = stamp(1);
+        unsigned changes;
         uint64_t wake;
-        bool run;
 
-        s.file[2].present = false;   /* the key is missing */
-        memset(&s.file[2], 0, sizeof(s.file[2]));
+        memset(&s.file[2], 0, sizeof(s.file[2]));   /* the key is missing */
         ASSERT_FALSE(sidecar_stamp_complete(&s));
-        ASSERT_EQ(sidecar_state_update(&st, &s, 0, SETTLE, &run, &wake), SIDECAR_INCOMPLETE);
-        ASSERT_EQ(sidecar_state_update(&st, &s, 60 * S, SETTLE, &run, &wake), SIDECAR_INCOMPLETE);
-        ASSERT_FALSE(run);
+        ASSERT_EQ(feed_stamp(&st, &s, 0, &changes, &wake), SIDECAR_INCOMPLETE);
+        ASSERT_EQ(feed_stamp(&st, &s, 60 * S, &changes, &wake), SIDECAR_INCOMPLETE);
+        ASSERT_EQ(changes, 0);
 
         /* Complete but not consistent (a key of another certificate): held until the files change. */
-        ASSERT_EQ(feed(&st, 2, 61 * S, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_EQ(feed(&st, 2, 63 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_TRUE(run);
-        sidecar_state_consistent(&st, false);
-        ASSERT_EQ(feed(&st, 2, 64 * S, &run, &wake), SIDECAR_INCOMPLETE);
-        ASSERT_EQ(feed(&st, 2, 600 * S, &run, &wake), SIDECAR_INCOMPLETE);
-        ASSERT_FALSE(run);
-        ASSERT_EQ(feed(&st, 3, 601 * S, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_EQ(feed(&st, 3, 603 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_TRUE(run);
+        ASSERT_EQ(feed(&st, 2, 61 * S, &changes, &wake), SIDECAR_SETTLING);
+        s = stamp(2);
+        ASSERT_EQ(sidecar_state_update(&st, &s, 63 * S, SETTLE, &changes, &wake), SIDECAR_CHANGED);
+        sidecar_state_inconsistent(&st);
+        ASSERT_EQ(feed(&st, 2, 64 * S, &changes, &wake), SIDECAR_INCOMPLETE);
+        ASSERT_EQ(feed(&st, 2, 600 * S, &changes, &wake), SIDECAR_INCOMPLETE);
+        ASSERT_EQ(changes, 0);
+        ASSERT_EQ(feed(&st, 3, 601 * S, &changes, &wake), SIDECAR_SETTLING);
+        ASSERT_EQ(feed(&st, 3, 603 * S, &changes, &wake), SIDECAR_CHANGED);
+        ASSERT_EQ(changes, RELOAD_CHANGE_CERT);   /* nothing was handed over before: the start's */
 }
 
-TEST(sidecar_failure_retried_after_backoff) {
+TEST(sidecar_change_after_handing_over_not_lost) {
         SidecarState st = {};
+        unsigned changes;
         uint64_t wake;
-        bool run;
 
-        ASSERT_EQ(feed(&st, 1, 0, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_EQ(feed(&st, 1, 2 * S, &run, &wake), SIDECAR_RELOADING);
-        sidecar_state_started(&st);
-        sidecar_state_finished(&st, false, 3 * S, 6 * S);
-        ASSERT_EQ(st.failures, 1);
-        ASSERT_EQ(feed(&st, 1, 4 * S, &run, &wake), SIDECAR_RETRY_WAIT);
-        ASSERT_FALSE(run);
-        ASSERT_EQ(wake, 9 * S);
-        /* A new set during the backoff does not cut it short: the admin channel is what failed. */
-        ASSERT_EQ(feed(&st, 2, 5 * S, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_EQ(feed(&st, 2, 7 * S, &run, &wake), SIDECAR_RETRY_WAIT);
-        ASSERT_FALSE(run);
-        ASSERT_EQ(feed(&st, 2, 9 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_TRUE(run);
-        sidecar_state_started(&st);
-        sidecar_state_finished(&st, false, 10 * S, 8 * S);
-        ASSERT_EQ(st.failures, 2);
-        ASSERT_EQ(feed(&st, 2, 16 * S, &run, &wake), SIDECAR_RETRY_WAIT);
-        ASSERT_EQ(feed(&st, 2, 18 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_TRUE(run);
-        sidecar_state_started(&st);
-        sidecar_state_finished(&st, true, 18 * S, 0);
-        ASSERT_EQ(st.failures, 0);
-        ASSERT_EQ(feed(&st, 2, 18 * S, &run, &wake), SIDECAR_IDLE);
-}
-
-TEST(sidecar_change_during_run_not_lost) {
-        SidecarState st = {};
-        uint64_t wake;
-        bool run;
-
-        ASSERT_EQ(feed(&st, 1, 0, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_EQ(feed(&st, 1, 2 * S, &run, &wake), SIDECAR_RELOADING);
-        sidecar_state_started(&st);
-        /* The files change while the hook runs: its success covers the old set only. */
-        ASSERT_EQ(feed(&st, 2, 3 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_FALSE(run);
-        sidecar_state_finished(&st, true, 4 * S, 0);
-        ASSERT_EQ(feed(&st, 2, 4 * S, &run, &wake), SIDECAR_SETTLING);
-        ASSERT_EQ(feed(&st, 2, 5 * S, &run, &wake), SIDECAR_RELOADING);
-        ASSERT_TRUE(run);
+        ASSERT_EQ(feed(&st, 1, 0, &changes, &wake), SIDECAR_SETTLING);
+        ASSERT_EQ(feed(&st, 1, 2 * S, &changes, &wake), SIDECAR_CHANGED);
+        /* The files change again right away (the reload may still run: it queues the change). */
+        ASSERT_EQ(feed(&st, 2, 2 * S + 1, &changes, &wake), SIDECAR_SETTLING);
+        ASSERT_EQ(feed(&st, 2, 4 * S + 1, &changes, &wake), SIDECAR_CHANGED);
+        ASSERT_EQ(changes, RELOAD_CHANGE_CERT | RELOAD_CHANGE_CA);
+        ASSERT_EQ(feed(&st, 2, 5 * S, &changes, &wake), SIDECAR_IDLE);
 }
 
 static void write_file(const char *dir, const char *name, const char *text) {
@@ -192,16 +178,18 @@ TEST(sidecar_stamp_sees_atomic_rename) {
 
 TEST(sidecar_probe_reads_status) {
         char path[512];
-        _cleanup_free_ char *line = NULL, *line2 = NULL, *line3 = NULL;
+        _cleanup_free_ char *line = NULL, *line2 = NULL, *line3 = NULL, *line4 = NULL;
 
         snprintf(path, sizeof(path), "%s/status", test_tmpdir);
         ASSERT_ERROR(sidecar_probe(path, &line), ENOENT);
-        write_file(test_tmpdir, "status", "phase=idle failures=0 reloads=2 last_reload=x last_result=ok certificate=c\n");
+        write_file(test_tmpdir, "status", "phase=idle reload=confirmed failures=0 reloads=2 certificate=c message=\n");
         ASSERT_OK(sidecar_probe(path, &line));
-        ASSERT_STREQ(line, "phase=idle failures=0 reloads=2 last_reload=x last_result=ok certificate=c");
-        write_file(test_tmpdir, "status", "phase=retry-wait failures=3 reloads=2 last_reload=x last_result=failed certificate=c\n");
+        ASSERT_STREQ(line, "phase=idle reload=confirmed failures=0 reloads=2 certificate=c message=");
+        write_file(test_tmpdir, "status", "phase=idle reload=retrying failures=3 reloads=2 message=hook failed\n");
         ASSERT_ERROR(sidecar_probe(path, &line2), EBUSY);
         ASSERT_CONTAINS(line2, "failures=3");
+        write_file(test_tmpdir, "status", "phase=idle reload=needs-restart failures=0 message=etcd reads\n");
+        ASSERT_ERROR(sidecar_probe(path, &line3), EBUSY);
         write_file(test_tmpdir, "status", "something else\n");
-        ASSERT_ERROR(sidecar_probe(path, &line3), EBADMSG);
+        ASSERT_ERROR(sidecar_probe(path, &line4), EBADMSG);
 }
