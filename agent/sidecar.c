@@ -308,7 +308,9 @@ int sidecar_probe(const char *status_path, char **ret_line) {
         line[strcspn(line, "\n")] = '\0';
         if (strncmp(line, "phase=", 6) != 0 || !strstr(line, " reload="))
                 return -EBADMSG;
-        r = strstr(line, " reload=retrying ") || strstr(line, " reload=needs-restart ") ? -EBUSY : 0;
+        /* Failing: a reload failed and is retried (running again, or waiting), or needs a restart. */
+        r = !strstr(line, " failures=0 ") || strstr(line, " reload=retrying ") || strstr(line, " reload=needs-restart ") ?
+                -EBUSY : 0;
         *ret_line = TAKE_PTR(line);
         return r;
 }

@@ -190,6 +190,11 @@ TEST(sidecar_probe_reads_status) {
         ASSERT_CONTAINS(line2, "failures=3");
         write_file(test_tmpdir, "status", "phase=idle reload=needs-restart failures=0 message=etcd reads\n");
         ASSERT_ERROR(sidecar_probe(path, &line3), EBUSY);
+        /* Running again after a failure is still failing until it succeeds. */
+        free(line3);
+        line3 = NULL;
+        write_file(test_tmpdir, "status", "phase=idle reload=running failures=1 message=hook killed\n");
+        ASSERT_ERROR(sidecar_probe(path, &line3), EBUSY);
         write_file(test_tmpdir, "status", "something else\n");
         ASSERT_ERROR(sidecar_probe(path, &line4), EBADMSG);
 }
