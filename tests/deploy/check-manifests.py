@@ -376,7 +376,8 @@ def check_example(f, o, get, agent_certs, kube_get):
         v, _ = mount_source(c, "/etc/nodeseal")
         if v.get("configMap", {}).get("name") != cm["metadata"]["name"]:
             err(w, "the reload sidecar must read the same nodeseal ConfigMap as the check")
-        if "reload_command" not in cert and cert.get("profile") not in ("postgresql", "mysql", "redis"):
+        if not ({"reload_command", "restart_command", "serve_check"} & set(cert)) and \
+                cert.get("profile") not in ("postgresql", "mysql", "redis"):
             err(w, f"the reload sidecar has nothing to run for profile {cert.get('profile')}")
 
 
