@@ -223,6 +223,13 @@ class Example:
         return out
 
 
+def make_ca(d, subject):
+    """A CA Secret's files (tls.crt, tls.key) made by openssl, not by the code under test."""
+    run(["openssl", "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-keyout", f"{d}/tls.key", "-out", f"{d}/tls.crt", "-days", "30", "-subj", subject,
+         "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+
+
 def chown_tree(path, user):
     pw = pwd.getpwnam(user)
     os.makedirs(path, exist_ok=True)
@@ -387,6 +394,39 @@ def run_etcd(ex):
     if '"health"' in r.stdout:
         raise Fail("etcd: plaintext was answered")
     ex.expect_served(port, client=True)
+    sidecar_reports_restart(ex, port)
+
+
+def sidecar_reports_restart(ex, port):
+    """The example's sidecar beside a datastore that reloads its certificate by itself and its CA
+    only at start: it confirms the served certificate, and after the agent moved to a new CA it
+    reports that a restart is needed (and --probe fails)."""
+    status = os.path.join(ex.t, "sidecar.status")
+    conf = json.load(open(ex.config))
+    c = dict(conf["certificates"][0], serve_check=dict(ex.cert["serve_check"], address=f"127.0.0.1:{port}"))
+    sidecar = os.path.join(ex.t, "sidecar.json")
+    with open(sidecar, "w") as f:
+        json.dump(dict(conf, certificates=[c]), f)
+    log = open(os.path.join(ex.t, "sidecar.log"), "w")
+    ex.procs.append(subprocess.Popen([NODESEAL, "-c", sidecar, "reload-sidecar", "--status-file", status,
+                                      "--poll-sec", "0.1", "--settle-sec", "0.2"], stdout=log, stderr=log,
+                                     start_new_session=True))
+
+    def status_has(what):
+        return os.path.exists(status) and what in open(status).read()
+    wait_for(f"{ex.name}: the sidecar confirms the served certificate", lambda: status_has(" reload=confirmed "))
+    # A new CA in the Secret: the agent issues under it.
+    secrets = os.path.join(ex.t, "secrets", "nodeseal-ca")
+    os.makedirs(secrets)
+    make_ca(secrets, "/CN=nodeseal examples CA 2")
+    conf["secrets"]["directory"] = os.path.dirname(secrets)
+    with open(ex.config, "w") as f:
+        json.dump(conf, f)
+    run([NODESEAL, "-c", ex.config, "provision"])
+    wait_for(f"{ex.name}: the sidecar reports the restart a CA change needs", lambda: status_has(" reload=needs-restart "))
+    r = run([NODESEAL, "reload-sidecar", "--probe", "--status-file", status], check=False)
+    if r.returncode != 1 or "restart" not in r.stdout:
+        raise Fail(f"{ex.name}: --probe does not fail on a needed restart: {r.stdout}{r.stderr}")
 
 
 # ---- the datastores Debian does not have: their configuration, checked ----
@@ -464,10 +504,7 @@ def main():
     try:
         secrets = os.path.join(scratch, "secrets", "nodeseal-ca")
         os.makedirs(secrets)
-        run(["openssl", "req", "-x509", "-new", "-nodes", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-keyout", f"{secrets}/tls.key", "-out", f"{secrets}/tls.crt", "-days", "30",
-             "-subj", "/CN=nodeseal examples CA", "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        make_ca(secrets, "/CN=nodeseal examples CA")
         names = sorted(f[:-5] for f in os.listdir(d) if f.endswith(".yaml"))
         if sorted(names) != sorted(RUNNERS):
             failed.append(f"examples are {names}, this test knows {sorted(RUNNERS)}")
