@@ -372,6 +372,8 @@ def check_example(f, o, get, agent_certs, kube_get):
             err(w, f"container {c['name']} does not mount the certificate directory at {d}")
         elif not (src.get("hostPath", {}).get("path", "").rstrip("/") + "/" + m.get("subPath", "")).rstrip("/") == d:
             err(w, f"container {c['name']}: {d} is not the host's {d}")
+    if len(sidecars) != 1:
+        err(w, f"one container must run `nodeseal reload-sidecar`, {len(sidecars)} do")
     for c in sidecars:
         v, _ = mount_source(c, "/etc/nodeseal")
         if v.get("configMap", {}).get("name") != cm["metadata"]["name"]:
