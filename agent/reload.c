@@ -261,7 +261,7 @@ static void round_start(Reload *r) {
                                 (r->current & RELOAD_CHANGE_CA) && p->ca_reload == PROFILE_RELOAD_RESTART ?
                                         "CA file" : "certificate");
                 log_warning("Certificate %s: %s.", cc->name, msg);
-                r->current = 0;
+                /* r->current stays: a restart_command configured later (SIGHUP) handles it. */
                 set_state(r, RELOAD_NEEDS_RESTART, msg, 0);
                 return;
         }
@@ -301,6 +301,12 @@ int reload_new(sd_event *event, const ReloadSettings *settings, ReloadChangedHan
         r->probe_fd = -EBADF;
         *ret = r;
         return 0;
+}
+
+void reload_set_settings(Reload *r, const ReloadSettings *settings) {
+        r->settings = *settings;
+        if (r->state == RELOAD_NEEDS_RESTART && r->settings.config->restart_command)
+                round_start(r);
 }
 
 Reload *reload_free(Reload *r) {

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # A real Redis (tls-auth-clients yes, no plaintext port) and the daemon with the redis hook over the
 # Unix admin socket and a serve_check: while a client loop runs, a failed hook is retried and
-# reported, a renewal and then a CA replacement are served without a restart (the hook no longer
-# speaks TLS with the trust it changes), and "check --serving" sees the old and the new certificate.
+# reported, a renewal, a new trust bundle alone (the rotation's first stage) and then a CA
+# replacement are taken without a restart (the hook no longer speaks TLS with the trust it
+# changes), and "check --serving" sees the old and the new certificate.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-cert.sh"
 . "$(dirname "$0")/lib-daemon.sh"
@@ -72,23 +73,44 @@ ns -c "$T/nodeseal.json" check --serving
 assert_eq "$rc" 8 "check --serving while the old certificate is served: $out"
 assert_contains "$out" "still serves another certificate (serial ${first#serial=}, valid until"
 ns -c "$T/nodeseal.json" status
-assert_contains "$out" "reload retrying"
+# Retrying, or running its next try: the reason stays until it works.
+assert_contains "$out" ": the reload hook exited with status 1"
 # Retried with backoff until it works.
 ln -s "$T/redis.sock" "$T/admin.sock"
 expect_reload node confirmed 10
 ns -c "$T/nodeseal.json" check --serving
 assert_eq "$rc" 0 "check --serving after the reload: $out"
 
+# The rotation's first stage: the Secret still signs with CA 1 and trusts CA 2 too. Only the CA
+# file changes, and that alone gets the hook: a client with a CA 2 certificate is let in.
+make_client_cert "$T/ca2" "$T/client2" app-2
+cli2() {
+        redis-cli --tls --cacert "$T/client/trust.crt" --cert "$T/client2/client.crt" --key "$T/client2/client.key" \
+                -h 127.0.0.1 -p "$port" "$@"
+}
+pong2() { [ "$(cli2 ping 2>/dev/null)" == PONG ]; }
+! pong2 || fail "a CA 2 client was let in before Redis trusted CA 2"
+second=$(serial_of "$T/redis-tls/redis.crt")
+cat "$T/ca/ca.crt" "$T/ca2/ca.crt" >"$T/secrets/nodeseal-ca/ca.crt"
+wait_for 10 pong2 || fail "Redis does not trust CA 2 after the bundle changed: $(tail -n 20 "$DAEMON_LOG")"
+assert_eq "$(serial_of "$T/redis-tls/redis.crt")" "$second" "the certificate (kept: only the CA file changed)"
+expect_reload node confirmed 10
+
 # A CA replacement: the Secret signs with CA 2 and trusts both. The hook reaches Redis over its
 # socket although Redis trusts CA 1 only until it reloads.
 rotate_ca_secret "$T/secrets" "$T/ca" "$T/ca2"
 third_signed() { openssl verify -CAfile "$T/ca2/ca.crt" "$T/redis-tls/redis.crt" >/dev/null 2>&1; }
 wait_for 10 third_signed || fail "no certificate from CA 2: $(tail -n 20 "$DAEMON_LOG")"
+served() {
+        openssl s_client -connect "127.0.0.1:$port" -cert "$T/client/client.crt" -key "$T/client/client.key" \
+                </dev/null 2>/dev/null | openssl x509 -noout -serial
+}
+# Nothing tells this script when the daemon saw the Secret change: what is served says it.
+serves_file() { [ "$(served)" == "$(serial_of "$T/redis-tls/redis.crt")" ]; }
+wait_for 15 serves_file || fail "Redis serves $(served), not the certificate from CA 2"
 expect_reload node confirmed 10
-served=$(openssl s_client -connect "127.0.0.1:$port" -cert "$T/client/client.crt" -key "$T/client/client.key" \
-        </dev/null 2>/dev/null | openssl x509 -noout -serial)
-assert_eq "$served" "$(serial_of "$T/redis-tls/redis.crt")" "served after the CA replacement"
 pong || fail "the client with its old-CA certificate was refused after the CA replacement"
+pong2 || fail "the client with its CA 2 certificate was refused after the CA replacement"
 stop_client_loop redis
 kill -0 "$redis" || fail "Redis went away (it must not be restarted)"
 pass

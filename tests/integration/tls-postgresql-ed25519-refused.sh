@@ -49,7 +49,7 @@ assert_eq "$rc" 0 "provision with an Ed25519 node key: $out"
 
 install -d -o postgres -m 0700 "$T/pgdata"
 echo pw >"$T/pw" && chown postgres "$T/pw"
-runuser -u postgres -- "$pgbin/initdb" -D "$T/pgdata" -A scram-sha-256 --pwfile="$T/pw" >/dev/null
+runuser -u postgres -- "$pgbin/initdb" --no-sync -D "$T/pgdata" -A scram-sha-256 --pwfile="$T/pw" >/dev/null
 mkdir -p "$T/sock" && chown postgres "$T/sock"
 start_with() {
         cat >"$T/pgdata/postgresql.auto.conf" <<CONF
