@@ -18,6 +18,7 @@ const Verb verbs[] = {
         { "enrol", verb_enrol, "make or load this node's key for wrapped volume keys; print its id" },
         { "wrap-keys", verb_wrap_keys, "wrap this node's plain volume keys in place (migration)" },
         { "recover-key", verb_recover_key, "open a wrapped volume key with the offline recovery key" },
+        { "reload-sidecar", verb_reload_sidecar, "beside a datastore: reload it when its certificate files change" },
         {}
 };
 
@@ -28,7 +29,7 @@ static void help(void) {
                "until both are in place.\n\n"
                "Commands:\n");
         for (const Verb *v = verbs; v->name; v++)
-                printf("  %-10s %s\n", v->name, v->summary);
+                printf("  %-15s %s\n", v->name, v->summary);
         printf("\nOptions:\n"
                "  -c, --config PATH        configuration file (default " CONFIG_DEFAULT_PATH ")\n"
                "      --log-format FORMAT  journal, text or json\n"

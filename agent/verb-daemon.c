@@ -24,7 +24,6 @@ int verb_run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(config_freep) Config *c = NULL;
         const char *bus_address = NULL;
-        sigset_t mask;
         int opt, r;
 
         optind = 0;
@@ -55,15 +54,9 @@ int verb_run(int argc, char *argv[]) {
         /* Long-running, and it provisions on its loop: keys and Secret bodies pass through it. */
         verb_lock_memory();
 
-        /* sd-event takes these through signalfd and child sources: they must be blocked first. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(negative_errno(), "Failed to block signals: %m");
-        (void) signal(SIGPIPE, SIG_IGN);
+        r = verb_block_loop_signals();
+        if (r < 0)
+                return r;
 
         r = manager_new(TAKE_PTR(c), arg_config, bus_address, &m);
         if (r < 0)
