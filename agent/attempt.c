@@ -39,6 +39,7 @@ void attempt_report_done(AttemptReport *r) {
         free(r->ca_pem);
         items_free(r->volumes, r->n_volumes);
         items_free(r->certificates, r->n_certificates);
+        kube_counts_done(&r->api_requests);
         *r = (AttemptReport) {};
 }
 
@@ -108,6 +109,13 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
             items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0 ||
             versions_to_json(root, r->secrets, r->n_secrets) < 0)
                 return -ENOMEM;
+        if (r->api_requests.n_items > 0) {
+                cJSON *a;
+                if (kube_counts_to_json(&r->api_requests, &a) < 0)
+                        return -ENOMEM;
+                if (!cJSON_AddItemToObject(root, "api_requests", a))
+                        return cJSON_Delete(a), -ENOMEM;
+        }
         text = cJSON_PrintUnformatted(root);
         if (!text)
                 return -ENOMEM;
@@ -203,6 +211,8 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
                 k = items_from_json(root, "certificates", &r.certificates, &r.n_certificates, error);
         if (k >= 0)
                 k = versions_from_json(root, &r.secrets, &r.n_secrets);
+        if (k >= 0)
+                k = kube_counts_from_json(cJSON_GetObjectItemCaseSensitive(root, "api_requests"), &r.api_requests);
         if (k >= 0 && r.code < 0 && isempty(r.error))
                 k = ns_error_set(error, -EBADMSG, "a failure (code %d) without a message", r.code);
         if (k < 0) {
@@ -353,6 +363,8 @@ int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret) {
                 r = provision_pass(c, kind, &report, &error);
         report.changed = r > 0;
         k = check_items(c, &report, &state_error);
+        if (k != -ENOMEM)
+                k = kube_counts_merge(&report.api_requests, kube_counts_process()) < 0 ? -ENOMEM : k;
         if (k == -ENOMEM || r == -ENOMEM) {
                 attempt_report_done(&report);
                 return -ENOMEM;

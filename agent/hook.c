@@ -14,7 +14,7 @@ struct Hook {
         Child *child;
         uint64_t timeout_usec;
         sd_event_source *timeout_source;
-        void (*on_done)(void *userdata);
+        HookDoneHandler on_done;
         void *userdata;
         Hook *next;
 };
@@ -59,7 +59,7 @@ static void on_hook_exit(Child *c, const siginfo_t *si, void *userdata) {
                 log_warning("Certificate %s: reload hook (pid %d) %s after %.1f s.", h->certificate,
                             (int) child_pid(c), how, secs);
         if (h->on_done)
-                h->on_done(h->userdata);
+                h->on_done(h->certificate, si->si_code == CLD_EXITED && si->si_status == 0, h->userdata);
         hook_remove(h);
 }
 
@@ -109,7 +109,7 @@ static int hook_spawn(sd_event *event, const CertificateConfig *cc, char **argv,
 }
 
 int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_usec, Hook **list,
-               void (*on_done)(void *userdata), void *userdata) {
+               HookDoneHandler on_done, void *userdata) {
         _cleanup_free_ char *path = NULL;
         char *default_argv[2] = {}, **argv = NULL;
         Hook *h;

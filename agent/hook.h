@@ -9,8 +9,10 @@
 typedef struct Hook Hook;
 
 /* Runs cc's hook, if it has one, as a child on the loop, added to *list; it leaves the list and
- * is freed when it exits, after on_done. Killed after timeout_usec. 0: no hook; 1: started. */
+ * is freed when it exits, after on_done (told whether it exited 0). Killed after timeout_usec.
+ * 0: no hook; 1: started. */
+typedef void (*HookDoneHandler)(const char *certificate, bool ok, void *userdata);
 int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_usec, Hook **list,
-               void (*on_done)(void *userdata), void *userdata);
+               HookDoneHandler on_done, void *userdata);
 /* Frees every hook of the list; those still running are killed. */
 void hook_free_all(Hook **list);

@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "time-util.h"
 #include "profile.h"
 #include "provision.h"
@@ -167,6 +168,9 @@ static void manager_publish(Manager *m, const char *status) {
         r = write_status_file(m);
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/status.json: %m", m->config->runtime_dir);
+        r = metrics_write_textfile(m);
+        if (r < 0)
+                log_warning_errno(r, "Failed to write the metrics textfile %s: %m", m->config->metrics.textfile);
 }
 
 static void set_state(Manager *m, ManagerState s) {
@@ -178,9 +182,16 @@ static void set_state(Manager *m, ManagerState s) {
 
 /* ---- reload hooks ---- */
 
-static void on_hook_done(void *userdata) {
+static void on_hook_done(const char *certificate, bool ok, void *userdata) {
         Manager *m = userdata;
+
         m->hooks_run++;
+        for (size_t i = 0; i < m->n_certificates; i++)
+                if (streq(m->certificates[i].config->name, certificate)) {
+                        m->certificates[i].hook_runs++;
+                        m->certificates[i].hook_failures += !ok;
+                }
+        (void) metrics_write_textfile(m);
 }
 
 static char *file_stamp(const char *path) {
@@ -395,6 +406,7 @@ static void attempt_start(Manager *m, AttemptKind kind) {
         if (kind != ATTEMPT_CHECK)
                 secret_source_snapshot(m->source, watched_secrets(m, (char *[3]) {}));
         m->attempts_started++;
+        m->attempt_started_usec = now_usec(CLOCK_MONOTONIC);
         m->attempt_running = true;
         m->attempt_kind = kind;
         m->attempt_timed_out = false;
@@ -537,6 +549,11 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
         m->attempt_running = false;
         disable(m->deadline_source);
         r = attempt_outcome(m, report, error, &outcome);
+        m->attempts_ended[kind]++;
+        m->attempts_failed[kind] += r < 0;
+        m->last_attempt_usec = now_usec(CLOCK_MONOTONIC) - m->attempt_started_usec;
+        if (report)
+                (void) kube_counts_merge(kube_counts_process(), &report->api_requests);
         log_debug("Attempt %u (%s) ended: %s.", m->attempts_started, attempt_kind_to_string(kind),
                   r < 0 ? outcome.message : "all in place");
         if (m->state == MANAGER_STOPPING) {
@@ -632,6 +649,14 @@ static void watch_secrets(Manager *m) {
 
 /* ---- signals ---- */
 
+/* A metrics endpoint that cannot listen is not a reason to keep the datastore from starting. */
+static void manager_setup_metrics(Manager *m) {
+        NsError error = {};
+        int r = metrics_setup_server(m, &error);
+        if (r < 0)
+                log_warning_errno(r, "No metrics endpoint: %s", ns_error_message(&error, r));
+}
+
 static int manager_load_state(Manager *m, Config *c);
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -654,6 +679,7 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 else
                         log_info("Configuration reloaded: %zu volume(s), %zu certificate(s).", m->n_volumes,
                                  m->n_certificates);
+                manager_setup_metrics(m);
         }
         /* READY=1 again once an attempt with whatever configuration is now in force has ended. */
         m->reload_wanted = m->attempts_started + 1;
@@ -781,6 +807,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->bus_retry_source);
         sd_event_source_disable_unref(m->deadline_source);
         sd_event_source_disable_unref(m->bus_emit_source);
+        metrics_server_free(m->metrics_server);
+        free(m->metrics_written);
         secret_source_free(m->source);
         for (size_t i = 0; i < m->n_certificates; i++)
                 free(m->certificates[i].stamp);
@@ -829,6 +857,7 @@ int manager_run(Manager *m) {
                 return log_error_errno(r, "Failed to set up the re-check timer: %m");
         (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
 
+        manager_setup_metrics(m);
         manager_publish(m, "Provisioning.");
         (void) manager_request_attempt(m, ATTEMPT_PROVISION);
 

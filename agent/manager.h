@@ -9,6 +9,7 @@
 #include "attempt.h"
 #include "config.h"
 #include "hook.h"
+#include "metrics-server.h"
 #include "secret.h"
 #include "worker.h"
 
@@ -36,6 +37,8 @@ typedef struct CertificateStatus {
         uint64_t jitter;              /* drawn once per not_after: renew at renew_at + jitter */
         uint64_t jitter_for;          /* the not_after the jitter was drawn for */
         char *stamp;                  /* inode and mtime of the certificate file: "did it change?" */
+        uint64_t hook_runs;           /* reload hooks that ended, for the metrics */
+        uint64_t hook_failures;
 } CertificateStatus;
 
 typedef struct Manager Manager;
@@ -108,6 +111,14 @@ struct Manager {
         sd_event_source *bus_emit_source;
         char *status_written;         /* the status file's last content */
         int exit_code;
+
+        /* metrics */
+        uint64_t attempts_ended[_ATTEMPT_KIND_MAX];
+        uint64_t attempts_failed[_ATTEMPT_KIND_MAX];
+        uint64_t attempt_started_usec; /* CLOCK_MONOTONIC */
+        uint64_t last_attempt_usec;    /* how long the last attempt that ended took */
+        MetricsServer *metrics_server;
+        char *metrics_written;         /* the textfile's last content */
 };
 
 int manager_new(Config *config, const char *config_path, const char *bus_address, Manager **ret);
