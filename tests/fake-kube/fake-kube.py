@@ -196,6 +196,24 @@ def forbidden(user, verb, resource, ns, name):
                     f'in API group "" {where}', "Forbidden", details)
 
 
+GO_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def go_parse_query(query):
+    """The query as Go's url.ParseQuery reads it (what the API server's request info and handlers use):
+    a pair with a bad %-escape or a ';' is dropped, not kept literally as urllib would."""
+    out = {}
+    for part in query.split("&"):
+        if not part or ";" in part:
+            continue
+        key, _, value = part.partition("=")
+        if GO_BAD_ESCAPE.search(key) or GO_BAD_ESCAPE.search(value):
+            continue
+        key = urllib.parse.unquote_plus(key, errors="surrogateescape")
+        out.setdefault(key, []).append(urllib.parse.unquote_plus(value, errors="surrogateescape"))
+    return out
+
+
 def b64_error(value):
     """Where Go's base64.StdEncoding would fail on value, or None if it decodes."""
     raw = value.encode("utf-8", "surrogatepass")
@@ -559,7 +577,7 @@ def list_item(obj):
 # ---------------------------------------------------------------- state
 
 class Fault:
-    MODES = {"down", "slow", "silent", "status", "truncated", "garbage", "wrong-cert", "unterminated"}
+    MODES = {"down", "slow", "silent", "status", "truncated", "garbage", "wrong-cert", "unterminated", "shutdown"}
 
     def __init__(self, spec, fid):
         if not isinstance(spec, dict):
@@ -601,11 +619,14 @@ class State:
         self.args = args
         self.cond = threading.Condition()
         self.stopping = threading.Event()
+        self.shutting_down = threading.Event()   # SIGTERM with --shutdown-delay: 429 to new requests
         self.rv = 100
         self.secrets = {}            # (ns, name) -> stored Secret
         self.namespaces = {}         # name -> Namespace
         self.history = deque()       # (rv, type, obj, prev) for secrets
+        self.history_at = deque()    # when each of them happened (monotonic)
         self.floor = self.rv         # every event after floor is still in history
+        self.last_event_rv = 0       # the RV of the last Secret event since start; 0: none yet
         self.watch_epoch = 0
         self.tokens = {}             # token -> user
         self.perms = {}              # "token:T" or "user:U" -> rules
@@ -626,9 +647,17 @@ class State:
 
     def _record(self, typ, obj, prev):
         self.history.append((self.rv, typ, copy.deepcopy(obj), copy.deepcopy(prev)))
-        while len(self.history) > self.args.history:
-            self.floor = self.history.popleft()[0]
+        self.history_at.append(time.monotonic())
+        self.last_event_rv = self.rv
+        self.expire_history()
         self.cond.notify_all()
+
+    def expire_history(self):
+        """The watch cache keeps events for eventFreshDuration (75 s), and at most its capacity."""
+        old = time.monotonic() - self.args.history_seconds
+        while self.history and (len(self.history) > self.args.history or self.history_at[0] < old):
+            self.floor = self.history.popleft()[0]
+            self.history_at.popleft()
 
     def _add_namespace(self, name):
         self.namespaces[name] = {
@@ -642,6 +671,7 @@ class State:
     def compact(self):
         with self.cond:
             self.history.clear()
+            self.history_at.clear()
             self.floor = self.rv
 
     def close_watches(self):
@@ -910,7 +940,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         started = time.monotonic()
         url = urllib.parse.urlsplit(self.path)
         self.url_path = url.path.rstrip("/") or "/"
-        self.query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        self.query = go_parse_query(url.query)
         shown = url.path
         if shown.startswith("/fake/tokens/"):
             shown = "/fake/tokens/(redacted)"     # the path of a revocation is a token
@@ -1048,6 +1078,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if f.mode == "slow" and f.delay_ms:
             self.st.stopping.wait(f.delay_ms / 1000.0)
             return f
+        if f.mode == "status" and f.code == 429 and f.spec.get("body") != "status":
+            self.send_too_many(f"{int(f.retry_after or 1)}", "Too many requests, please try again later.")
+            return None
+        if f.mode == "shutdown":
+            self.send_shutting_down()
+            return None
         if f.mode == "status":
             self.send_error_status(self.fault_status(f))
             return None
@@ -1055,6 +1091,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_bytes(200, b"<html><body>502 Bad Gateway \x00\xff not JSON {{{", "application/json")
             return None
         return f
+
+    def send_too_many(self, retry_after, message, close=False):
+        """429 the way max-in-flight, API Priority and Fairness and the shutdown filter answer it: Go's
+        http.Error (text/plain, the message and a newline), Retry-After; no Status object."""
+        if close:
+            self.close_connection = True
+        self.send_bytes(429, (message + "\n").encode(), "text/plain; charset=utf-8",
+                        [("Retry-After", retry_after), ("X-Content-Type-Options", "nosniff")])
+
+    def send_shutting_down(self):
+        # WithRetryAfter: Retry-After 5 and Connection: close, so the client comes back elsewhere
+        self.send_too_many("5", "The apiserver is shutting down, please try again later.", close=True)
 
     def fault_status(self, f):
         code = f.code
@@ -1095,6 +1143,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_api(self):
         self.who = self.identify()
+        if self.st.shutting_down.is_set() and not self.url_path.startswith(("/readyz", "/livez", "/healthz",
+                                                                                "/metrics")):
+            self.entry["fault"] = "shutting-down"
+            return self.send_shutting_down()
         fault = self.take_fault()
         if fault is not None:
             fault = self.apply_fault(fault)
@@ -1434,6 +1486,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except ValueError:
                     raise bad_request(f'invalid resource version: strconv.ParseUint: parsing "{rv_param}": '
                                       f'invalid syntax')
+                st.expire_history()
                 if cursor < st.floor:
                     expired = status_obj(410, f"too old resource version: {cursor} ({st.floor})", "Expired")
 
@@ -1469,7 +1522,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 emit(typ, obj)
             deadline = time.monotonic() + timeout
             interval = self.server.args.bookmark_seconds
-            next_bookmark = time.monotonic() + interval
+
+            def next_bookmark_time(now):
+                # cacheWatcher.nextBookmarkTime: now + frequency, or 2 s before the deadline if sooner;
+                # none once that is past
+                t = min(now + interval, deadline - 2.0)
+                return t if t >= now else float("inf")
+
+            next_bookmark = next_bookmark_time(time.monotonic())
             while True:
                 events = []
                 with st.cond:
@@ -1482,11 +1542,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         if bookmarks and now >= next_bookmark:
                             break
                         # wake at least once a second to notice a client that went away
-                        st.cond.wait(min(deadline - now, 1.0, max(0.0, next_bookmark - now) if bookmarks else 1.0))
+                        st.cond.wait(max(0.0, min(deadline - now, 1.0, next_bookmark - now if bookmarks else 1.0)))
                         if self.peer_closed():
                             return
                     if st.stopping.is_set() or st.watch_epoch != epoch or time.monotonic() >= deadline:
                         break
+                    st.expire_history()
                     if cursor < st.floor:
                         # fell out of the window while watching: the real server ends such a watch too
                         events = [("ERROR", status_obj(410, f"too old resource version: {cursor} ({st.floor})",
@@ -1511,14 +1572,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 events.append(("DELETED", obj))
                         cursor = st.rv
                     bookmark_rv = cursor
+                    progressed = st.last_event_rv != 0
                 for typ, obj in events:
                     emit(typ, copy.deepcopy(obj))
                 if events and events[0][0] == "ERROR":
                     break
                 if bookmarks and time.monotonic() >= next_bookmark:
-                    emit("BOOKMARK", {"kind": "Secret", "apiVersion": "v1", "metadata": {
-                        "resourceVersion": str(bookmark_rv), "creationTimestamp": None}})
-                    next_bookmark = time.monotonic() + interval
+                    # the cacher sends no bookmark before it has seen an event (dispatchEvents)
+                    if progressed:
+                        emit("BOOKMARK", {"kind": "Secret", "apiVersion": "v1", "metadata": {
+                            "resourceVersion": str(bookmark_rv), "creationTimestamp": None}})
+                    next_bookmark = next_bookmark_time(time.monotonic())
             self.write_chunk(b"")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             pass
@@ -1791,9 +1855,14 @@ def main():
     ap.add_argument("--admin-token", help="bearer token of the /fake/ control API; default: random")
     ap.add_argument("--namespace", action="append", help="an extra namespace that exists (repeatable)")
     ap.add_argument("--client-ca", help="accept client certificates signed by this CA (CN = user)")
-    ap.add_argument("--history", type=int, default=1000, help="watch events kept for resuming")
+    ap.add_argument("--history", type=int, default=100 * 1024,
+                    help="most watch events kept for resuming (the watch cache's upper bound)")
+    ap.add_argument("--history-seconds", type=float, default=75.0,
+                    help="watch events older than this are dropped (eventFreshDuration)")
+    ap.add_argument("--shutdown-delay", type=float, default=0.0,
+                    help="after SIGTERM, answer API requests 429 + Connection: close this long, then stop")
     ap.add_argument("--watch-timeout", type=float, default=1800, help="watch length without timeoutSeconds")
-    ap.add_argument("--bookmark-seconds", type=float, default=5.0, help="interval of BOOKMARK events")
+    ap.add_argument("--bookmark-seconds", type=float, default=60.0, help="interval of BOOKMARK events")
     ap.add_argument("--silent-max", type=float, default=600, help="longest a silent fault holds a request")
     ap.add_argument("--request-log", type=int, default=2000, help="entries kept for GET /fake/requests")
     args = ap.parse_args()
@@ -1847,12 +1916,23 @@ def main():
                "    namespace: default\n"
                "current-context: fake-kube\n", 0o600)
 
-    def stop(signum, _frame):
-        log(f"signal {signum}: shutting down")
+    def finish():
         state.stopping.set()
         with state.cond:
             state.cond.notify_all()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.shutdown()
+
+    def stop(signum, _frame):
+        if state.shutting_down.is_set():
+            return
+        log(f"signal {signum}: shutting down" + (f" in {args.shutdown_delay:g} s" if args.shutdown_delay else ""))
+        state.shutting_down.set()
+
+        def delayed():
+            # open requests (watches) go on meanwhile, as during the real shutdown-delay-duration
+            time.sleep(args.shutdown_delay)
+            finish()
+        threading.Thread(target=delayed, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
