@@ -16,6 +16,26 @@ static void copy_string(char *dst, size_t n, const char *s) {
                         *p = ' ';
 }
 
+/* The API server's own filters (max-in-flight, Priority and Fairness, shutdown) answer 429 with
+ * Go's http.Error: one line of text/plain, no Status. Kept as the message when it is one short line
+ * of printable ASCII; anything else (an HTML page, binary garbage) is not shown. */
+static void plain_text_message(const char *body, size_t size, KubeStatus *st) {
+        size_t n = size;
+
+        if (!body || n == 0)
+                return;
+        if (body[n - 1] == '\n')
+                n--;
+        if (n == 0 || n >= sizeof(st->message) || n > 200)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) body[i] < 0x20 || (unsigned char) body[i] > 0x7e || body[i] == '<' ||
+                    body[i] == '{')
+                        return;
+        memcpy(st->message, body, n);
+        st->message[n] = '\0';
+}
+
 int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus *ret) {
         _cleanup_(cJSON_Deletep) cJSON *j = NULL;
         const cJSON *kind, *x, *details;
@@ -50,6 +70,8 @@ int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus 
                                                       ? KUBE_RETRY_AFTER_MAX_USEC / USEC_PER_SEC * USEC_PER_SEC
                                                       : (uint64_t) x->valuedouble * USEC_PER_SEC;
         }
+        else
+                plain_text_message(body, size, &st);
         *ret = st;
         return 0;
 }
@@ -273,6 +295,8 @@ static int http_error(const KubeStatus *st, const KubeStatusContext *ctx, bool *
         if (st->is_status)
                 (void) snprintf(detail, sizeof(detail), "%s%s%s", st->reason[0] ? st->reason : "(no reason)",
                                 st->message[0] ? ": " : "", st->message);
+        else if (st->message[0])
+                (void) snprintf(detail, sizeof(detail), "HTTP %ld: %s", st->http_code, st->message);
         else
                 (void) snprintf(detail, sizeof(detail), "HTTP %ld with a body that is not a Kubernetes Status",
                                 st->http_code);

@@ -46,6 +46,8 @@ SERVER_VERSION = {
 
 SECRET_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 NAMESPACE_VERBS = ["create", "get", "list"]
+EVENT_VERBS = ["create", "get", "list", "patch"]
+POD_VERBS = ["get", "list"]
 MAX_BODY = 3 * 1024 * 1024          # the real server's request body limit
 MAX_SECRET_SIZE = 1024 * 1024       # validation.MaxSecretSize
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -297,7 +299,25 @@ SECRET_FIELDS = {"metadata.name": lambda o: o["metadata"].get("name", ""),
                  "type": lambda o: o.get("type", "")}
 
 
-def parse_field_selector(text):
+def _dotted(path):
+    def get(o):
+        for part in path.split("."):
+            o = o.get(part) if isinstance(o, dict) else None
+        return "" if o is None else str(o)
+    return get
+
+
+# what fields.Set the real registries offer for selectors (registry/core/event/strategy.go ToSelectableFields)
+EVENT_FIELDS = {f: _dotted(f) for f in (
+    "metadata.name", "metadata.namespace", "involvedObject.kind", "involvedObject.namespace",
+    "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+    "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type")}
+EVENT_FIELDS["source"] = lambda o: (o.get("source") or {}).get("component", "")
+POD_FIELDS = {f: _dotted(f) for f in ("metadata.name", "metadata.namespace", "spec.nodeName", "status.phase")}
+
+
+def parse_field_selector(text, supported=None):
+    supported = SECRET_FIELDS if supported is None else supported
     reqs = []
     if not text:
         return reqs
@@ -309,15 +329,16 @@ def parse_field_selector(text):
         if not m:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{p}'")
         field = m.group(1).strip()
-        if field not in SECRET_FIELDS:
+        if field not in supported:
             raise bad_request(f'field label not supported: {field}')
         reqs.append((field, "!=" if m.group(2) == "!=" else "=", m.group(3).strip()))
     return reqs
 
 
-def fields_match(reqs, obj):
+def fields_match(reqs, obj, supported=None):
+    supported = SECRET_FIELDS if supported is None else supported
     for field, op, val in reqs:
-        v = SECRET_FIELDS[field](obj)
+        v = supported[field](obj)
         if (op == "=") != (v == val):
             return False
     return True
@@ -569,6 +590,27 @@ def validate_secret(obj, old=None):
         raise invalid("Secret", name, causes)
 
 
+OBJECT_KINDS = {"events": "Event", "pods": "Pod"}
+OBJECT_FIELDS = {"events": EVENT_FIELDS, "pods": POD_FIELDS}
+
+
+def validate_event(obj, ns):
+    """What ValidateEventCreate/Update check of a core/v1 Event written by a client like nodeseal."""
+    name = obj["metadata"].get("name", "")
+    causes = []
+    inv = obj.get("involvedObject") or {}
+    if inv.get("namespace") not in (None, "", ns):
+        causes.append(("involvedObject.namespace", "FieldValueInvalid",
+                       f'Invalid value: "{inv.get("namespace")}": does not match event.namespace'))
+    if obj.get("type") not in (None, "", "Normal", "Warning"):
+        causes.append(("type", "FieldValueNotSupported",
+                       f'Unsupported value: "{obj.get("type")}": supported values: "Normal", "Warning"'))
+    if len(obj.get("message") or "") > 4096:
+        causes.append(("message", "FieldValueTooLong", "Too long: must have at most 4096 bytes"))
+    if causes:
+        raise invalid("Event", name, causes)
+
+
 def list_item(obj):
     """Items of a real list carry no kind/apiVersion; clients must not rely on them."""
     return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
@@ -630,6 +672,7 @@ class State:
         self.watch_epoch = 0
         self.tokens = {}             # token -> user
         self.perms = {}              # "token:T" or "user:U" -> rules
+        self.objects = {}            # (resource, ns, name) -> stored Event or Pod
         self.faults = []
         self.fault_seq = 0
         self.fault_cleared = threading.Event()
@@ -678,6 +721,59 @@ class State:
         with self.cond:
             self.watch_epoch += 1
             self.cond.notify_all()
+
+    # -- events and pods: stored as given, with the metadata the server sets
+
+    def create_object(self, resource, ns, obj):
+        kind = OBJECT_KINDS[resource]
+        with self.cond:
+            if ns not in self.namespaces:
+                raise not_found("namespaces", ns)
+            meta = obj.setdefault("metadata", {})
+            if meta.get("namespace") not in (None, "", ns):
+                raise bad_request("the namespace of the provided object does not match the namespace sent on "
+                                  "the request")
+            name = meta.get("name") or ""
+            if not name:
+                raise invalid(kind, "", [("metadata.name", "FieldValueRequired",
+                                          "Required value: name or generateName is required")])
+            if resource == "events":
+                validate_event(obj, ns)
+            if (resource, ns, name) in self.objects:
+                raise already_exists(resource, name)
+            obj["kind"], obj["apiVersion"] = kind, "v1"
+            meta.update(namespace=ns, uid=meta.get("uid") or str(uuid.uuid4()), resourceVersion=str(self._bump()),
+                        creationTimestamp=meta.get("creationTimestamp") or now_rfc3339())
+            self.objects[(resource, ns, name)] = copy.deepcopy(obj)
+            return copy.deepcopy(obj)
+
+    def get_object(self, resource, ns, name):
+        with self.cond:
+            obj = self.objects.get((resource, ns, name))
+            if obj is None:
+                raise not_found(resource, name)
+            return copy.deepcopy(obj)
+
+    def patch_object(self, resource, ns, name, patch):
+        with self.cond:
+            cur = self.get_object(resource, ns, name)
+            meta = cur["metadata"]
+            patched = merge_patch(cur, patch)
+            # identity stays: a patch cannot move or rename the object
+            patched.setdefault("metadata", {}).update(name=name, namespace=ns, uid=meta["uid"],
+                                                      creationTimestamp=meta["creationTimestamp"])
+            if resource == "events":
+                validate_event(patched, ns)
+            patched["metadata"]["resourceVersion"] = str(self._bump())
+            self.objects[(resource, ns, name)] = copy.deepcopy(patched)
+            return patched
+
+    def list_objects(self, resource, ns, field_reqs):
+        with self.cond:
+            items = [copy.deepcopy(o) for (r, n, _), o in sorted(self.objects.items())
+                     if r == resource and (ns is None or n == ns)
+                     and fields_match(field_reqs, o, OBJECT_FIELDS[resource])]
+            return items, self.rv
 
     # -- secrets
 
@@ -1202,7 +1298,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
                  "verbs": NAMESPACE_VERBS, "shortNames": ["ns"], "storageVersionHash": "Q3oi5N2YM8M="},
                 {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
-                 "verbs": SECRET_VERBS, "storageVersionHash": "S6u1pOWzb84="}]}, fault=fault)
+                 "verbs": SECRET_VERBS, "storageVersionHash": "S6u1pOWzb84="},
+                {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event",
+                 "verbs": EVENT_VERBS, "shortNames": ["ev"], "storageVersionHash": "r2yiGXH7wu8="},
+                {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
+                 "verbs": POD_VERBS, "shortNames": ["po"], "categories": ["all"],
+                 "storageVersionHash": "xPOwRZ+Yhw8="}]}, fault=fault)
         if m == "GET" and p == "/openapi/v3":
             return self.send_json(200, {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash="
                                                   + OPENAPI_V3_HASH}}}, fault=fault)
@@ -1228,6 +1329,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.secrets_collection(m, rest[1], user, token_key, fault)
             if len(rest) == 4 and rest[0] == "namespaces" and rest[2] == "secrets":
                 return self.secret_item(m, rest[1], rest[3], user, token_key, fault)
+            if len(rest) == 1 and rest[0] in OBJECT_KINDS:
+                return self.objects_collection(m, rest[0], None, user, token_key, fault)
+            if len(rest) == 3 and rest[0] == "namespaces" and rest[2] in OBJECT_KINDS:
+                return self.objects_collection(m, rest[2], rest[1], user, token_key, fault)
+            if len(rest) == 4 and rest[0] == "namespaces" and rest[2] in OBJECT_KINDS:
+                return self.object_item(m, rest[2], rest[1], rest[3], user, token_key, fault)
         raise generic_not_found()
 
     def method_not_allowed(self):
@@ -1440,6 +1547,89 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                         "details": {"name": name, "kind": "secrets",
                                                     "uid": old["metadata"]["uid"]}}, fault=fault)
         raise self.method_not_allowed()
+
+    # -- events and pods
+
+    def objects_collection(self, m, resource, ns, user, token_key, fault):
+        if m == "GET":
+            if self.flag("watch"):
+                raise ApiError(405, f"watch of {resource} is not implemented by fake-kube", "MethodNotAllowed", {})
+            field_reqs = parse_field_selector(self.param("fieldSelector"), OBJECT_FIELDS[resource])
+            self.authorize(user, token_key, "list", resource, ns, "")
+            items, rv = self.st.list_objects(resource, ns, field_reqs)
+            if self.wants_table():
+                return self.send_json(200, self.object_table(resource, items, rv), fault=fault)
+            return self.send_json(200, {"kind": OBJECT_KINDS[resource] + "List", "apiVersion": "v1",
+                                        "metadata": {"resourceVersion": str(rv)},
+                                        "items": [list_item(o) for o in items]}, fault=fault)
+        if m == "POST" and ns is not None and resource == "events":
+            self.authorize(user, token_key, "create", resource, ns, "")
+            self.require_json()
+            obj, _ = decode_json(self.body, "Event")
+            return self.send_json(201, self.st.create_object(resource, ns, obj), fault=fault)
+        raise self.method_not_allowed()
+
+    def object_item(self, m, resource, ns, name, user, token_key, fault):
+        if m == "GET":
+            self.authorize(user, token_key, "get", resource, ns, name)
+            obj = self.st.get_object(resource, ns, name)
+            if self.wants_table():
+                return self.send_json(200, self.object_table(resource, [obj], obj["metadata"]["resourceVersion"]),
+                                      fault=fault)
+            return self.send_json(200, obj, fault=fault)
+        if m == "PATCH" and resource == "events":
+            self.authorize(user, token_key, "patch", resource, ns, name)
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            kinds = ["application/merge-patch+json", "application/strategic-merge-patch+json"]
+            if ctype not in kinds:
+                raise unsupported_media(kinds)
+            try:
+                patch = json.loads(self.body.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as e:
+                raise bad_request(f"error decoding patch: {e}")
+            if not isinstance(patch, dict):
+                raise bad_request("error decoding patch: a merge patch must be a JSON object")
+            return self.send_json(200, self.st.patch_object(resource, ns, name, strip_directives(patch)), fault=fault)
+        raise self.method_not_allowed()
+
+    def object_table(self, resource, objs, rv):
+        now = time.time()
+
+        def since(ts):
+            t = parse_rfc3339(ts) if ts else None
+            return human_duration(now - t.timestamp()) if t else "<unknown>"
+
+        def col(name, priority=0, description=""):
+            return {"name": name, "type": "string", "format": "name" if name == "Name" else "",
+                    "description": description, "priority": priority}
+        rows = []
+        for o in objs:
+            if resource == "events":
+                # printers.go printEvent: "LAST (xCOUNT over FIRST)" once an event repeats
+                first = since(o.get("firstTimestamp") or o.get("eventTime"))
+                last = since(o["lastTimestamp"]) if o.get("lastTimestamp") else first
+                count = o.get("count") or 1
+                if count > 1:
+                    last = f"{last} (x{count} over {first})"
+                inv = o.get("involvedObject") or {}
+                target = f"{inv.get('kind', '').lower()}/{inv['name']}" if inv.get("name") else inv.get("kind", "").lower()
+                src = o.get("source") or {}
+                source = ", ".join(x for x in (src.get("component") or o.get("reportingComponent", ""),
+                                               src.get("host") or o.get("reportingInstance", "")) if x)
+                cells = [last, o.get("type", ""), o.get("reason", ""), target, inv.get("fieldPath", ""), source,
+                         (o.get("message") or "").strip(), first, count, o["metadata"]["name"]]
+            else:
+                cells = [o["metadata"]["name"], "1/1", (o.get("status") or {}).get("phase", ""), 0,
+                         since(o["metadata"].get("creationTimestamp"))]
+            rows.append({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                                    "metadata": o["metadata"]}})
+        if resource == "events":
+            cols = [col("Last Seen"), col("Type"), col("Reason"), col("Object"), col("Subobject", 1),
+                    col("Source", 1), col("Message"), col("First Seen", 1), col("Count", 1), col("Name", 1)]
+        else:
+            cols = [col("Name"), col("Ready"), col("Status"), col("Restarts"), col("Age")]
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": str(rv)},
+                "columnDefinitions": cols, "rows": rows}
 
     # -- watch
 
@@ -1691,6 +1881,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if ns not in st.namespaces:
                     st._add_namespace(ns)
             return self.send_json(201, st.create_secret(ns, normalise_secret(raw)))
+        if p == "/fake/pods" and m == "POST":
+            raw = body()
+            ns = (raw.get("metadata") or {}).get("namespace") or "default"
+            raw.setdefault("spec", {"containers": [{"name": "main", "image": "localhost/fake:0"}]})
+            raw.setdefault("status", {"phase": "Running"})
+            with st.cond:
+                if ns not in st.namespaces:
+                    st._add_namespace(ns)
+            return self.send_json(201, st.create_object("pods", ns, raw))
         if p == "/fake/namespaces" and m == "POST":
             name = body().get("name", "")
             with st.cond:

@@ -27,7 +27,7 @@ fk_fault '{"mode": "status", "code": 429, "retry_after": 1}'
 s=$(fk_last_seq)
 kg --config "$T/c.json" get nodeseal-ca tls.crt
 assert_eq "$rc" 1 "exit status"
-assert_contains "$out" "Gave up after 3 attempts: Failed to read Secret nodeseal/nodeseal-ca: the API server $FAKE_KUBE_URL is throttling us: TooManyRequests"
+assert_contains "$out" "Gave up after 3 attempts: Failed to read Secret nodeseal/nodeseal-ca: the API server $FAKE_KUBE_URL is throttling us: HTTP 429: Too many requests, please try again later."
 assert_eq "$(fk_count "$s" nodeseal-ca)" 3 "requests (max_attempts)"
 assert_no_secrets
 pass
