@@ -51,6 +51,8 @@ typedef struct AttemptReport {
 } AttemptReport;
 
 #define ATTEMPT_REPORT_SIZE_MAX (4 * 1024 * 1024)
+/* A reload hook that failed this many times in a row is worth an Event (ReloadHookFailing). */
+#define ATTEMPT_HOOK_FAILURES_EVENT 3
 
 void attempt_report_done(AttemptReport *r);
 int attempt_report_to_json(const AttemptReport *r, char **ret);

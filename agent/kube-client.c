@@ -377,6 +377,10 @@ static int kube_client_perform(KubeClient *c, const KubeRequest *req, KubeRespon
         }
 }
 
+int kube_client_request(KubeClient *c, const KubeRequest *req, KubeResponse *ret, NsError *error) {
+        return kube_client_perform(c, req, ret, error);
+}
+
 /* ---- Secrets ---- */
 
 int kube_client_get_secret(KubeClient *c, const char *name, KubeSecret **ret, NsError *error) {

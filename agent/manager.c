@@ -115,7 +115,8 @@ int manager_describe(Manager *m, char **ret) {
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(cs->state)) ||
                     !cJSON_AddStringToObject(o, "directory", cs->config->directory) ||
                     !add_u64(o, "not_after", cs->not_after) ||
-                    !add_u64(o, "renew_at", cs->renew_at))
+                    !add_u64(o, "renew_at", cs->renew_at) ||
+                    !add_u64(o, "hook_failures_in_row", cs->hook_failures_in_row))
                         return -ENOMEM;
         }
 
@@ -190,8 +191,10 @@ static void on_hook_done(const char *certificate, bool ok, void *userdata) {
                 if (streq(m->certificates[i].config->name, certificate)) {
                         m->certificates[i].hook_runs++;
                         m->certificates[i].hook_failures += !ok;
+                        m->certificates[i].hook_failures_in_row = ok ? 0 : m->certificates[i].hook_failures_in_row + 1;
                 }
-        (void) metrics_write_textfile(m);
+        /* The status file (where the worker reads how hooks fare) and the metrics textfile. */
+        manager_publish(m, m->status_text);
 }
 
 static char *file_stamp(const char *path) {

@@ -39,6 +39,7 @@ typedef struct CertificateStatus {
         char *stamp;                  /* inode and mtime of the certificate file: "did it change?" */
         uint64_t hook_runs;           /* reload hooks that ended, for the metrics */
         uint64_t hook_failures;
+        uint64_t hook_failures_in_row; /* reset by a hook that succeeds; the worker posts an Event */
 } CertificateStatus;
 
 typedef struct Manager Manager;
