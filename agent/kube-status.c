@@ -216,6 +216,9 @@ static int forbidden_message(const HttpErrorRule *rule, const KubeStatus *st, co
                              const char *detail, NsError *error) {
         const KubeEndpoint *e = ctx->endpoint;
 
+        /* A request about no Secret (an Event): the Status names what is missing, the caller the Role. */
+        if (!ctx->secret && st->is_status && st->details_kind[0] && !streq(st->details_kind, "secrets"))
+                return ns_error_set(error, rule->error, "Failed to %s: %s", ctx->what, detail);
         /* create cannot be limited to a name (RBAC has no resourceNames for it); patch is granted
          * by name, but by the key-generation Role, not the read-only one. */
         if (ctx->secret && !streq(ctx->verb, "create"))
@@ -242,6 +245,10 @@ static int not_found_message(const HttpErrorRule *rule, const KubeStatus *st, co
         if (ctx->secret && st->is_status && streq(st->details_kind, "secrets") && streq(st->details_name, ctx->secret))
                 return ns_error_set(error, -ENOENT, "Secret %s not found in namespace %s (API server %s: %s)",
                                     ctx->secret, e->namespace, e->server, detail);
+        /* An object of another kind that is gone (an Event expired): never taken for a Secret. */
+        if (!ctx->secret && st->is_status && st->details_kind[0] && !streq(st->details_kind, "secrets") &&
+            !streq(st->details_kind, "namespaces"))
+                return ns_error_set(error, -ENOENT, "Failed to %s: %s", ctx->what, detail);
         if (st->is_status && streq(st->details_kind, "namespaces"))
                 return ns_error_set(error, -ENOENT, "Failed to %s: namespace %s does not exist (API server %s: %s)",
                                     ctx->what, st->details_name[0] ? st->details_name : e->namespace, e->server, detail);

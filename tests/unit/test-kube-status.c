@@ -188,3 +188,29 @@ TEST(http_errors_table) {
         ASSERT_ERROR(http_failure(413, "", NULL, &retry, &e), EFBIG);
         ASSERT_STREQ(e.message, "Failed to read Secret ns/s: (no reason)");
 }
+
+TEST(errors_about_events_name_no_secret) {
+        KubeEndpoint ep = { .server = (char *) "https://api:6443", .namespace = (char *) "nodeseal" };
+        KubeStatusContext ctx = { .endpoint = &ep, .what = "update an Event", .verb = "patch" };
+        static const char forbidden[] = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"events \\\"e1\\\" is "
+                                        "forbidden: User \\\"u\\\" cannot patch resource \\\"events\\\"\",\"reason\":"
+                                        "\"Forbidden\",\"details\":{\"name\":\"e1\",\"kind\":\"events\"},\"code\":403}";
+        static const char gone[] = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"events \\\"e1\\\" not "
+                                   "found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"e1\",\"kind\":\"events\"},"
+                                   "\"code\":404}";
+        NsError e = {};
+        KubeStatus st;
+        bool retry;
+
+        ASSERT_OK(kube_status_parse(forbidden, strlen(forbidden), 403, &st));
+        ASSERT_ERROR(kube_status_to_error(CURLE_OK, NULL, &st, &ctx, &retry, &e), EPERM);
+        ASSERT_STREQ(e.message, "Failed to update an Event: Forbidden: events \"e1\" is forbidden: User \"u\" cannot "
+                                "patch resource \"events\"");
+        e = NS_ERROR_NULL;
+        ASSERT_OK(kube_status_parse(gone, strlen(gone), 404, &st));
+        ASSERT_ERROR(kube_status_to_error(CURLE_OK, NULL, &st, &ctx, &retry, &e), ENOENT);
+        /* The same Status on a request about a Secret is no "Secret not found". */
+        e = NS_ERROR_NULL;
+        ctx.secret = "nodeseal-ca";
+        ASSERT_TRUE(kube_status_to_error(CURLE_OK, NULL, &st, &ctx, &retry, &e) != -ENOENT);
+}
