@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Prometheus metrics of the daemon: names and labels after the Prometheus conventions (base units,
  * _total counters, _timestamp_seconds), one set for the HTTP endpoint and the textfile collector. */
+#include <stddef.h>
 #include <stdio.h>
 
 #include "kube-counts.h"
@@ -73,19 +74,23 @@ static void render_state(FILE *f, Manager *m) {
                             m->certificates[i].state);
 }
 
+/* One time of each certificate (a uint64_t µs field of CertificateStatus), 0 (unknown) left out. */
+static void certificate_times(FILE *f, Manager *m, const char *name, const char *help, size_t field) {
+        family(f, name, "gauge", help);
+        for (size_t i = 0; i < m->n_certificates; i++) {
+                uint64_t usec = *(const uint64_t *) ((const uint8_t *) (m->certificates + i) + field);
+                if (usec > 0)
+                        sample_time(f, name, "name", m->certificates[i].config->name, usec);
+        }
+}
+
 static void render_times(FILE *f, Manager *m) {
-        family(f, "nodeseal_certificate_expiry_timestamp_seconds", "gauge",
-               "The notAfter of each certificate on disk, in seconds since the epoch.");
-        for (size_t i = 0; i < m->n_certificates; i++)
-                if (m->certificates[i].not_after > 0)
-                        sample_time(f, "nodeseal_certificate_expiry_timestamp_seconds", "name",
-                                    m->certificates[i].config->name, m->certificates[i].not_after);
-        family(f, "nodeseal_certificate_renewal_timestamp_seconds", "gauge",
-               "When each certificate enters its renewal window, in seconds since the epoch.");
-        for (size_t i = 0; i < m->n_certificates; i++)
-                if (m->certificates[i].renew_at > 0)
-                        sample_time(f, "nodeseal_certificate_renewal_timestamp_seconds", "name",
-                                    m->certificates[i].config->name, m->certificates[i].renew_at);
+        certificate_times(f, m, "nodeseal_certificate_expiry_timestamp_seconds",
+                          "The notAfter of each certificate on disk, in seconds since the epoch.",
+                          offsetof(CertificateStatus, not_after));
+        certificate_times(f, m, "nodeseal_certificate_renewal_timestamp_seconds",
+                          "When each certificate enters its renewal window, in seconds since the epoch.",
+                          offsetof(CertificateStatus, renew_at));
         family(f, "nodeseal_ca_expiry_timestamp_seconds", "gauge",
                "The notAfter of the CA that signs the certificates, in seconds since the epoch.");
         if (m->ca_not_after > 0)

@@ -1488,6 +1488,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.send_json(200, {"kind": "SecretList", "apiVersion": "v1", "metadata": meta,
                                     "items": [list_item(o) for o in items]}, fault=fault)
 
+    def read_patch(self, kinds):
+        """The patch's media type (one of kinds, else 415) and its JSON document (else 400)."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype not in kinds:
+            raise unsupported_media(kinds)
+        try:
+            return ctype, json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise bad_request(f"error decoding patch: {e}")
+
     def secret_item(self, m, ns, name, user, token_key, fault):
         if m == "GET":
             self.authorize(user, token_key, "get", "secrets", ns, name)
@@ -1504,15 +1514,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, self.st.update_secret(ns, name, obj, self.dry_run()), warnings, fault)
         if m == "PATCH":
             self.authorize(user, token_key, "patch", "secrets", ns, name)
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            kinds = ["application/json-patch+json", "application/merge-patch+json",
-                     "application/strategic-merge-patch+json"]
-            if ctype not in kinds:
-                raise unsupported_media(kinds)
-            try:
-                patch = json.loads(self.body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as e:
-                raise bad_request(f"error decoding patch: {e}")
+            ctype, patch = self.read_patch(["application/json-patch+json", "application/merge-patch+json",
+                                            "application/strategic-merge-patch+json"])
             # the real server retries a patch on a conflicting concurrent write; our lock makes
             # read-patch-update atomic instead
             with self.st.cond:
@@ -1579,14 +1582,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, obj, fault=fault)
         if m == "PATCH" and resource == "events":
             self.authorize(user, token_key, "patch", resource, ns, name)
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            kinds = ["application/merge-patch+json", "application/strategic-merge-patch+json"]
-            if ctype not in kinds:
-                raise unsupported_media(kinds)
-            try:
-                patch = json.loads(self.body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as e:
-                raise bad_request(f"error decoding patch: {e}")
+            _, patch = self.read_patch(["application/merge-patch+json", "application/strategic-merge-patch+json"])
             if not isinstance(patch, dict):
                 raise bad_request("error decoding patch: a merge patch must be a JSON object")
             return self.send_json(200, self.st.patch_object(resource, ns, name, strip_directives(patch)), fault=fault)

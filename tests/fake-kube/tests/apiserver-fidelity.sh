@@ -57,19 +57,23 @@ watch "resourceVersion=$rv2&timeoutSeconds=1" 4
 [ -z "$(types)" ] && pass "resuming at the current RV after the window is fine" || fail "current RV: $(types)"
 
 # --- 429 as text/plain; shutting down adds Connection: close
+# plain_429 WHAT MESSAGE HEADER...: GET w1 answered 429 with MESSAGE as text/plain and each header line
+plain_429() {
+    local what=$1 message=$2 h code ok=1
+    shift 2
+    code=$(api GET "$S/w1")
+    [ "$code" = 429 ] && [ "$(cat "$WORK/body")" = "$message" ] || ok=0
+    for h in 'Content-Type: text/plain; charset=utf-8' "$@"; do grep -qi "^$h" "$WORK/headers" || ok=0; done
+    [ "$ok" = 1 ] && pass "$what" || fail "$what: $code $(cat "$WORK/headers" "$WORK/body")"
+}
 admin POST /fake/faults '{"mode":"status","code":429,"retry_after":2,"count":1}' >/dev/null
-code=$(api GET "$S/w1")
-[ "$code" = 429 ] && [ "$(cat "$WORK/body")" = "Too many requests, please try again later." ] &&
-    grep -qi '^Content-Type: text/plain; charset=utf-8' "$WORK/headers" && grep -qi '^Retry-After: 2' "$WORK/headers" &&
-    pass "429: text/plain, Retry-After" || fail "429: $code $(cat "$WORK/headers" "$WORK/body")"
+plain_429 "429: text/plain, Retry-After" "Too many requests, please try again later." 'Retry-After: 2'
 admin POST /fake/faults '{"mode":"status","code":429,"count":1,"body":"status"}' >/dev/null
 code=$(api GET "$S/w1")
 expect_status "429 with a Status body (\"body\": \"status\")" 429 "$code" TooManyRequests "Too many requests, please try again later."
 admin POST /fake/faults '{"mode":"shutdown","count":1}' >/dev/null
-code=$(api GET "$S/w1")
-[ "$code" = 429 ] && [ "$(cat "$WORK/body")" = "The apiserver is shutting down, please try again later." ] &&
-    grep -qi '^Retry-After: 5' "$WORK/headers" && grep -qi '^Connection: close' "$WORK/headers" &&
-    pass "shutdown: 429, Retry-After: 5, Connection: close" || fail "shutdown: $code $(cat "$WORK/headers" "$WORK/body")"
+plain_429 "shutdown: 429, Retry-After: 5, Connection: close" "The apiserver is shutting down, please try again later." \
+    'Retry-After: 5' 'Connection: close'
 
 # --- an undecodable query parameter is dropped: a list restricted to one name becomes a list of all
 admin POST /fake/permissions "{\"token\": \"$TOKEN\", \"rules\": [{\"verbs\": [\"get\", \"list\", \"watch\"], \"resources\": [\"secrets\"], \"names\": [\"w1\"]}]}" >/dev/null
