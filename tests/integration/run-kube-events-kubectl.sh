@@ -4,7 +4,8 @@
 # the downward API), meets a CA Secret that holds no CA and keeps retrying; one Event CAInvalid on its
 # Pod, its count raised by PATCH on each retry (not one Event per retry), that "kubectl get events"
 # and "kubectl describe pod" show in one line. Without the permission to post Events the daemon
-# says so once and carries on; given a real CA, it gets ready.
+# says so once and carries on; given a real CA, it gets ready. A reload hook that fails 3 times in a
+# row gets an Event of its own.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kube-lib.sh"
 . "$(dirname "$0")/lib-daemon.sh"
@@ -26,7 +27,7 @@ write_config "$T/base.json" "" '{"initial_sec": 0.2, "max_sec": 0.5, "jitter": 0
 python3 - "$T/base.json" "$T/c.json" "$T" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["certificates"] = [{"name": "db", "directory": sys.argv[3] + "/certs", "reload": False}]
+c["certificates"] = [{"name": "db", "directory": sys.argv[3] + "/certs", "reload_command": ["/bin/false"]}]
 c["daemon"] = {"recheck_sec": 600}
 json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
@@ -83,6 +84,18 @@ make_ca "$T/ca"
 remember_secret "$(sed -n 2p "$T/ca/ca.key")"
 kube_replace_ca "$T/ca"
 wait_ready 20
+
+# A reload hook that fails every time (here after the first certificate and two renewals): once it
+# has failed 3 times in a row, the next attempt posts ReloadHookFailing.
+hooks_failed() { [ "$(jq -r '.certificates[0].hook_failures_in_row' "$T/run/status.json")" -ge "$1" ]; }
+wait_for 10 hooks_failed 1 || fail "the hook did not fail once: $(cat "$T/run/status.json")"
+call RenewCertificates >/dev/null
+wait_for 10 hooks_failed 2 || fail "the hook did not fail twice: $(cat "$T/run/status.json")"
+call RenewCertificates >/dev/null
+wait_for 10 hooks_failed 3 || fail "the hook did not fail 3 times: $(cat "$T/run/status.json")"
+call Reconcile >/dev/null
+line=$(kubectl get events | grep ReloadHookFailing) || fail "no ReloadHookFailing Event: $(kubectl get events 2>&1)"
+assert_contains "$line" "Warning   ReloadHookFailing   pod/$pod   Certificate db: its reload hook keeps failing (3 times in a row or more)"
 stop_daemon
 assert_eq "$daemon_rc" 0 "daemon exit status"
 cp "$DAEMON_LOG" "$LOGS/"
