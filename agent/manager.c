@@ -682,6 +682,9 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 else
                         log_info("Configuration reloaded: %zu volume(s), %zu certificate(s).", m->n_volumes,
                                  m->n_certificates);
+                /* The textfile may have moved: write it anew on the next change. */
+                free(m->metrics_written);
+                m->metrics_written = NULL;
                 manager_setup_metrics(m);
         }
         /* READY=1 again once an attempt with whatever configuration is now in force has ended. */
