@@ -170,8 +170,10 @@ static void manager_publish(Manager *m, const char *status) {
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/status.json: %m", m->config->runtime_dir);
         r = metrics_write_textfile(m);
-        if (r < 0)
+        /* Said once until it works again: it is tried on every change of state. */
+        if (r < 0 && !m->metrics_textfile_failed)
                 log_warning_errno(r, "Failed to write the metrics textfile %s: %m", m->config->metrics.textfile);
+        m->metrics_textfile_failed = r < 0;
 }
 
 static void set_state(Manager *m, ManagerState s) {

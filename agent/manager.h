@@ -120,6 +120,7 @@ struct Manager {
         uint64_t last_attempt_usec;    /* how long the last attempt that ended took */
         MetricsServer *metrics_server;
         char *metrics_written;         /* the textfile's last content */
+        bool metrics_textfile_failed;  /* its last write failed (and that was logged) */
 };
 
 int manager_new(Config *config, const char *config_path, const char *bus_address, Manager **ret);
