@@ -3,7 +3,9 @@
 #include "json-util.h"
 
 #include "attempt.h"
+#include "kube-event.h"
 #include "log.h"
+#include "time-util.h"
 #include "pki.h"
 #include "provision.h"
 #include "string-table.h"
@@ -39,6 +41,7 @@ void attempt_report_done(AttemptReport *r) {
         free(r->ca_pem);
         items_free(r->volumes, r->n_volumes);
         items_free(r->certificates, r->n_certificates);
+        kube_counts_done(&r->api_requests);
         *r = (AttemptReport) {};
 }
 
@@ -108,6 +111,13 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
             items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0 ||
             versions_to_json(root, r->secrets, r->n_secrets) < 0)
                 return -ENOMEM;
+        if (r->api_requests.n_items > 0) {
+                cJSON *a;
+                if (kube_counts_to_json(&r->api_requests, &a) < 0)
+                        return -ENOMEM;
+                if (!cJSON_AddItemToObject(root, "api_requests", a))
+                        return cJSON_Delete(a), -ENOMEM;
+        }
         text = cJSON_PrintUnformatted(root);
         if (!text)
                 return -ENOMEM;
@@ -203,6 +213,8 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
                 k = items_from_json(root, "certificates", &r.certificates, &r.n_certificates, error);
         if (k >= 0)
                 k = versions_from_json(root, &r.secrets, &r.n_secrets);
+        if (k >= 0)
+                k = kube_counts_from_json(cJSON_GetObjectItemCaseSensitive(root, "api_requests"), &r.api_requests);
         if (k >= 0 && r.code < 0 && isempty(r.error))
                 k = ns_error_set(error, -EBADMSG, "a failure (code %d) without a message", r.code);
         if (k < 0) {
@@ -344,6 +356,69 @@ static int check_items(const Config *c, AttemptReport *report, NsError *error) {
         return r < 0 ? r : k;
 }
 
+/* ---- Events for what an operator must act on ---- */
+
+static void post_event(const Config *c, const KubeEventTarget *t, KubeEventReason reason, const char *message) {
+        NsError e = {};
+        int r = kube_event_record(c, t, reason, message, &e);
+        /* A 403 was logged (once) by kube_event_record(); anything else only matters for debugging. */
+        if (r < 0 && r != -EPERM)
+                log_debug("Event %s not posted: %s", kube_event_reason_to_string(reason), ns_error_message(&e, r));
+}
+
+/* A certificate close to its end that this attempt could not renew. */
+static void post_expiring(const Config *c, const KubeEventTarget *t, const AttemptReport *r) {
+        uint64_t now = now_usec(CLOCK_REALTIME);
+
+        for (size_t i = 0; i < r->n_certificates; i++) {
+                const ItemReport *it = r->certificates + i;
+                _cleanup_free_ char *msg = NULL;
+
+                if (it->not_after == 0 || it->not_after > now + c->check_margin_usec)
+                        continue;
+                if (asprintf(&msg, "Certificate %s expires %s and could not be renewed: %s", it->name,
+                             FORMAT_UTC_USEC(it->not_after), strempty(r->error)) >= 0)
+                        post_event(c, t, KUBE_EVENT_CERTIFICATE_NOT_RENEWED, msg);
+        }
+}
+
+/* Reload hooks the daemon saw fail again and again: it says so in the status file. */
+static void post_hooks_failing(const Config *c, const KubeEventTarget *t) {
+        _cleanup_free_ char *path = NULL, *text = NULL;
+        _cleanup_(cJSON_Deletep) cJSON *status = NULL;
+        const cJSON *cert;
+
+        if (asprintf(&path, "%s/status.json", c->runtime_dir) < 0 || read_full_file(path, 1024 * 1024, &text, NULL) < 0)
+                return;
+        status = cJSON_Parse(text);
+        cJSON_ArrayForEach(cert, cJSON_GetObjectItemCaseSensitive(status, "certificates")) {
+                const char *name = json_str(cert, "name");
+                uint64_t n = json_u64(cert, "hook_failures_in_row");
+                _cleanup_free_ char *msg = NULL;
+
+                if (!name || n < ATTEMPT_HOOK_FAILURES_EVENT)
+                        continue;
+                if (asprintf(&msg, "Certificate %s: its reload hook keeps failing (%d times in a row or more), so "
+                             "the datastore may still serve the old certificate; see the agent's log", name,
+                             ATTEMPT_HOOK_FAILURES_EVENT) >= 0)
+                        post_event(c, t, KUBE_EVENT_HOOK_FAILING, msg);
+        }
+}
+
+static void post_events(const Config *c, const AttemptReport *r) {
+        KubeEventTarget t;
+        KubeEventReason reason;
+
+        if (c->secrets.type != SECRET_SOURCE_KUBERNETES || kube_event_target_from_env(c->node_name, &t) < 0)
+                return;
+        reason = r->code < 0 ? kube_event_reason_for(r->code, r->error) : _KUBE_EVENT_REASON_INVALID;
+        if (reason >= 0)
+                post_event(c, &t, reason, r->error);
+        if (r->code < 0)
+                post_expiring(c, &t, r);
+        post_hooks_failing(c, &t);
+}
+
 int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret) {
         AttemptReport report = {};
         NsError error = {}, state_error = {};
@@ -353,6 +428,8 @@ int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret) {
                 r = provision_pass(c, kind, &report, &error);
         report.changed = r > 0;
         k = check_items(c, &report, &state_error);
+        if (k != -ENOMEM)
+                k = kube_counts_merge(&report.api_requests, kube_counts_process()) < 0 ? -ENOMEM : k;
         if (k == -ENOMEM || r == -ENOMEM) {
                 attempt_report_done(&report);
                 return -ENOMEM;
@@ -370,6 +447,7 @@ int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret) {
                         return -ENOMEM;
                 }
         }
+        post_events(c, &report);
         *ret = report;
         return 0;
 }

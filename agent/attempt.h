@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "kube-counts.h"
 #include "secret.h"
 
 typedef enum AttemptKind {
@@ -46,9 +47,12 @@ typedef struct AttemptReport {
         size_t n_certificates;
         SecretVersion *secrets;   /* the versions of the Secrets the attempt read: the daemon's watch starts there */
         size_t n_secrets;
+        KubeCounts api_requests;  /* the worker's requests to the Kubernetes API, for the metrics */
 } AttemptReport;
 
 #define ATTEMPT_REPORT_SIZE_MAX (4 * 1024 * 1024)
+/* A reload hook that failed this many times in a row is worth an Event (ReloadHookFailing). */
+#define ATTEMPT_HOOK_FAILURES_EVENT 3
 
 void attempt_report_done(AttemptReport *r);
 int attempt_report_to_json(const AttemptReport *r, char **ret);

@@ -10,6 +10,7 @@
 #include "json-util.h"
 
 #include "config.h"
+#include "metrics-server.h"
 #include "profile.h"
 #include "secret.h"
 #include "secure.h"
@@ -380,6 +381,40 @@ static int parse_daemon(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
                 { "hook_timeout_sec", parse_seconds, offsetof(DaemonConfig, hook_timeout_usec) },
                 { "renew_jitter_sec", parse_seconds, offsetof(DaemonConfig, renew_jitter_usec) },
                 { "attempt_timeout_sec", parse_seconds, offsetof(DaemonConfig, attempt_timeout_usec) },
+                {}
+        };
+        return dispatch(ctx, path, v, fields, dst);
+}
+
+static int parse_metrics_textfile(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        int r = parse_path(ctx, path, v, dst);
+        size_t n;
+        if (r < 0)
+                return r;
+        /* node_exporter's textfile collector reads *.prom files only. */
+        n = strlen(*(char **) dst);
+        if (n < 6 || !streq(*(char **) dst + n - 5, ".prom"))
+                return fail(ctx, path, "must name a file ending in .prom (the textfile collector reads only "
+                            "those), not \"%s\"", *(char **) dst);
+        return 0;
+}
+
+static int parse_metrics_listen(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        struct sockaddr_storage sa;
+        socklen_t len;
+        int r = parse_string(ctx, path, v, dst);
+        if (r < 0)
+                return r;
+        if (metrics_server_parse_address(*(char **) dst, &sa, &len) < 0)
+                return fail(ctx, path, "must be a numeric IP address and a port, as \"127.0.0.1:9464\" or "
+                            "\"[::1]:9464\", not \"%s\"", *(char **) dst);
+        return 0;
+}
+
+static int parse_metrics(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        static const Field fields[] = {
+                { "textfile", parse_metrics_textfile, offsetof(MetricsConfig, textfile) },
+                { "listen", parse_metrics_listen, offsetof(MetricsConfig, listen) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -842,6 +877,8 @@ Config *config_free(Config *c) {
         free(c->node_name);
         free(c->hostname);
         free(c->runtime_dir);
+        free(c->metrics.textfile);
+        free(c->metrics.listen);
         free(c->path);
         free(c->text);
         free(c);
@@ -858,6 +895,7 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
                 { "check", parse_check, offsetof(Config, check_margin_usec) },
                 { "volumes", parse_volumes, offsetof(Config, volumes) },
                 { "certificates", parse_certificates, offsetof(Config, certificates) },
+                { "metrics", parse_metrics, offsetof(Config, metrics) },
                 {}
         };
         _cleanup_(config_freep) Config *c = NULL;

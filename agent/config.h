@@ -141,6 +141,12 @@ typedef struct DaemonConfig {
         uint64_t attempt_timeout_usec; /* a provisioning worker still running after this is stopped; default 10 min */
 } DaemonConfig;
 
+/* "metrics" section: Prometheus text format, both off unless set. */
+typedef struct MetricsConfig {
+        char *textfile;               /* for node_exporter's textfile collector (a *.prom file), written atomically */
+        char *listen;                 /* "ADDRESS:PORT" of the HTTP /metrics endpoint: "127.0.0.1:9464", "[::]:9464" */
+} MetricsConfig;
+
 /* "luks" section of a volume. */
 typedef struct LuksConfig {
         char *cipher;              /* default "aes-xts-plain64" (cipher "aes", mode "xts-plain64") */
@@ -206,6 +212,7 @@ typedef struct Config {
         size_t n_volumes;
         CertificateConfig *certificates;
         size_t n_certificates;
+        MetricsConfig metrics;
 } Config;
 
 /* Loads and validates path (NULL: the default path). Every failure fills error with

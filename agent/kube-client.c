@@ -9,6 +9,7 @@
 #include "backoff.h"
 #include "build-config.h"
 #include "kube-client.h"
+#include "kube-counts.h"
 #include "secure.h"
 #include "json-util.h"
 #include "kube-request.h"
@@ -294,6 +295,7 @@ static int perform_once(KubeClient *c, const KubeRequest *req, KubeResponse *res
         cc = curl_easy_perform(c->easy);
         secure_wipe_stack();
         (void) curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &resp->http_code);
+        kube_count_request(req->verb, resp->http_code);
         kube_request_clear(c->easy);
         if (cc == CURLE_WRITE_ERROR && resp->body.overflow)
                 cc = CURLE_FILESIZE_EXCEEDED;
@@ -373,6 +375,10 @@ static int kube_client_perform(KubeClient *c, const KubeRequest *req, KubeRespon
                         *error = e;
                 return r;
         }
+}
+
+int kube_client_request(KubeClient *c, const KubeRequest *req, KubeResponse *ret, NsError *error) {
+        return kube_client_perform(c, req, ret, error);
 }
 
 /* ---- Secrets ---- */

@@ -10,6 +10,7 @@
 #include "error.h"
 #include "kube-buffer.h"
 #include "kube-endpoint.h"
+#include "kube-request.h"
 #include "kube-secret.h"
 #include "kube-status.h"
 #include "secure.h"
@@ -35,6 +36,10 @@ int kube_client_remove_secret_key(KubeClient *c, const char *name, const char *r
 /* Adds one key with a JSON merge patch guarded by resource_version: -ESTALE on 409 Conflict. */
 int kube_client_add_secret_key(KubeClient *c, const char *name, const char *resource_version, const char *key,
                                const SecretValue *value, NsError *error);
+
+/* Any other request (an Event, say) with the client's credentials and retries: 0 with *ret filled
+ * on a 2xx (kube_response_done() it); otherwise -errno and error, as for Secrets. */
+int kube_client_request(KubeClient *c, const KubeRequest *req, KubeResponse *ret, NsError *error);
 
 /* Sets up an easy handle for one request to url: TLS always verified against the endpoint's CA,
  * https only, no redirects, the timeouts of the config, the credentials as a header (the list is

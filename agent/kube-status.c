@@ -16,6 +16,26 @@ static void copy_string(char *dst, size_t n, const char *s) {
                         *p = ' ';
 }
 
+/* The API server's own filters (max-in-flight, Priority and Fairness, shutdown) answer 429 with
+ * Go's http.Error: one line of text/plain, no Status. Kept as the message when it is one short line
+ * of printable ASCII; anything else (an HTML page, binary garbage) is not shown. */
+static void plain_text_message(const char *body, size_t size, KubeStatus *st) {
+        size_t n = size;
+
+        if (!body || n == 0)
+                return;
+        if (body[n - 1] == '\n')
+                n--;
+        if (n == 0 || n >= sizeof(st->message) || n > 200)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if ((unsigned char) body[i] < 0x20 || (unsigned char) body[i] > 0x7e || body[i] == '<' ||
+                    body[i] == '{')
+                        return;
+        memcpy(st->message, body, n);
+        st->message[n] = '\0';
+}
+
 int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus *ret) {
         _cleanup_(cJSON_Deletep) cJSON *j = NULL;
         const cJSON *kind, *x, *details;
@@ -50,6 +70,8 @@ int kube_status_parse(const char *body, size_t size, long http_code, KubeStatus 
                                                       ? KUBE_RETRY_AFTER_MAX_USEC / USEC_PER_SEC * USEC_PER_SEC
                                                       : (uint64_t) x->valuedouble * USEC_PER_SEC;
         }
+        else
+                plain_text_message(body, size, &st);
         *ret = st;
         return 0;
 }
@@ -194,6 +216,9 @@ static int forbidden_message(const HttpErrorRule *rule, const KubeStatus *st, co
                              const char *detail, NsError *error) {
         const KubeEndpoint *e = ctx->endpoint;
 
+        /* A request about no Secret (an Event): the Status names what is missing, the caller the Role. */
+        if (!ctx->secret && st->is_status && st->details_kind[0] && !streq(st->details_kind, "secrets"))
+                return ns_error_set(error, rule->error, "Failed to %s: %s", ctx->what, detail);
         /* create cannot be limited to a name (RBAC has no resourceNames for it); patch is granted
          * by name, but by the key-generation Role, not the read-only one. */
         if (ctx->secret && !streq(ctx->verb, "create"))
@@ -220,6 +245,10 @@ static int not_found_message(const HttpErrorRule *rule, const KubeStatus *st, co
         if (ctx->secret && st->is_status && streq(st->details_kind, "secrets") && streq(st->details_name, ctx->secret))
                 return ns_error_set(error, -ENOENT, "Secret %s not found in namespace %s (API server %s: %s)",
                                     ctx->secret, e->namespace, e->server, detail);
+        /* An object of another kind that is gone (an Event expired): never taken for a Secret. */
+        if (!ctx->secret && st->is_status && st->details_kind[0] && !streq(st->details_kind, "secrets") &&
+            !streq(st->details_kind, "namespaces"))
+                return ns_error_set(error, -ENOENT, "Failed to %s: %s", ctx->what, detail);
         if (st->is_status && streq(st->details_kind, "namespaces"))
                 return ns_error_set(error, -ENOENT, "Failed to %s: namespace %s does not exist (API server %s: %s)",
                                     ctx->what, st->details_name[0] ? st->details_name : e->namespace, e->server, detail);
@@ -273,6 +302,8 @@ static int http_error(const KubeStatus *st, const KubeStatusContext *ctx, bool *
         if (st->is_status)
                 (void) snprintf(detail, sizeof(detail), "%s%s%s", st->reason[0] ? st->reason : "(no reason)",
                                 st->message[0] ? ": " : "", st->message);
+        else if (st->message[0])
+                (void) snprintf(detail, sizeof(detail), "HTTP %ld: %s", st->http_code, st->message);
         else
                 (void) snprintf(detail, sizeof(detail), "HTTP %ld with a body that is not a Kubernetes Status",
                                 st->http_code);

@@ -17,6 +17,7 @@
 #include "json-util.h"
 #include "kube-buffer.h"
 #include "kube-request.h"
+#include "kube-counts.h"
 #include "kube-watch.h"
 #include "secure.h"
 #include "log.h"
@@ -468,6 +469,7 @@ static void entry_done(WatchEntry *e, CURLcode cc) {
         char what[300];
 
         (void) curl_easy_getinfo(e->easy, CURLINFO_RESPONSE_CODE, &code);
+        kube_count_request(was_watch ? "watch" : "list", code);
         (void) curl_multi_remove_handle(e->watch->multi, e->easy);
         kube_headers_free(e->headers);
         e->headers = NULL;

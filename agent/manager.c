@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "log.h"
 #include "manager.h"
+#include "metrics.h"
 #include "time-util.h"
 #include "profile.h"
 #include "provision.h"
@@ -125,7 +126,8 @@ int manager_describe(Manager *m, char **ret) {
                     !cJSON_AddStringToObject(o, "directory", cs->config->directory) ||
                     !add_u64(o, "not_after", cs->not_after) ||
                     !add_u64(o, "renew_at", cs->renew_at) ||
-                    (cs->reload && !describe_reload(o, cs->reload)))
+                    (cs->reload && !describe_reload(o, cs->reload)) ||
+                    !add_u64(o, "hook_failures_in_row", cs->hook_failures_in_row))
                         return -ENOMEM;
         }
 
@@ -178,6 +180,11 @@ static void manager_publish(Manager *m, const char *status) {
         r = write_status_file(m);
         if (r < 0)
                 log_warning_errno(r, "Failed to write %s/status.json: %m", m->config->runtime_dir);
+        r = metrics_write_textfile(m);
+        /* Said once until it works again: it is tried on every change of state. */
+        if (r < 0 && !m->metrics_textfile_failed)
+                log_warning_errno(r, "Failed to write the metrics textfile %s: %m", m->config->metrics.textfile);
+        m->metrics_textfile_failed = r < 0;
 }
 
 static void set_state(Manager *m, ManagerState s) {
@@ -249,9 +256,19 @@ static void on_reload_changed(Reload *r, void *userdata) {
         Manager *m = userdata;
         unsigned n = 0;
 
-        for (size_t i = 0; i < m->n_certificates; i++)
-                if (m->certificates[i].reload)
-                        n += reload_actions_run(m->certificates[i].reload);
+        for (size_t i = 0; i < m->n_certificates; i++) {
+                CertificateStatus *cs = m->certificates + i;
+
+                if (!cs->reload)
+                        continue;
+                n += reload_actions_run(cs->reload);
+                /* For the metrics and the worker's ReloadHookFailing Event: hooks and restarts that
+                 * ended, rounds that failed (the hook, or the serve check still seeing the old
+                 * certificate), and how many in a row. */
+                cs->hook_runs = reload_actions_run(cs->reload);
+                cs->hook_failures = reload_failures_total(cs->reload);
+                cs->hook_failures_in_row = reload_failures(cs->reload);
+        }
         m->hooks_run = n;
         bus_mark_changed(m, BUS_PROPERTY_RELOADS);
         manager_publish(m, m->status_text);
@@ -430,6 +447,7 @@ static void attempt_start(Manager *m, AttemptKind kind) {
         if (kind != ATTEMPT_CHECK)
                 secret_source_snapshot(m->source, watched_secrets(m, (char *[3]) {}));
         m->attempts_started++;
+        m->attempt_started_usec = now_usec(CLOCK_MONOTONIC);
         m->attempt_running = true;
         m->attempt_kind = kind;
         m->attempt_timed_out = false;
@@ -572,6 +590,11 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
         m->attempt_running = false;
         disable(m->deadline_source);
         r = attempt_outcome(m, report, error, &outcome);
+        m->attempts_ended[kind]++;
+        m->attempts_failed[kind] += r < 0;
+        m->last_attempt_usec = now_usec(CLOCK_MONOTONIC) - m->attempt_started_usec;
+        if (report)
+                (void) kube_counts_merge(kube_counts_process(), &report->api_requests);
         log_debug("Attempt %u (%s) ended: %s.", m->attempts_started, attempt_kind_to_string(kind),
                   r < 0 ? outcome.message : "all in place");
         if (m->state == MANAGER_STOPPING) {
@@ -667,6 +690,14 @@ static void watch_secrets(Manager *m) {
 
 /* ---- signals ---- */
 
+/* A metrics endpoint that cannot listen is not a reason to keep the datastore from starting. */
+static void manager_setup_metrics(Manager *m) {
+        NsError error = {};
+        int r = metrics_setup_server(m, &error);
+        if (r < 0)
+                log_warning_errno(r, "No metrics endpoint: %s", ns_error_message(&error, r));
+}
+
 static int manager_load_state(Manager *m, Config *c);
 
 static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
@@ -689,6 +720,10 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 else
                         log_info("Configuration reloaded: %zu volume(s), %zu certificate(s).", m->n_volumes,
                                  m->n_certificates);
+                /* The textfile may have moved: write it anew on the next change. */
+                free(m->metrics_written);
+                m->metrics_written = NULL;
+                manager_setup_metrics(m);
         }
         /* READY=1 again once an attempt with whatever configuration is now in force has ended. */
         m->reload_wanted = m->attempts_started + 1;
@@ -847,6 +882,8 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->bus_retry_source);
         sd_event_source_disable_unref(m->deadline_source);
         sd_event_source_disable_unref(m->bus_emit_source);
+        metrics_server_free(m->metrics_server);
+        free(m->metrics_written);
         secret_source_free(m->source);
         certificate_statuses_free(m->certificates, m->n_certificates);
         free(m->volumes);
@@ -893,6 +930,7 @@ int manager_run(Manager *m) {
                 return log_error_errno(r, "Failed to set up the re-check timer: %m");
         (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
 
+        manager_setup_metrics(m);
         manager_publish(m, "Provisioning.");
         (void) manager_request_attempt(m, ATTEMPT_PROVISION);
 

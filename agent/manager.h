@@ -8,6 +8,7 @@
 
 #include "attempt.h"
 #include "config.h"
+#include "metrics-server.h"
 #include "reload.h"
 #include "secret.h"
 #include "worker.h"
@@ -38,6 +39,9 @@ typedef struct CertificateStatus {
         char *stamp;                  /* inode and mtime of the certificate file: "did it change?" */
         char *ca_stamp;               /* the same of its CA file */
         Reload *reload;               /* what the datastore needs after a change, and whether it worked */
+        uint64_t hook_runs;           /* reload hooks that ended, for the metrics */
+        uint64_t hook_failures;
+        uint64_t hook_failures_in_row; /* reset by a hook that succeeds; the worker posts an Event */
 } CertificateStatus;
 
 typedef struct Manager Manager;
@@ -109,6 +113,15 @@ struct Manager {
         sd_event_source *bus_emit_source;
         char *status_written;         /* the status file's last content */
         int exit_code;
+
+        /* metrics */
+        uint64_t attempts_ended[_ATTEMPT_KIND_MAX];
+        uint64_t attempts_failed[_ATTEMPT_KIND_MAX];
+        uint64_t attempt_started_usec; /* CLOCK_MONOTONIC */
+        uint64_t last_attempt_usec;    /* how long the last attempt that ended took */
+        MetricsServer *metrics_server;
+        char *metrics_written;         /* the textfile's last content */
+        bool metrics_textfile_failed;  /* its last write failed (and that was logged) */
 };
 
 int manager_new(Config *config, const char *config_path, const char *bus_address, Manager **ret);

@@ -31,6 +31,7 @@ struct Reload {
         unsigned pending;             /* changes not yet handled by a round */
         unsigned current;             /* what the running (or retried) round handles */
         unsigned failures;
+        unsigned failures_total;
         unsigned actions_run;
         bool restarted;               /* this round's restart ran: a retry checks again, never restarts again */
         char *message;
@@ -88,6 +89,7 @@ static void round_failed(Reload *r, const char *message, uint64_t served_not_aft
         int k;
 
         r->failures++;
+        r->failures_total++;
         delay = backoff_retry_usec(r->settings.retry, r->failures, backoff_random01());
         log_warning("Certificate %s: %s; trying again in %.1f s (failure %u).", r->settings.config->name, message,
                     (double) delay / USEC_PER_SEC, r->failures);
@@ -337,6 +339,10 @@ uint64_t reload_served_not_after(const Reload *r) {
 
 unsigned reload_failures(const Reload *r) {
         return r->failures;
+}
+
+unsigned reload_failures_total(const Reload *r) {
+        return r->failures_total;
 }
 
 unsigned reload_actions_run(const Reload *r) {

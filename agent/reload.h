@@ -53,7 +53,9 @@ ReloadState reload_state(const Reload *r) _pure_;
 const char *reload_message(const Reload *r) _pure_;
 /* notAfter (µs) of the certificate the datastore still serves, 0 when unknown or confirmed. */
 uint64_t reload_served_not_after(const Reload *r) _pure_;
+/* Failed rounds in a row (0 after one that worked), and in all. */
 unsigned reload_failures(const Reload *r) _pure_;
+unsigned reload_failures_total(const Reload *r) _pure_;
 /* Hooks and restarts that ended, whatever their outcome. */
 unsigned reload_actions_run(const Reload *r) _pure_;
 

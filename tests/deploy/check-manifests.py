@@ -431,9 +431,17 @@ def main():
     if not role:
         err("rbac", "no Role nodeseal")
     else:
+        events_rules = [r for r in role["rules"] if r.get("resources") == ["events"]]
+        # Events on the agent's own Pod: exactly create and patch (the count of a repeated one); names
+        # cannot be limited (create has no name yet, and the names are generated).
+        if len(events_rules) != 1 or events_rules[0].get("apiGroups") != [""] or \
+                sorted(events_rules[0].get("verbs", [])) != ["create", "patch"] or events_rules[0].get("resourceNames"):
+            err("rbac.yaml", f"the agent's Role must grant exactly create and patch on core events, once: {events_rules}")
         for r in role["rules"]:
             if set(r.get("verbs", [])) - RBAC_VERBS:
                 err("rbac.yaml", f"unknown verbs {set(r['verbs']) - RBAC_VERBS}")
+            if r in events_rules:
+                continue
             if r.get("apiGroups") != [""] or r.get("resources") != ["secrets"]:
                 err("rbac.yaml", f"the agent's Role must grant only core secrets: {r}")
             if set(r.get("verbs", [])) - {"get", "list", "watch", "patch"}:
@@ -489,6 +497,10 @@ def main():
         env = {e["name"]: e for e in c.get("env", [])}
         if env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != "spec.nodeName":
             err(w, "NODE_NAME must come from the downward API (spec.nodeName)")
+        for var, path in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace"),
+                          ("POD_UID", "metadata.uid")):
+            if env.get(var, {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") != path:
+                err(w, f"{var} must come from the downward API ({path}): the Events are about this Pod")
         probe = (c.get("readinessProbe") or {}).get("exec", {}).get("command", [])
         if probe[:2] != ["nodeseal", "check"]:
             err(w, f"the readiness probe must be `nodeseal check`, is {probe}")

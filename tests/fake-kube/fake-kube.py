@@ -46,6 +46,8 @@ SERVER_VERSION = {
 
 SECRET_VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 NAMESPACE_VERBS = ["create", "get", "list"]
+EVENT_VERBS = ["create", "get", "list", "patch"]
+POD_VERBS = ["get", "list"]
 MAX_BODY = 3 * 1024 * 1024          # the real server's request body limit
 MAX_SECRET_SIZE = 1024 * 1024       # validation.MaxSecretSize
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -196,6 +198,24 @@ def forbidden(user, verb, resource, ns, name):
                     f'in API group "" {where}', "Forbidden", details)
 
 
+GO_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def go_parse_query(query):
+    """The query as Go's url.ParseQuery reads it (what the API server's request info and handlers use):
+    a pair with a bad %-escape or a ';' is dropped, not kept literally as urllib would."""
+    out = {}
+    for part in query.split("&"):
+        if not part or ";" in part:
+            continue
+        key, _, value = part.partition("=")
+        if GO_BAD_ESCAPE.search(key) or GO_BAD_ESCAPE.search(value):
+            continue
+        key = urllib.parse.unquote_plus(key, errors="surrogateescape")
+        out.setdefault(key, []).append(urllib.parse.unquote_plus(value, errors="surrogateescape"))
+    return out
+
+
 def b64_error(value):
     """Where Go's base64.StdEncoding would fail on value, or None if it decodes."""
     raw = value.encode("utf-8", "surrogatepass")
@@ -279,7 +299,25 @@ SECRET_FIELDS = {"metadata.name": lambda o: o["metadata"].get("name", ""),
                  "type": lambda o: o.get("type", "")}
 
 
-def parse_field_selector(text):
+def _dotted(path):
+    def get(o):
+        for part in path.split("."):
+            o = o.get(part) if isinstance(o, dict) else None
+        return "" if o is None else str(o)
+    return get
+
+
+# what fields.Set the real registries offer for selectors (registry/core/event/strategy.go ToSelectableFields)
+EVENT_FIELDS = {f: _dotted(f) for f in (
+    "metadata.name", "metadata.namespace", "involvedObject.kind", "involvedObject.namespace",
+    "involvedObject.name", "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+    "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type")}
+EVENT_FIELDS["source"] = lambda o: (o.get("source") or {}).get("component", "")
+POD_FIELDS = {f: _dotted(f) for f in ("metadata.name", "metadata.namespace", "spec.nodeName", "status.phase")}
+
+
+def parse_field_selector(text, supported=None):
+    supported = SECRET_FIELDS if supported is None else supported
     reqs = []
     if not text:
         return reqs
@@ -291,15 +329,16 @@ def parse_field_selector(text):
         if not m:
             raise bad_request(f"invalid selector: '{text}'; can't understand '{p}'")
         field = m.group(1).strip()
-        if field not in SECRET_FIELDS:
+        if field not in supported:
             raise bad_request(f'field label not supported: {field}')
         reqs.append((field, "!=" if m.group(2) == "!=" else "=", m.group(3).strip()))
     return reqs
 
 
-def fields_match(reqs, obj):
+def fields_match(reqs, obj, supported=None):
+    supported = SECRET_FIELDS if supported is None else supported
     for field, op, val in reqs:
-        v = SECRET_FIELDS[field](obj)
+        v = supported[field](obj)
         if (op == "=") != (v == val):
             return False
     return True
@@ -551,6 +590,27 @@ def validate_secret(obj, old=None):
         raise invalid("Secret", name, causes)
 
 
+OBJECT_KINDS = {"events": "Event", "pods": "Pod"}
+OBJECT_FIELDS = {"events": EVENT_FIELDS, "pods": POD_FIELDS}
+
+
+def validate_event(obj, ns):
+    """What ValidateEventCreate/Update check of a core/v1 Event written by a client like nodeseal."""
+    name = obj["metadata"].get("name", "")
+    causes = []
+    inv = obj.get("involvedObject") or {}
+    if inv.get("namespace") not in (None, "", ns):
+        causes.append(("involvedObject.namespace", "FieldValueInvalid",
+                       f'Invalid value: "{inv.get("namespace")}": does not match event.namespace'))
+    if obj.get("type") not in (None, "", "Normal", "Warning"):
+        causes.append(("type", "FieldValueNotSupported",
+                       f'Unsupported value: "{obj.get("type")}": supported values: "Normal", "Warning"'))
+    if len(obj.get("message") or "") > 4096:
+        causes.append(("message", "FieldValueTooLong", "Too long: must have at most 4096 bytes"))
+    if causes:
+        raise invalid("Event", name, causes)
+
+
 def list_item(obj):
     """Items of a real list carry no kind/apiVersion; clients must not rely on them."""
     return {k: v for k, v in obj.items() if k not in ("kind", "apiVersion")}
@@ -559,7 +619,7 @@ def list_item(obj):
 # ---------------------------------------------------------------- state
 
 class Fault:
-    MODES = {"down", "slow", "silent", "status", "truncated", "garbage", "wrong-cert", "unterminated"}
+    MODES = {"down", "slow", "silent", "status", "truncated", "garbage", "wrong-cert", "unterminated", "shutdown"}
 
     def __init__(self, spec, fid):
         if not isinstance(spec, dict):
@@ -601,14 +661,18 @@ class State:
         self.args = args
         self.cond = threading.Condition()
         self.stopping = threading.Event()
+        self.shutting_down = threading.Event()   # SIGTERM with --shutdown-delay: 429 to new requests
         self.rv = 100
         self.secrets = {}            # (ns, name) -> stored Secret
         self.namespaces = {}         # name -> Namespace
         self.history = deque()       # (rv, type, obj, prev) for secrets
+        self.history_at = deque()    # when each of them happened (monotonic)
         self.floor = self.rv         # every event after floor is still in history
+        self.last_event_rv = 0       # the RV of the last Secret event since start; 0: none yet
         self.watch_epoch = 0
         self.tokens = {}             # token -> user
         self.perms = {}              # "token:T" or "user:U" -> rules
+        self.objects = {}            # (resource, ns, name) -> stored Event or Pod
         self.faults = []
         self.fault_seq = 0
         self.fault_cleared = threading.Event()
@@ -626,9 +690,17 @@ class State:
 
     def _record(self, typ, obj, prev):
         self.history.append((self.rv, typ, copy.deepcopy(obj), copy.deepcopy(prev)))
-        while len(self.history) > self.args.history:
-            self.floor = self.history.popleft()[0]
+        self.history_at.append(time.monotonic())
+        self.last_event_rv = self.rv
+        self.expire_history()
         self.cond.notify_all()
+
+    def expire_history(self):
+        """The watch cache keeps events for eventFreshDuration (75 s), and at most its capacity."""
+        old = time.monotonic() - self.args.history_seconds
+        while self.history and (len(self.history) > self.args.history or self.history_at[0] < old):
+            self.floor = self.history.popleft()[0]
+            self.history_at.popleft()
 
     def _add_namespace(self, name):
         self.namespaces[name] = {
@@ -642,12 +714,66 @@ class State:
     def compact(self):
         with self.cond:
             self.history.clear()
+            self.history_at.clear()
             self.floor = self.rv
 
     def close_watches(self):
         with self.cond:
             self.watch_epoch += 1
             self.cond.notify_all()
+
+    # -- events and pods: stored as given, with the metadata the server sets
+
+    def create_object(self, resource, ns, obj):
+        kind = OBJECT_KINDS[resource]
+        with self.cond:
+            if ns not in self.namespaces:
+                raise not_found("namespaces", ns)
+            meta = obj.setdefault("metadata", {})
+            if meta.get("namespace") not in (None, "", ns):
+                raise bad_request("the namespace of the provided object does not match the namespace sent on "
+                                  "the request")
+            name = meta.get("name") or ""
+            if not name:
+                raise invalid(kind, "", [("metadata.name", "FieldValueRequired",
+                                          "Required value: name or generateName is required")])
+            if resource == "events":
+                validate_event(obj, ns)
+            if (resource, ns, name) in self.objects:
+                raise already_exists(resource, name)
+            obj["kind"], obj["apiVersion"] = kind, "v1"
+            meta.update(namespace=ns, uid=meta.get("uid") or str(uuid.uuid4()), resourceVersion=str(self._bump()),
+                        creationTimestamp=meta.get("creationTimestamp") or now_rfc3339())
+            self.objects[(resource, ns, name)] = copy.deepcopy(obj)
+            return copy.deepcopy(obj)
+
+    def get_object(self, resource, ns, name):
+        with self.cond:
+            obj = self.objects.get((resource, ns, name))
+            if obj is None:
+                raise not_found(resource, name)
+            return copy.deepcopy(obj)
+
+    def patch_object(self, resource, ns, name, patch):
+        with self.cond:
+            cur = self.get_object(resource, ns, name)
+            meta = cur["metadata"]
+            patched = merge_patch(cur, patch)
+            # identity stays: a patch cannot move or rename the object
+            patched.setdefault("metadata", {}).update(name=name, namespace=ns, uid=meta["uid"],
+                                                      creationTimestamp=meta["creationTimestamp"])
+            if resource == "events":
+                validate_event(patched, ns)
+            patched["metadata"]["resourceVersion"] = str(self._bump())
+            self.objects[(resource, ns, name)] = copy.deepcopy(patched)
+            return patched
+
+    def list_objects(self, resource, ns, field_reqs):
+        with self.cond:
+            items = [copy.deepcopy(o) for (r, n, _), o in sorted(self.objects.items())
+                     if r == resource and (ns is None or n == ns)
+                     and fields_match(field_reqs, o, OBJECT_FIELDS[resource])]
+            return items, self.rv
 
     # -- secrets
 
@@ -910,7 +1036,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         started = time.monotonic()
         url = urllib.parse.urlsplit(self.path)
         self.url_path = url.path.rstrip("/") or "/"
-        self.query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        self.query = go_parse_query(url.query)
         shown = url.path
         if shown.startswith("/fake/tokens/"):
             shown = "/fake/tokens/(redacted)"     # the path of a revocation is a token
@@ -1048,6 +1174,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if f.mode == "slow" and f.delay_ms:
             self.st.stopping.wait(f.delay_ms / 1000.0)
             return f
+        if f.mode == "status" and f.code == 429 and f.spec.get("body") != "status":
+            self.send_too_many(f"{int(f.retry_after or 1)}", "Too many requests, please try again later.")
+            return None
+        if f.mode == "shutdown":
+            self.send_shutting_down()
+            return None
         if f.mode == "status":
             self.send_error_status(self.fault_status(f))
             return None
@@ -1055,6 +1187,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_bytes(200, b"<html><body>502 Bad Gateway \x00\xff not JSON {{{", "application/json")
             return None
         return f
+
+    def send_too_many(self, retry_after, message, close=False):
+        """429 the way max-in-flight, API Priority and Fairness and the shutdown filter answer it: Go's
+        http.Error (text/plain, the message and a newline), Retry-After; no Status object."""
+        if close:
+            self.close_connection = True
+        self.send_bytes(429, (message + "\n").encode(), "text/plain; charset=utf-8",
+                        [("Retry-After", retry_after), ("X-Content-Type-Options", "nosniff")])
+
+    def send_shutting_down(self):
+        # WithRetryAfter: Retry-After 5 and Connection: close, so the client comes back elsewhere
+        self.send_too_many("5", "The apiserver is shutting down, please try again later.", close=True)
 
     def fault_status(self, f):
         code = f.code
@@ -1095,6 +1239,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def handle_api(self):
         self.who = self.identify()
+        if self.st.shutting_down.is_set() and not self.url_path.startswith(("/readyz", "/livez", "/healthz",
+                                                                                "/metrics")):
+            self.entry["fault"] = "shutting-down"
+            return self.send_shutting_down()
         fault = self.take_fault()
         if fault is not None:
             fault = self.apply_fault(fault)
@@ -1150,7 +1298,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {"name": "namespaces", "singularName": "namespace", "namespaced": False, "kind": "Namespace",
                  "verbs": NAMESPACE_VERBS, "shortNames": ["ns"], "storageVersionHash": "Q3oi5N2YM8M="},
                 {"name": "secrets", "singularName": "secret", "namespaced": True, "kind": "Secret",
-                 "verbs": SECRET_VERBS, "storageVersionHash": "S6u1pOWzb84="}]}, fault=fault)
+                 "verbs": SECRET_VERBS, "storageVersionHash": "S6u1pOWzb84="},
+                {"name": "events", "singularName": "event", "namespaced": True, "kind": "Event",
+                 "verbs": EVENT_VERBS, "shortNames": ["ev"], "storageVersionHash": "r2yiGXH7wu8="},
+                {"name": "pods", "singularName": "pod", "namespaced": True, "kind": "Pod",
+                 "verbs": POD_VERBS, "shortNames": ["po"], "categories": ["all"],
+                 "storageVersionHash": "xPOwRZ+Yhw8="}]}, fault=fault)
         if m == "GET" and p == "/openapi/v3":
             return self.send_json(200, {"paths": {"api/v1": {"serverRelativeURL": "/openapi/v3/api/v1?hash="
                                                   + OPENAPI_V3_HASH}}}, fault=fault)
@@ -1176,6 +1329,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.secrets_collection(m, rest[1], user, token_key, fault)
             if len(rest) == 4 and rest[0] == "namespaces" and rest[2] == "secrets":
                 return self.secret_item(m, rest[1], rest[3], user, token_key, fault)
+            if len(rest) == 1 and rest[0] in OBJECT_KINDS:
+                return self.objects_collection(m, rest[0], None, user, token_key, fault)
+            if len(rest) == 3 and rest[0] == "namespaces" and rest[2] in OBJECT_KINDS:
+                return self.objects_collection(m, rest[2], rest[1], user, token_key, fault)
+            if len(rest) == 4 and rest[0] == "namespaces" and rest[2] in OBJECT_KINDS:
+                return self.object_item(m, rest[2], rest[1], rest[3], user, token_key, fault)
         raise generic_not_found()
 
     def method_not_allowed(self):
@@ -1329,6 +1488,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.send_json(200, {"kind": "SecretList", "apiVersion": "v1", "metadata": meta,
                                     "items": [list_item(o) for o in items]}, fault=fault)
 
+    def read_patch(self, kinds):
+        """The patch's media type (one of kinds, else 415) and its JSON document (else 400)."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype not in kinds:
+            raise unsupported_media(kinds)
+        try:
+            return ctype, json.loads(self.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise bad_request(f"error decoding patch: {e}")
+
     def secret_item(self, m, ns, name, user, token_key, fault):
         if m == "GET":
             self.authorize(user, token_key, "get", "secrets", ns, name)
@@ -1345,15 +1514,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send_json(200, self.st.update_secret(ns, name, obj, self.dry_run()), warnings, fault)
         if m == "PATCH":
             self.authorize(user, token_key, "patch", "secrets", ns, name)
-            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            kinds = ["application/json-patch+json", "application/merge-patch+json",
-                     "application/strategic-merge-patch+json"]
-            if ctype not in kinds:
-                raise unsupported_media(kinds)
-            try:
-                patch = json.loads(self.body.decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as e:
-                raise bad_request(f"error decoding patch: {e}")
+            ctype, patch = self.read_patch(["application/json-patch+json", "application/merge-patch+json",
+                                            "application/strategic-merge-patch+json"])
             # the real server retries a patch on a conflicting concurrent write; our lock makes
             # read-patch-update atomic instead
             with self.st.cond:
@@ -1388,6 +1550,82 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                         "details": {"name": name, "kind": "secrets",
                                                     "uid": old["metadata"]["uid"]}}, fault=fault)
         raise self.method_not_allowed()
+
+    # -- events and pods
+
+    def objects_collection(self, m, resource, ns, user, token_key, fault):
+        if m == "GET":
+            if self.flag("watch"):
+                raise ApiError(405, f"watch of {resource} is not implemented by fake-kube", "MethodNotAllowed", {})
+            field_reqs = parse_field_selector(self.param("fieldSelector"), OBJECT_FIELDS[resource])
+            self.authorize(user, token_key, "list", resource, ns, "")
+            items, rv = self.st.list_objects(resource, ns, field_reqs)
+            if self.wants_table():
+                return self.send_json(200, self.object_table(resource, items, rv), fault=fault)
+            return self.send_json(200, {"kind": OBJECT_KINDS[resource] + "List", "apiVersion": "v1",
+                                        "metadata": {"resourceVersion": str(rv)},
+                                        "items": [list_item(o) for o in items]}, fault=fault)
+        if m == "POST" and ns is not None and resource == "events":
+            self.authorize(user, token_key, "create", resource, ns, "")
+            self.require_json()
+            obj, _ = decode_json(self.body, "Event")
+            return self.send_json(201, self.st.create_object(resource, ns, obj), fault=fault)
+        raise self.method_not_allowed()
+
+    def object_item(self, m, resource, ns, name, user, token_key, fault):
+        if m == "GET":
+            self.authorize(user, token_key, "get", resource, ns, name)
+            obj = self.st.get_object(resource, ns, name)
+            if self.wants_table():
+                return self.send_json(200, self.object_table(resource, [obj], obj["metadata"]["resourceVersion"]),
+                                      fault=fault)
+            return self.send_json(200, obj, fault=fault)
+        if m == "PATCH" and resource == "events":
+            self.authorize(user, token_key, "patch", resource, ns, name)
+            _, patch = self.read_patch(["application/merge-patch+json", "application/strategic-merge-patch+json"])
+            if not isinstance(patch, dict):
+                raise bad_request("error decoding patch: a merge patch must be a JSON object")
+            return self.send_json(200, self.st.patch_object(resource, ns, name, strip_directives(patch)), fault=fault)
+        raise self.method_not_allowed()
+
+    def object_table(self, resource, objs, rv):
+        now = time.time()
+
+        def since(ts):
+            t = parse_rfc3339(ts) if ts else None
+            return human_duration(now - t.timestamp()) if t else "<unknown>"
+
+        def col(name, priority=0, description=""):
+            return {"name": name, "type": "string", "format": "name" if name == "Name" else "",
+                    "description": description, "priority": priority}
+        rows = []
+        for o in objs:
+            if resource == "events":
+                # printers.go printEvent: "LAST (xCOUNT over FIRST)" once an event repeats
+                first = since(o.get("firstTimestamp") or o.get("eventTime"))
+                last = since(o["lastTimestamp"]) if o.get("lastTimestamp") else first
+                count = o.get("count") or 1
+                if count > 1:
+                    last = f"{last} (x{count} over {first})"
+                inv = o.get("involvedObject") or {}
+                target = f"{inv.get('kind', '').lower()}/{inv['name']}" if inv.get("name") else inv.get("kind", "").lower()
+                src = o.get("source") or {}
+                source = ", ".join(x for x in (src.get("component") or o.get("reportingComponent", ""),
+                                               src.get("host") or o.get("reportingInstance", "")) if x)
+                cells = [last, o.get("type", ""), o.get("reason", ""), target, inv.get("fieldPath", ""), source,
+                         (o.get("message") or "").strip(), first, count, o["metadata"]["name"]]
+            else:
+                cells = [o["metadata"]["name"], "1/1", (o.get("status") or {}).get("phase", ""), 0,
+                         since(o["metadata"].get("creationTimestamp"))]
+            rows.append({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+                                                    "metadata": o["metadata"]}})
+        if resource == "events":
+            cols = [col("Last Seen"), col("Type"), col("Reason"), col("Object"), col("Subobject", 1),
+                    col("Source", 1), col("Message"), col("First Seen", 1), col("Count", 1), col("Name", 1)]
+        else:
+            cols = [col("Name"), col("Ready"), col("Status"), col("Restarts"), col("Age")]
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": str(rv)},
+                "columnDefinitions": cols, "rows": rows}
 
     # -- watch
 
@@ -1434,6 +1672,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except ValueError:
                     raise bad_request(f'invalid resource version: strconv.ParseUint: parsing "{rv_param}": '
                                       f'invalid syntax')
+                st.expire_history()
                 if cursor < st.floor:
                     expired = status_obj(410, f"too old resource version: {cursor} ({st.floor})", "Expired")
 
@@ -1469,7 +1708,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 emit(typ, obj)
             deadline = time.monotonic() + timeout
             interval = self.server.args.bookmark_seconds
-            next_bookmark = time.monotonic() + interval
+
+            def next_bookmark_time(now):
+                # cacheWatcher.nextBookmarkTime: now + frequency, or 2 s before the deadline if sooner;
+                # none once that is past
+                t = min(now + interval, deadline - 2.0)
+                return t if t >= now else float("inf")
+
+            next_bookmark = next_bookmark_time(time.monotonic())
             while True:
                 events = []
                 with st.cond:
@@ -1482,11 +1728,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         if bookmarks and now >= next_bookmark:
                             break
                         # wake at least once a second to notice a client that went away
-                        st.cond.wait(min(deadline - now, 1.0, max(0.0, next_bookmark - now) if bookmarks else 1.0))
+                        st.cond.wait(max(0.0, min(deadline - now, 1.0, next_bookmark - now if bookmarks else 1.0)))
                         if self.peer_closed():
                             return
                     if st.stopping.is_set() or st.watch_epoch != epoch or time.monotonic() >= deadline:
                         break
+                    st.expire_history()
                     if cursor < st.floor:
                         # fell out of the window while watching: the real server ends such a watch too
                         events = [("ERROR", status_obj(410, f"too old resource version: {cursor} ({st.floor})",
@@ -1511,14 +1758,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                 events.append(("DELETED", obj))
                         cursor = st.rv
                     bookmark_rv = cursor
+                    progressed = st.last_event_rv != 0
                 for typ, obj in events:
                     emit(typ, copy.deepcopy(obj))
                 if events and events[0][0] == "ERROR":
                     break
                 if bookmarks and time.monotonic() >= next_bookmark:
-                    emit("BOOKMARK", {"kind": "Secret", "apiVersion": "v1", "metadata": {
-                        "resourceVersion": str(bookmark_rv), "creationTimestamp": None}})
-                    next_bookmark = time.monotonic() + interval
+                    # the cacher sends no bookmark before it has seen an event (dispatchEvents)
+                    if progressed:
+                        emit("BOOKMARK", {"kind": "Secret", "apiVersion": "v1", "metadata": {
+                            "resourceVersion": str(bookmark_rv), "creationTimestamp": None}})
+                    next_bookmark = next_bookmark_time(time.monotonic())
             self.write_chunk(b"")
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
             pass
@@ -1645,6 +1895,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise bad_request("DELETE /fake/secrets/NAMESPACE/NAME")
             st.delete_secret(parts[0], parts[1])
             return self.send_json(200, {"deleted": parts[1]})
+        if p == "/fake/pods" and m == "POST":
+            raw = body()
+            ns = (raw.get("metadata") or {}).get("namespace") or "default"
+            raw.setdefault("spec", {"containers": [{"name": "main", "image": "localhost/fake:0"}]})
+            raw.setdefault("status", {"phase": "Running"})
+            with st.cond:
+                if ns not in st.namespaces:
+                    st._add_namespace(ns)
+            return self.send_json(201, st.create_object("pods", ns, raw))
         if p == "/fake/namespaces" and m == "POST":
             name = body().get("name", "")
             with st.cond:
@@ -1809,9 +2068,14 @@ def main():
     ap.add_argument("--admin-token", help="bearer token of the /fake/ control API; default: random")
     ap.add_argument("--namespace", action="append", help="an extra namespace that exists (repeatable)")
     ap.add_argument("--client-ca", help="accept client certificates signed by this CA (CN = user)")
-    ap.add_argument("--history", type=int, default=1000, help="watch events kept for resuming")
+    ap.add_argument("--history", type=int, default=100 * 1024,
+                    help="most watch events kept for resuming (the watch cache's upper bound)")
+    ap.add_argument("--history-seconds", type=float, default=75.0,
+                    help="watch events older than this are dropped (eventFreshDuration)")
+    ap.add_argument("--shutdown-delay", type=float, default=0.0,
+                    help="after SIGTERM, answer API requests 429 + Connection: close this long, then stop")
     ap.add_argument("--watch-timeout", type=float, default=1800, help="watch length without timeoutSeconds")
-    ap.add_argument("--bookmark-seconds", type=float, default=5.0, help="interval of BOOKMARK events")
+    ap.add_argument("--bookmark-seconds", type=float, default=60.0, help="interval of BOOKMARK events")
     ap.add_argument("--silent-max", type=float, default=600, help="longest a silent fault holds a request")
     ap.add_argument("--request-log", type=int, default=2000, help="entries kept for GET /fake/requests")
     args = ap.parse_args()
@@ -1865,12 +2129,23 @@ def main():
                "    namespace: default\n"
                "current-context: fake-kube\n", 0o600)
 
-    def stop(signum, _frame):
-        log(f"signal {signum}: shutting down")
+    def finish():
         state.stopping.set()
         with state.cond:
             state.cond.notify_all()
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        server.shutdown()
+
+    def stop(signum, _frame):
+        if state.shutting_down.is_set():
+            return
+        log(f"signal {signum}: shutting down" + (f" in {args.shutdown_delay:g} s" if args.shutdown_delay else ""))
+        state.shutting_down.set()
+
+        def delayed():
+            # open requests (watches) go on meanwhile, as during the real shutdown-delay-duration
+            time.sleep(args.shutdown_delay)
+            finish()
+        threading.Thread(target=delayed, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -5,6 +5,9 @@
 # and HTTP/1.1 to the fake. A missing Secret's Status passes through and is reported; provision
 # issues from the CA Secret; the daemon's watch streams over HTTP/2 through the proxy and a
 # replaced CA is acted on without polling. nginx's log shows every API request came as HTTP/2.
+# keepalive_requests 1 makes nginx send GOAWAY on every HTTP/2 connection as soon as its first
+# request arrives (as a real server does when it sheds connections): that stream, a watch included,
+# runs to its end, and new requests take new connections.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kube-lib.sh"
 . "$(dirname "$0")/lib-daemon.sh"
@@ -24,7 +27,7 @@ pid $T/nginx/nginx.pid;
 error_log $T/nginx/logs/error.log warn;
 events { worker_connections 64; }
 http {
-    log_format api '\$server_protocol \$request_method \$uri \$status';
+    log_format api '\$server_protocol \$request_method \$uri \$status \$connection \$connection_requests';
     access_log $T/nginx/logs/access.log api;
     client_body_temp_path $T/nginx/body;
     proxy_temp_path $T/nginx/proxy;
@@ -33,6 +36,7 @@ http {
     scgi_temp_path $T/nginx/scgi;
     server {
         listen 127.0.0.1:$port ssl http2;
+        keepalive_requests 1;
         ssl_certificate $FAKE_KUBE_DIR/server.crt;
         ssl_certificate_key $FAKE_KUBE_DIR/server.key;
         location / {
@@ -90,7 +94,7 @@ json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
 start_bus allow-all
 start_notify
-start_daemon "$T/c.json"
+NODESEAL_LOG_LEVEL=debug start_daemon "$T/c.json"
 wait_ready 20
 first=$(serial_of "$T/certs/tls.crt")
 watch_started() { [ "$(fk_count 0 'watch=')" -gt 0 ]; }
@@ -106,6 +110,14 @@ grep -q . "$T/nginx/logs/access.log" || fail "nginx logged no request"
 other=$(grep -v '^HTTP/2.0 ' "$T/nginx/logs/access.log" || true)
 [ -z "$other" ] || fail "requests not over HTTP/2: $other"
 assert_contains "$(cat "$T/nginx/logs/access.log")" "HTTP/2.0 GET /api/v1/namespaces/nodeseal/secrets/nodeseal-ca 200"
+# GOAWAY after each connection's first request: one request per connection, many connections, and
+# the watch that carried the change (on a connection already told to go away) ended cleanly.
+more=$(awk '$6 > 1' "$T/nginx/logs/access.log")
+[ -z "$more" ] || fail "a connection served more than one request despite keepalive_requests 1: $more"
+[ "$(awk '{print $5}' "$T/nginx/logs/access.log" | sort -u | wc -l)" -ge 3 ] || fail "too few connections: $(cat "$T/nginx/logs/access.log")"
+bad=$(fk_requests 0 | grep 'watch=' | grep -v '"status": 200' || true)
+[ -z "$bad" ] || fail "watches that did not end as a 200 stream: $bad"
+assert_not_contains "$(cat "$DAEMON_LOG")" "retrying in" "the daemon log (a watch failed)"
 cp "$DAEMON_LOG" "$LOGS/"
 assert_no_secrets
 pass

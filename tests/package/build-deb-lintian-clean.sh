@@ -46,7 +46,7 @@ dpkg-deb -e "$DEB" "$T/control"
 [[ $(cat "$T/control/conffiles") == /etc/nodeseal/nodeseal.json ]] ||
         fail "conffiles: '$(cat "$T/control/conffiles")', expected /etc/nodeseal/nodeseal.json alone"
 depends=$(dpkg-deb -f "$DEB" Depends)
-for d in e2fsprogs libcryptsetup12 libblkid1 libcurl4 libcjson1 libsystemd0 libssl3 libc6; do
+for d in e2fsprogs libcryptsetup12 libblkid1 libcurl4 libcjson1 libsystemd0 libmicrohttpd12 libssl3 libc6; do
         [[ $depends == *"$d"* ]] || fail "Depends lacks $d: $depends"
 done
 # nodeseal uses libcryptsetup, never the cryptsetup command.

@@ -369,3 +369,33 @@ TEST(wrapping_tpm2_pcrs) {
         ASSERT_STREQ(c->secrets.wrapping.node_key_file, "/var/lib/nodeseal/node.key");
         config_free(c);
 }
+
+TEST(metrics) {
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse("{}", &c, &e));
+        ASSERT_TRUE(c->metrics.textfile == NULL);
+        ASSERT_TRUE(c->metrics.listen == NULL);
+        config_free(c);
+
+        c = NULL;
+        ASSERT_OK(parse("{\"metrics\": {\"textfile\": \"/var/lib/node_exporter/nodeseal.prom\", "
+                        "\"listen\": \"[::1]:9464\"}}", &c, &e));
+        ASSERT_STREQ(c->metrics.textfile, "/var/lib/node_exporter/nodeseal.prom");
+        ASSERT_STREQ(c->metrics.listen, "[::1]:9464");
+        config_free(c);
+
+        ASSERT_REFUSED("{\"metrics\": {\"textfile\": \"/var/lib/nodeseal.txt\"}}",
+                       "metrics.textfile: must name a file ending in .prom");
+        ASSERT_REFUSED("{\"metrics\": {\"textfile\": \"nodeseal.prom\"}}",
+                       "metrics.textfile: must be an absolute path");
+        ASSERT_REFUSED("{\"metrics\": {\"listen\": \"localhost:9464\"}}",
+                       "metrics.listen: must be a numeric IP address and a port");
+        ASSERT_REFUSED("{\"metrics\": {\"listen\": \"127.0.0.1\"}}", "metrics.listen:");
+        ASSERT_REFUSED("{\"metrics\": {\"listen\": \"127.0.0.1:0\"}}", "metrics.listen:");
+        ASSERT_REFUSED("{\"metrics\": {\"listen\": \"127.0.0.1:65536\"}}", "metrics.listen:");
+        ASSERT_REFUSED("{\"metrics\": {\"listen\": \"::1:9464\"}}", "metrics.listen:");
+        ASSERT_REFUSED("{\"metrics\": {\"listen\": \"[127.0.0.1]:9464\"}}", "metrics.listen:");
+        ASSERT_REFUSED("{\"metrics\": {\"port\": 9464}}", "metrics.port: unknown field");
+}

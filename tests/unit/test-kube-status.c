@@ -36,6 +36,32 @@ TEST(status_parse) {
         ASSERT_FALSE(st.is_status);
         ASSERT_OK(kube_status_parse(NULL, 0, 500, &st));
         ASSERT_FALSE(st.is_status);
+        ASSERT_STREQ(st.message, "");
+
+        /* max-in-flight and Priority and Fairness: Go's http.Error, one line of text/plain. */
+        ASSERT_OK(kube_status_parse("Too many requests, please try again later.\n", 43, 429, &st));
+        ASSERT_FALSE(st.is_status);
+        ASSERT_STREQ(st.message, "Too many requests, please try again later.");
+        ASSERT_OK(kube_status_parse("<html>502 Bad Gateway</html>", 28, 502, &st));
+        ASSERT_STREQ(st.message, "");
+        ASSERT_OK(kube_status_parse("two\nlines\n", 10, 429, &st));
+        ASSERT_STREQ(st.message, "");
+        ASSERT_OK(kube_status_parse("bin\xff\n", 5, 429, &st));
+        ASSERT_STREQ(st.message, "");
+}
+
+TEST(plain_text_429_named) {
+        KubeEndpoint ep = { .server = (char *) "https://api:6443" };
+        KubeStatusContext ctx = { .endpoint = &ep, .what = "read Secret ns/x", .verb = "get", .secret = "x" };
+        NsError e = {};
+        KubeStatus st;
+        bool retry = false;
+
+        ASSERT_OK(kube_status_parse("Too many requests, please try again later.\n", 43, 429, &st));
+        ASSERT_ERROR(kube_status_to_error(CURLE_OK, NULL, &st, &ctx, &retry, &e), EBUSY);
+        ASSERT_TRUE(retry);
+        ASSERT_STREQ(e.message, "Failed to read Secret ns/x: the API server https://api:6443 is throttling us: "
+                                "HTTP 429: Too many requests, please try again later.");
 }
 
 static const KubeEndpoint endpoint = {
@@ -161,4 +187,30 @@ TEST(http_errors_table) {
         /* A Status without reason or message. */
         ASSERT_ERROR(http_failure(413, "", NULL, &retry, &e), EFBIG);
         ASSERT_STREQ(e.message, "Failed to read Secret ns/s: (no reason)");
+}
+
+TEST(errors_about_events_name_no_secret) {
+        KubeEndpoint ep = { .server = (char *) "https://api:6443", .namespace = (char *) "nodeseal" };
+        KubeStatusContext ctx = { .endpoint = &ep, .what = "update an Event", .verb = "patch" };
+        static const char forbidden[] = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"events \\\"e1\\\" is "
+                                        "forbidden: User \\\"u\\\" cannot patch resource \\\"events\\\"\",\"reason\":"
+                                        "\"Forbidden\",\"details\":{\"name\":\"e1\",\"kind\":\"events\"},\"code\":403}";
+        static const char gone[] = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"events \\\"e1\\\" not "
+                                   "found\",\"reason\":\"NotFound\",\"details\":{\"name\":\"e1\",\"kind\":\"events\"},"
+                                   "\"code\":404}";
+        NsError e = {};
+        KubeStatus st;
+        bool retry;
+
+        ASSERT_OK(kube_status_parse(forbidden, strlen(forbidden), 403, &st));
+        ASSERT_ERROR(kube_status_to_error(CURLE_OK, NULL, &st, &ctx, &retry, &e), EPERM);
+        ASSERT_STREQ(e.message, "Failed to update an Event: Forbidden: events \"e1\" is forbidden: User \"u\" cannot "
+                                "patch resource \"events\"");
+        e = NS_ERROR_NULL;
+        ASSERT_OK(kube_status_parse(gone, strlen(gone), 404, &st));
+        ASSERT_ERROR(kube_status_to_error(CURLE_OK, NULL, &st, &ctx, &retry, &e), ENOENT);
+        /* The same Status on a request about a Secret is no "Secret not found". */
+        e = NS_ERROR_NULL;
+        ctx.secret = "nodeseal-ca";
+        ASSERT_TRUE(kube_status_to_error(CURLE_OK, NULL, &st, &ctx, &retry, &e) != -ENOENT);
 }

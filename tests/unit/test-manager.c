@@ -5,6 +5,7 @@
 
 #include "bus.h"
 #include "manager.h"
+#include "metrics.h"
 #include "tests.h"
 
 TEST(renewal_jitter_bounds) {
@@ -295,5 +296,50 @@ TEST(bus_changes_marked_and_sent_once) {
         ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
         manager_attempt_done(m, &ok, NULL);
         ASSERT_EQ(m->bus_changed & ~BUS_PROPERTY_STATUS_TEXT, 0);
+        manager_free(m);
+}
+
+TEST(metrics_count_attempts_api_requests_and_state) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report(), failed = fail_report;
+        KubeCount counts[] = { { .verb = "get", .code = 200, .n = 3 }, { .verb = "get", .code = 0, .n = 1 } };
+        _cleanup_free_ char *text = NULL;
+        char want[160];
+
+        ASSERT_TRUE(m);
+        kube_counts_done(kube_counts_process());
+        failed.api_requests = (KubeCounts) { .items = counts + 1, .n_items = 1 };
+        ok.api_requests = (KubeCounts) { .items = counts, .n_items = 1 };
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &failed, NULL);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+
+        ASSERT_OK(metrics_render(m, &text));
+        ASSERT_CONTAINS(text, "# TYPE nodeseal_ready gauge\nnodeseal_ready 1\n");
+        ASSERT_CONTAINS(text, "nodeseal_state{state=\"ready\"} 1\n");
+        ASSERT_CONTAINS(text, "nodeseal_state{state=\"waiting\"} 0\n");
+        ASSERT_CONTAINS(text, "nodeseal_certificate_state{name=\"db\",state=\"ready\"} 1\n");
+        ASSERT_CONTAINS(text, "nodeseal_certificate_state{name=\"db\",state=\"failed\"} 0\n");
+        (void) snprintf(want, sizeof(want), "nodeseal_certificate_expiry_timestamp_seconds{name=\"db\"} %llu.000000\n",
+                        (unsigned long long) (cert_item.not_after / USEC_PER_SEC));
+        ASSERT_CONTAINS(text, want);
+        (void) snprintf(want, sizeof(want), "nodeseal_certificate_renewal_timestamp_seconds{name=\"db\"} %llu.000000\n",
+                        (unsigned long long) (cert_item.renew_at / USEC_PER_SEC));
+        ASSERT_CONTAINS(text, want);
+        (void) snprintf(want, sizeof(want), "nodeseal_ca_expiry_timestamp_seconds %llu.000000\n",
+                        (unsigned long long) (ok.ca_not_after / USEC_PER_SEC));
+        ASSERT_CONTAINS(text, want);
+        ASSERT_CONTAINS(text, "# TYPE nodeseal_reconcile_attempts_total counter\n");
+        ASSERT_CONTAINS(text, "nodeseal_reconcile_attempts_total{kind=\"provision\"} 3\n");
+        ASSERT_CONTAINS(text, "nodeseal_reconcile_failures_total{kind=\"provision\"} 1\n");
+        ASSERT_CONTAINS(text, "nodeseal_reconcile_attempts_total{kind=\"check\"} 0\n");
+        /* The workers' counts add up in the daemon; no answer is "<error>". */
+        ASSERT_CONTAINS(text, "nodeseal_kubernetes_api_requests_total{verb=\"get\",code=\"200\"} 6\n");
+        ASSERT_CONTAINS(text, "nodeseal_kubernetes_api_requests_total{verb=\"get\",code=\"<error>\"} 1\n");
+        ASSERT_CONTAINS(text, "nodeseal_hook_failures_total{name=\"db\"} 0\n");
+        kube_counts_done(kube_counts_process());
         manager_free(m);
 }
