@@ -783,6 +783,25 @@ static int x509_stack_push_ref(STACK_OF(X509) *s, X509 *x) {
         return 0;
 }
 
+/* An expired CA in the trust bundle verifies nothing: it is left out of what is written, with a
+ * warning, so that the operator sees it go (the rotation's finish step drops it from the Secret).
+ * A CA not valid yet stays: peers must trust a new CA before it signs. */
+static int drop_expired(STACK_OF(X509) *trust, time_t now) {
+        for (int i = sk_X509_num(trust) - 1; i >= 0; i--) {
+                X509 *x = sk_X509_value(trust, i);
+                time_t nb, na;
+
+                if (cert_times(x, &nb, &na) < 0 || now < na)
+                        continue;
+                if (sk_X509_num(trust) == 1)
+                        break;   /* the chain check below says what is wrong */
+                log_warning("ca.crt: \"%s\" expired on %s; left out of the trust bundle.", CERT_NAME(x),
+                            FORMAT_UTC_SEC(na));
+                X509_free(sk_X509_delete(trust, i));
+        }
+        return 0;
+}
+
 int ca_from_pem(const SecretValue *cert_pem, const SecretValue *key_pem, const SecretValue *bundle_pem, Ca **ret,
                 NsError *error) {
         _cleanup_(ca_freep) Ca *ca = NULL;
@@ -841,6 +860,9 @@ int ca_from_pem(const SecretValue *cert_pem, const SecretValue *key_pem, const S
          * the root that ends tls.crt, which must then be there. */
         if (bundle_pem) {
                 r = parse_certs(bundle_pem->data, bundle_pem->size, "ca.crt", &ca->trust, error);
+                if (r < 0)
+                        return r;
+                r = drop_expired(ca->trust, now);
                 if (r < 0)
                         return r;
         } else {
@@ -1377,4 +1399,121 @@ int certificate_check(const Config *c, const CertificateConfig *cc, const char *
         if (ret_renew_at)
                 *ret_renew_at = sec_to_usec(renewal_point(c, nb, na, cc->renew_fraction));
         return 0;
+}
+
+/* ---- trust bundles during a CA rotation ---- */
+
+static bool stack_has(STACK_OF(X509) *s, X509 *x) {
+        for (int i = 0; i < sk_X509_num(s); i++)
+                if (cert_equal(sk_X509_value(s, i), x))
+                        return true;
+        return false;
+}
+
+static int parse_optional(const char *pem, const char *what, STACK_OF(X509) **ret, NsError *error) {
+        if (isempty(pem)) {
+                *ret = sk_X509_new_null();
+                return *ret ? 0 : -ENOMEM;
+        }
+        return parse_certs(pem, strlen(pem), what, ret, error);
+}
+
+static int append_name(char **list, X509 *x, const char *why) {
+        char *n = NULL;
+
+        if (asprintf(&n, "%s%s\"%s\" (%s)", strempty(*list), *list ? ", " : "", CERT_NAME(x), why) < 0)
+                return -ENOMEM;
+        free(*list);
+        *list = n;
+        return 0;
+}
+
+int pki_bundle_edit(const char *bundle, const char *add, const char *remove, const char *keep, char **ret_pem,
+                    char **ret_dropped, NsError *error) {
+        _cleanup_x509_stack_ STACK_OF(X509) *b = NULL, *a = NULL, *rm = NULL, *k = NULL, *out = NULL;
+        _cleanup_free_ char *dropped = NULL, *pem = NULL;
+        time_t now = pki_now();
+        int r;
+
+        r = parse_optional(bundle, "ca.crt", &b, error);
+        if (r >= 0)
+                r = parse_optional(add, "the certificate to add", &a, error);
+        if (r >= 0)
+                r = parse_optional(remove, "the certificate to remove", &rm, error);
+        if (r >= 0)
+                r = parse_optional(keep, "tls.crt", &k, error);
+        if (r < 0)
+                return r;
+        out = sk_X509_new_null();
+        if (!out)
+                return -ENOMEM;
+
+        for (int pass = 0; pass < 2; pass++) {
+                STACK_OF(X509) *from = pass == 0 ? b : a;
+
+                for (int i = 0; i < sk_X509_num(from); i++) {
+                        X509 *x = sk_X509_value(from, i);
+                        time_t nb, na;
+
+                        if (stack_has(out, x) || (stack_has(rm, x) && !stack_has(k, x)))
+                                continue;
+                        /* An expired CA verifies nothing any more: leaving it in only hides that it
+                         * is gone. A CA not valid yet stays: peers must trust it before it signs. */
+                        if (cert_times(x, &nb, &na) >= 0 && now >= na) {
+                                char why[64];
+                                (void) snprintf(why, sizeof(why), "expired %s", FORMAT_UTC_SEC(na));
+                                r = append_name(&dropped, x, why);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        r = x509_stack_push_ref(out, x);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (sk_X509_num(out) == 0)
+                return ns_error_set(error, -ENOKEY, "no certificate would be left in the trust bundle%s%s",
+                                    dropped ? "; left out: " : "", strempty(dropped));
+        r = certs_to_pem(NULL, out, &pem);
+        if (r < 0)
+                return r;
+        *ret_pem = TAKE_PTR(pem);
+        if (ret_dropped)
+                *ret_dropped = TAKE_PTR(dropped);
+        return 0;
+}
+
+int pki_bundle_has_anchor(const char *bundle, size_t bundle_len, const char *chain, size_t chain_len) {
+        _cleanup_x509_stack_ STACK_OF(X509) *b = NULL, *c = NULL;
+
+        if (!bundle || !chain || parse_certs(bundle, bundle_len, "bundle", &b, NULL) < 0 ||
+            parse_certs(chain, chain_len, "chain", &c, NULL) < 0)
+                return 0;
+        return stack_has(b, sk_X509_value(c, sk_X509_num(c) - 1));
+}
+
+int pki_pem_count(const char *pem, size_t len) {
+        _cleanup_x509_stack_ STACK_OF(X509) *s = NULL;
+
+        if (!pem || parse_certs(pem, len, "PEM", &s, NULL) < 0)
+                return 0;
+        return sk_X509_num(s);
+}
+
+int certificate_issued_by(const CertificateConfig *cc, const char *issuer_pem, size_t issuer_len) {
+        _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL, *issuer = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        X509 *leaf, *ca;
+        bool ok;
+
+        if (profile_files_paths(cc, &f) < 0 || load_checked_files(cc, &f, &key, &certs, NULL) < 0 ||
+            parse_certs(issuer_pem, issuer_len, "issuer", &issuer, NULL) < 0)
+                return 0;
+        leaf = sk_X509_value(certs, 0);
+        ca = sk_X509_value(issuer, 0);
+        ok = X509_check_issued(ca, leaf) == X509_V_OK && X509_verify(leaf, X509_get0_pubkey(ca)) == 1;
+        ERR_clear_error();
+        return ok;
 }
