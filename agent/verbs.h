@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config.h"
+#include "secure.h"
 
 /* Global options, set by run() before a verb is called. */
 extern const char *arg_config;
@@ -34,6 +35,8 @@ void verb_lock_memory(void);
 /* Parses "-h/--help" and no other option; prints usage and returns 0 (caller exits) on help,
  * 1 to go on, negative on a bad option. */
 int verb_parse_simple(int argc, char *argv[], const char *usage);
+/* The value in base64 (what a Secret's data holds), in secret memory. */
+int verb_base64(const SecretValue *v, SecretValue **ret);
 
 int verb_provision(int argc, char *argv[]);
 int verb_check(int argc, char *argv[]);
@@ -42,3 +45,4 @@ int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
+int verb_ca_rotate(int argc, char *argv[]);
