@@ -6,6 +6,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "rotation-state.h"
 #include "secret.h"
 
 typedef enum AttemptKind {
@@ -46,6 +47,7 @@ typedef struct AttemptReport {
         size_t n_certificates;
         SecretVersion *secrets;   /* the versions of the Secrets the attempt read: the daemon's watch starts there */
         size_t n_secrets;
+        RotationReport rotation;  /* known false: no CA read (a check) */
 } AttemptReport;
 
 #define ATTEMPT_REPORT_SIZE_MAX (4 * 1024 * 1024)

@@ -14,7 +14,7 @@ struct Hook {
         Child *child;
         uint64_t timeout_usec;
         sd_event_source *timeout_source;
-        void (*on_done)(void *userdata);
+        HookDoneHandler on_done;
         void *userdata;
         Hook *next;
 };
@@ -59,7 +59,7 @@ static void on_hook_exit(Child *c, const siginfo_t *si, void *userdata) {
                 log_warning("Certificate %s: reload hook (pid %d) %s after %.1f s.", h->certificate,
                             (int) child_pid(c), how, secs);
         if (h->on_done)
-                h->on_done(h->userdata);
+                h->on_done(h->userdata, h->certificate, si->si_code == CLD_EXITED && si->si_status == 0);
         hook_remove(h);
 }
 
@@ -108,8 +108,23 @@ static int hook_spawn(sd_event *event, const CertificateConfig *cc, char **argv,
         return child_spawn(event, &spec, on_hook_exit, h, &h->child);
 }
 
+bool hook_wanted(const CertificateConfig *cc) {
+        char *buf[2] = {}, **argv = NULL;
+        int r = hook_argv(cc, buf, &argv);
+
+        free(buf[0]);
+        return r > 0;
+}
+
+bool hook_running(const Hook *list, const char *certificate) {
+        for (const Hook *h = list; h; h = h->next)
+                if (streq(h->certificate, certificate))
+                        return true;
+        return false;
+}
+
 int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_usec, Hook **list,
-               void (*on_done)(void *userdata), void *userdata) {
+               HookDoneHandler on_done, void *userdata) {
         _cleanup_free_ char *path = NULL;
         char *default_argv[2] = {}, **argv = NULL;
         Hook *h;

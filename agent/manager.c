@@ -82,7 +82,8 @@ int manager_describe(Manager *m, char **ret) {
             !add_u64(root, "attempt", m->attempt) ||
             !add_u64(root, "ca_not_after", m->ca_not_after) ||
             !add_u64(root, "hooks_run", m->hooks_run) ||
-            !cJSON_AddBoolToObject(root, "attempt_running", m->attempt_running))
+            !cJSON_AddBoolToObject(root, "attempt_running", m->attempt_running) ||
+            manager_rotation_describe(m, root) < 0)
                 return -ENOMEM;
 
         vols = cJSON_AddArrayToObject(root, "volumes");
@@ -178,9 +179,10 @@ static void set_state(Manager *m, ManagerState s) {
 
 /* ---- reload hooks ---- */
 
-static void on_hook_done(void *userdata) {
+static void on_hook_done(void *userdata, const char *certificate, bool succeeded) {
         Manager *m = userdata;
         m->hooks_run++;
+        manager_rotation_hook_done(m, certificate, succeeded);
 }
 
 static char *file_stamp(const char *path) {
@@ -195,11 +197,20 @@ static char *file_stamp(const char *path) {
         return s;
 }
 
+/* The certificate file and the CA file: a new trust bundle alone (a CA rotation's prepare and
+ * finish) must reach the datastore too. */
 static char *certificate_stamp(const CertificateConfig *cc) {
         _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
+        _cleanup_free_ char *cert = NULL, *ca = NULL;
+        char *s = NULL;
+
         if (profile_files_paths(cc, &f) < 0)
                 return NULL;
-        return file_stamp(f.cert_path);
+        cert = file_stamp(f.cert_path);
+        ca = file_stamp(f.ca_path);
+        if (!cert || asprintf(&s, "%s/%s", cert, strempty(ca)) < 0)
+                return NULL;
+        return s;
 }
 
 static void take_certificate_stamps(Manager *m) {
@@ -546,6 +557,7 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
         if (report)
                 apply_report(m, report);
         run_hooks_for_changed(m);
+        manager_rotation_apply(m, report);
         watch_secrets(m);
 
         if (r < 0 && kind == ATTEMPT_CHECK) {
@@ -772,6 +784,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         reply_waiters(m, true, -ESHUTDOWN, "The daemon is stopping.");
         hook_free_all(&m->hooks);
+        manager_rotation_done(m);
         worker_free(m->worker);
         bus_close(m);
         sd_event_source_disable_unref(m->retry_source);

@@ -9,6 +9,8 @@
 #include "attempt.h"
 #include "config.h"
 #include "hook.h"
+#include "json-util.h"
+#include "rotation-state.h"
 #include "secret.h"
 #include "worker.h"
 
@@ -108,7 +110,19 @@ struct Manager {
         sd_event_source *bus_emit_source;
         char *status_written;         /* the status file's last content */
         int exit_code;
+
+        /* CA rotation (manager-rotation.c) */
+        RotationState rotation_state;    /* what each datastore has loaded; <runtime>/rotation.json */
+        RotationReport rotation;         /* the stages, from the last attempt that read the CA */
+        char *rotation_jitter_for;       /* the signer whose reissue waits for rotation_jitter_source */
+        sd_event_source *rotation_jitter_source;
 };
+
+/* manager-rotation.c: after each attempt, after each hook, in Describe(), at the end. */
+void manager_rotation_apply(Manager *m, const AttemptReport *report);
+void manager_rotation_hook_done(Manager *m, const char *certificate, bool succeeded);
+int manager_rotation_describe(Manager *m, cJSON *root);
+void manager_rotation_done(Manager *m);
 
 int manager_new(Config *config, const char *config_path, const char *bus_address, Manager **ret);
 Manager *manager_free(Manager *m);

@@ -1080,7 +1080,8 @@ static bool file_is_plain(int dfd, const char *path) {
 
 /* 0 when the files on disk can stay; otherwise why not, in why. */
 static int existing_reusable(const Config *c, const CertificateConfig *cc, const Ca *ca, int dfd,
-                             const ProfileFiles *f, const WantedNames *w, time_t *ret_not_after, NsError *why) {
+                             const ProfileFiles *f, const WantedNames *w, bool may_sign_new, time_t *ret_not_after,
+                             NsError *why) {
         _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         time_t now = pki_now(), nb, na, renew_at;
@@ -1121,22 +1122,30 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
 
         /* Issued by the current CA itself, not just by something the bundle still trusts: after a
          * rotation every node moves to the new CA. */
+        bool held = false;
         if (X509_check_issued(ca->cert, leaf) != X509_V_OK || X509_verify(leaf, X509_get0_pubkey(ca->cert)) != 1) {
                 ERR_clear_error();
-                return ns_error_set(why, -EKEYREJECTED, "not issued by the current CA");
+                if (may_sign_new)
+                        return ns_error_set(why, -EKEYREJECTED, "not issued by the current CA");
+                held = true;   /* kept if the bundle still trusts its issuer (checked next) */
         }
-        r = verify_chain(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_SERVER, &reason);
+        /* A held certificate carries its own CA's intermediates, not the new CA's: let the chain
+         * check find them in the file. */
+        STACK_OF(X509) *untrusted = held ? certs : ca->chain;
+        r = verify_chain(leaf, ca->trust, untrusted, X509_PURPOSE_SSL_SERVER, &reason);
         if (r >= 0)
-                r = verify_chain(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_CLIENT, &reason);
+                r = verify_chain(leaf, ca->trust, untrusted, X509_PURPOSE_SSL_CLIENT, &reason);
+        if (r < 0 && held)
+                return ns_error_set(why, -EKEYREJECTED, "not issued by the current CA, nor by one the bundle trusts");
         if (r < 0)
                 return ns_error_set(why, r, "does not verify: %s", strna(reason));
 
         /* The intermediates in the file must be the CA's current ones. */
-        n = sk_X509_num(certs) - 1;
+        n = held ? sk_X509_num(ca->chain) : sk_X509_num(certs) - 1;
         if (n != sk_X509_num(ca->chain))
                 return ns_error_set(why, -EKEYREJECTED, "the file carries %d intermediate(s) instead of %d", n,
                                     sk_X509_num(ca->chain));
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n && !held; i++)
                 if (!cert_equal(sk_X509_value(certs, i + 1), sk_X509_value(ca->chain, i)))
                         return ns_error_set(why, -EKEYREJECTED, "the intermediates in the file are not the CA's");
 
@@ -1149,7 +1158,7 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
                 return ns_error_set(why, -EKEYREJECTED, "it lacks the wanted SAN %s", missing);
 
         *ret_not_after = na;
-        return 0;
+        return held;
 }
 
 /* Writes the trust bundle unless the file already holds exactly it. >0 when written. */
@@ -1270,6 +1279,11 @@ static int issue_and_write(const Config *c, const CertificateConfig *cc, const C
 
 int certificate_provision_full(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
                                uint64_t *ret_not_after, NsError *error) {
+        return certificate_provision_gated(c, cc, ca, force, true, ret_not_after, NULL, error);
+}
+
+int certificate_provision_gated(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
+                                bool may_sign_new, uint64_t *ret_not_after, bool *ret_held, NsError *error) {
         _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
         _cleanup_(wanted_names_done) WantedNames w = {};
         _cleanup_close_ int dfd = -EBADF;
@@ -1292,7 +1306,9 @@ int certificate_provision_full(const Config *c, const CertificateConfig *cc, con
         if (force)
                 r = ns_error_set(&why, -ECANCELED, "renewal requested");
         else
-                r = existing_reusable(c, cc, ca, dfd, &f, &w, &not_after, &why);
+                r = existing_reusable(c, cc, ca, dfd, &f, &w, may_sign_new, &not_after, &why);
+        if (r > 0 && ret_held)
+                *ret_held = true;
         if (r >= 0)
                 r = keep_existing(dfd, ca, &f, error);
         else {
@@ -1516,4 +1532,20 @@ int certificate_issued_by(const CertificateConfig *cc, const char *issuer_pem, s
         ok = X509_check_issued(ca, leaf) == X509_V_OK && X509_verify(leaf, X509_get0_pubkey(ca)) == 1;
         ERR_clear_error();
         return ok;
+}
+
+int pki_bundle_covers(const char *a, const char *b) {
+        _cleanup_x509_stack_ STACK_OF(X509) *sa = NULL, *sb = NULL;
+
+        if (!a || !b || parse_certs(a, strlen(a), "bundle", &sa, NULL) < 0 ||
+            parse_certs(b, strlen(b), "bundle", &sb, NULL) < 0)
+                return 0;
+        for (int i = 0; i < sk_X509_num(sb); i++)
+                if (!stack_has(sa, sk_X509_value(sb, i)))
+                        return 0;
+        return 1;
+}
+
+int ca_given_pem(const Ca *ca, char **ret) {
+        return certs_to_pem(NULL, ca->given, ret);
 }
