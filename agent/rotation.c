@@ -267,7 +267,7 @@ RotationStage rotation_node_stage(RotationStage secret_stage, bool bundle_loaded
         case ROTATION_PREPARED:
                 return bundle_loaded ? ROTATION_PREPARED : ROTATION_NONE;
         case ROTATION_ACTIVATED:
-                return bundle_loaded && signed_by_current ? ROTATION_ACTIVATED : ROTATION_PREPARED;
+                return !bundle_loaded ? ROTATION_NONE : signed_by_current ? ROTATION_ACTIVATED : ROTATION_PREPARED;
         case ROTATION_NONE:
                 return bundle_loaded && signed_by_current && bundle_exact ? ROTATION_NONE : ROTATION_ACTIVATED;
         default:

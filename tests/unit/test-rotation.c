@@ -187,6 +187,7 @@ TEST(rotation_node_stage) {
         ASSERT_EQ(rotation_node_stage(ROTATION_PREPARED, false, true, false), ROTATION_NONE);
         ASSERT_EQ(rotation_node_stage(ROTATION_PREPARED, true, true, false), ROTATION_PREPARED);
         ASSERT_EQ(rotation_node_stage(ROTATION_ACTIVATED, true, false, false), ROTATION_PREPARED);
+        ASSERT_EQ(rotation_node_stage(ROTATION_ACTIVATED, false, false, false), ROTATION_NONE);
         ASSERT_EQ(rotation_node_stage(ROTATION_ACTIVATED, true, true, false), ROTATION_ACTIVATED);
         ASSERT_EQ(rotation_node_stage(ROTATION_NONE, true, true, false), ROTATION_ACTIVATED);
         ASSERT_EQ(rotation_node_stage(ROTATION_NONE, true, true, true), ROTATION_NONE);
