@@ -49,6 +49,29 @@ static int property_get_certificates(sd_bus *bus, const char *path, const char *
         return sd_bus_message_close_container(reply);
 }
 
+/* Per certificate: the reload state, why it is not confirmed, and until when the certificate the
+ * datastore still serves is valid (0: unknown, or it serves the file's). */
+static int property_get_reloads(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(ssst)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_certificates; i++) {
+                const Reload *rl = m->certificates[i].reload;
+
+                r = sd_bus_message_append(reply, "(ssst)", m->certificates[i].config->name,
+                                          reload_state_to_string(rl ? reload_state(rl) : RELOAD_IDLE),
+                                          rl ? strempty(reload_message(rl)) : "",
+                                          rl ? reload_served_not_after(rl) : (uint64_t) 0);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
 /* (secret stage, node stage, what the node waits for): "" for each while no CA was read. */
 static int property_get_ca_rotation(sd_bus *bus, const char *path, const char *interface, const char *property,
                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
@@ -152,6 +175,7 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_PROPERTY("Volumes", "a(sss)", property_get_volumes, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Certificates", "a(sst)", property_get_certificates, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CANotAfter", "t", NULL, offsetof(Manager, ca_not_after), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Reloads", "a(ssst)", property_get_reloads, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CARotation", "(sss)", property_get_ca_rotation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_describe,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
@@ -167,7 +191,8 @@ static const sd_bus_vtable agent_vtable[] = {
 /* ---- PropertiesChanged: marked where things change, sent once per turn of the loop ---- */
 
 static const char * const property_names[] = {
-        "State", "Ready", "StatusText", "LastError", "Volumes", "Certificates", "CANotAfter", "CARotation",
+        "State", "Ready", "StatusText", "LastError", "Volumes", "Certificates", "CANotAfter", "Reloads",
+        "CARotation",
 };
 
 static int on_emit_changed(sd_event_source *s, void *userdata) {

@@ -10,8 +10,10 @@
 #include "json-util.h"
 
 #include "config.h"
+#include "profile.h"
 #include "secret.h"
 #include "secure.h"
+#include "serve-check.h"
 #include "string-table.h"
 
 #define CONFIG_SIZE_MAX (1024 * 1024)
@@ -33,7 +35,10 @@ DEFINE_STRING_TABLE(key_type, KeyType, KEY_TYPE,
 DEFINE_STRING_TABLE(profile_type, ProfileType, PROFILE_TYPE,
                     [PROFILE_POSTGRESQL] = "postgresql", [PROFILE_MYSQL] = "mysql", [PROFILE_REDIS] = "redis",
                     [PROFILE_TIKV] = "tikv", [PROFILE_RQLITE] = "rqlite", [PROFILE_BANYANDB] = "banyandb",
-                    [PROFILE_GENERIC] = "generic");
+                    [PROFILE_GENERIC] = "generic", [PROFILE_ETCD] = "etcd", [PROFILE_PD] = "pd");
+
+DEFINE_STRING_TABLE(serve_check_protocol, ServeCheckProtocol, SERVE_CHECK_PROTOCOL,
+                    [SERVE_CHECK_TLS] = "tls", [SERVE_CHECK_POSTGRES] = "postgres", [SERVE_CHECK_MYSQL] = "mysql");
 
 /* ---- the dispatcher: a table of fields per JSON object ---- */
 
@@ -256,7 +261,8 @@ static const char parse_format_policy_choices[] = "if-blank or never";
 static const char parse_pbkdf_choices[] = "pbkdf2 or argon2id";
 static const char parse_filesystem_choices[] = "ext4 or xfs";
 static const char parse_key_type_choices[] = "ec-p256, ec-p384, rsa-2048, rsa-3072, rsa-4096 or ed25519";
-static const char parse_profile_choices[] = "postgresql, mysql, redis, tikv, rqlite, banyandb or generic";
+static const char parse_serve_check_protocol_choices[] = "tls, postgres or mysql";
+static const char parse_profile_choices[] = "postgresql, mysql, redis, tikv, pd, etcd, rqlite, banyandb or generic";
 
 DEFINE_ENUM_PARSER(parse_source_type, SecretSourceType, secret_source_type, "secret source");
 DEFINE_ENUM_PARSER(parse_format_policy, FormatPolicy, format_policy, "format policy");
@@ -264,6 +270,7 @@ DEFINE_ENUM_PARSER(parse_pbkdf, PbkdfType, pbkdf_type, "PBKDF");
 DEFINE_ENUM_PARSER(parse_filesystem, FilesystemType, filesystem_type, "filesystem");
 DEFINE_ENUM_PARSER(parse_key_type, KeyType, key_type, "key type");
 DEFINE_ENUM_PARSER(parse_profile, ProfileType, profile_type, "profile");
+DEFINE_ENUM_PARSER(parse_serve_check_protocol, ServeCheckProtocol, serve_check_protocol, "protocol");
 
 /* ---- sections ---- */
 
@@ -475,6 +482,26 @@ static int parse_ip_list(Ctx *ctx, const char *path, const cJSON *v, void *dst) 
         return 0;
 }
 
+static int parse_serve_check(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        static const Field fields[] = {
+                { "address", parse_string, offsetof(ServeCheckConfig, address), true },
+                { "protocol", parse_serve_check_protocol, offsetof(ServeCheckConfig, protocol), true },
+                {}
+        };
+        ServeCheckConfig *sc = dst;
+        ServeCheckAddress a = {};
+        char sub[512], why[160];
+        int r;
+
+        r = dispatch(ctx, path, v, fields, dst);
+        if (r < 0)
+                return r;
+        (void) snprintf(sub, sizeof(sub), "%s.address", path);
+        if (serve_check_parse_address(sc->address, sc->protocol, &a, why, sizeof(why)) < 0)
+                return fail(ctx, sub, "\"%s\": %s", sc->address, why);
+        return 0;
+}
+
 static int parse_certificates(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         static const Field fields[] = {
                 { "name", parse_string, offsetof(CertificateConfig, name), true },
@@ -490,6 +517,8 @@ static int parse_certificates(Ctx *ctx, const char *path, const cJSON *v, void *
                 { "group", parse_string, offsetof(CertificateConfig, group) },
                 { "reload", parse_bool, offsetof(CertificateConfig, reload) },
                 { "reload_command", parse_strv, offsetof(CertificateConfig, reload_command) },
+                { "restart_command", parse_strv, offsetof(CertificateConfig, restart_command) },
+                { "serve_check", parse_serve_check, offsetof(CertificateConfig, serve_check) },
                 {}
         };
         Config *c = (Config *) ((uint8_t *) dst - offsetof(Config, certificates));
@@ -573,6 +602,7 @@ static int validate_volumes(Ctx *ctx, const Config *c) {
 static int validate_certificates(Ctx *ctx, Config *c) {
         for (size_t i = 0; i < c->n_certificates; i++) {
                 CertificateConfig *cc = c->certificates + i;
+                const char *reason;
                 char p[128];
                 size_t k = 0;
                 int r;
@@ -605,6 +635,10 @@ static int validate_certificates(Ctx *ctx, Config *c) {
                         if (r < 0)
                                 return r;
                 }
+                reason = profile_refuses_key(profile_get(cc->profile), cc->key_type, false);
+                if (reason)
+                        return fail(ctx, CPATH(".key_type"), "%s is refused for the %s profile: %s",
+                                    key_type_to_string(cc->key_type), profile_type_to_string(cc->profile), reason);
                 if (cc->reload_command && !cc->reload_command[0])
                         return fail(ctx, CPATH(".reload_command"),
                                     "must not be empty: it is the hook's argv (omit it for the profile's hook, or "
@@ -612,6 +646,11 @@ static int validate_certificates(Ctx *ctx, Config *c) {
                 if (cc->reload_command && cc->reload_command[0][0] != '/')
                         return fail(ctx, CPATH(".reload_command[0]"), "\"%s\" must be an absolute path",
                                     cc->reload_command[0]);
+                if (cc->restart_command && !cc->restart_command[0])
+                        return fail(ctx, CPATH(".restart_command"), "must not be empty: it is the restart's argv");
+                if (cc->restart_command && cc->restart_command[0][0] != '/')
+                        return fail(ctx, CPATH(".restart_command[0]"), "\"%s\" must be an absolute path",
+                                    cc->restart_command[0]);
                 for (size_t j = 0; j < i; j++) {
                         if (streq(c->certificates[j].name, cc->name))
                                 return fail(ctx, CPATH(".name"), "\"%s\" is also the name of certificates[%zu]",
@@ -726,6 +765,8 @@ Config *config_free(Config *c) {
                 free(cc->owner);
                 free(cc->group);
                 strv_free(cc->reload_command);
+                strv_free(cc->restart_command);
+                free(cc->serve_check.address);
         }
         free(c->certificates);
         free(c->secrets.directory);

@@ -63,9 +63,25 @@ typedef enum ProfileType {
         PROFILE_RQLITE,
         PROFILE_BANYANDB,
         PROFILE_GENERIC,
+        PROFILE_ETCD,
+        PROFILE_PD,
         _PROFILE_TYPE_MAX,
         _PROFILE_TYPE_INVALID = -EINVAL,
 } ProfileType;
+
+typedef enum ServeCheckProtocol {
+        SERVE_CHECK_TLS,           /* TLS from the first byte: Redis, etcd, TiKV/PD, rqlite, BanyanDB */
+        SERVE_CHECK_POSTGRES,      /* PostgreSQL's SSLRequest, then TLS */
+        SERVE_CHECK_MYSQL,         /* the server's greeting, an SSL request packet, then TLS */
+        _SERVE_CHECK_PROTOCOL_MAX,
+        _SERVE_CHECK_PROTOCOL_INVALID = -EINVAL,
+} ServeCheckProtocol;
+
+/* "serve_check" of a certificate: where its datastore serves it on this node. */
+typedef struct ServeCheckConfig {
+        char *address;             /* host:port on loopback, or a Unix socket path (tls only); NULL: none */
+        ServeCheckProtocol protocol;
+} ServeCheckConfig;
 
 /* "kubernetes" section. Unset strings mean "in-cluster": KUBERNETES_SERVICE_HOST/_PORT and the
  * service-account files under /var/run/secrets/kubernetes.io/serviceaccount/. */
@@ -157,6 +173,9 @@ typedef struct CertificateConfig {
         char *group;               /* key file becomes 0640 when a group is set */
         bool reload;               /* run the profile's reload hook after a change; default true */
         char **reload_command;     /* override the hook (argv); NULL = profile default */
+        char **restart_command;    /* argv run where the profile's datastore needs a restart to use
+                                    * what changed (a CA for etcd, PD, rqlite, BanyanDB); NULL none */
+        ServeCheckConfig serve_check; /* confirms the datastore serves the file's certificate */
 } CertificateConfig;
 
 typedef struct Config {
@@ -202,4 +221,6 @@ FilesystemType filesystem_type_from_string(const char *s) _pure_;
 const char *key_type_to_string(KeyType t) _pure_;
 KeyType key_type_from_string(const char *s) _pure_;
 const char *profile_type_to_string(ProfileType t) _pure_;
+const char *serve_check_protocol_to_string(ServeCheckProtocol p) _pure_;
+ServeCheckProtocol serve_check_protocol_from_string(const char *s) _pure_;
 ProfileType profile_type_from_string(const char *s) _pure_;

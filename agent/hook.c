@@ -11,10 +11,11 @@
 struct Hook {
         Hook **list;
         char *certificate;
+        const char *what;
         Child *child;
         uint64_t timeout_usec;
         sd_event_source *timeout_source;
-        HookDoneHandler on_done;
+        void (*on_done)(void *userdata, bool ok, const char *how);
         void *userdata;
         Hook *next;
 };
@@ -37,13 +38,12 @@ void hook_free_all(Hook **list) {
         }
 }
 
-static void hook_remove(Hook *h) {
+static void hook_unlink(Hook *h) {
         for (Hook **p = h->list; *p; p = &(*p)->next)
                 if (*p == h) {
                         *p = h->next;
                         break;
                 }
-        hook_free(h);
 }
 
 static void on_hook_exit(Child *c, const siginfo_t *si, void *userdata) {
@@ -51,22 +51,26 @@ static void on_hook_exit(Child *c, const siginfo_t *si, void *userdata) {
         double secs = (double) child_runtime_usec(c) / USEC_PER_SEC;
         char how[64];
 
+        bool ok = si->si_code == CLD_EXITED && si->si_status == 0;
+
         child_describe_exit(si, how, sizeof(how));
-        if (si->si_code == CLD_EXITED && si->si_status == 0)
-                log_info("Certificate %s: reload hook (pid %d) succeeded in %.1f s.", h->certificate,
+        if (ok)
+                log_info("Certificate %s: %s (pid %d) succeeded in %.1f s.", h->certificate, h->what,
                          (int) child_pid(c), secs);
         else
-                log_warning("Certificate %s: reload hook (pid %d) %s after %.1f s.", h->certificate,
+                log_warning("Certificate %s: %s (pid %d) %s after %.1f s.", h->certificate, h->what,
                             (int) child_pid(c), how, secs);
+        /* Off the list first: on_done may start the next one. */
+        hook_unlink(h);
         if (h->on_done)
-                h->on_done(h->userdata, h->certificate, si->si_code == CLD_EXITED && si->si_status == 0);
-        hook_remove(h);
+                h->on_done(h->userdata, ok, how);
+        hook_free(h);
 }
 
 static int on_hook_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
         Hook *h = userdata;
 
-        log_warning("Certificate %s: reload hook (pid %d) still running after %.0f s, killing it.", h->certificate,
+        log_warning("Certificate %s: %s (pid %d) still running after %.0f s, killing it.", h->certificate, h->what,
                     (int) child_pid(h->child), (double) h->timeout_usec / USEC_PER_SEC);
         (void) child_stop(h->child, CHILD_STOP_GRACE_USEC);
         return 0;
@@ -90,6 +94,11 @@ static int hook_argv(const CertificateConfig *cc, char **buf, char ***ret) {
         return 1;
 }
 
+bool hook_exists(const CertificateConfig *cc) {
+        const Profile *p = profile_get(cc->profile);
+        return cc->reload && (cc->reload_command || (p && p->reload_hook));
+}
+
 static int hook_spawn(sd_event *event, const CertificateConfig *cc, char **argv, Hook *h) {
         _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
         _cleanup_free_ char *e_name = NULL, *e_dir = NULL, *e_cert = NULL, *e_key = NULL, *e_ca = NULL,
@@ -108,38 +117,25 @@ static int hook_spawn(sd_event *event, const CertificateConfig *cc, char **argv,
         return child_spawn(event, &spec, on_hook_exit, h, &h->child);
 }
 
-bool hook_wanted(const CertificateConfig *cc) {
-        char *buf[2] = {}, **argv = NULL;
-        int r = hook_argv(cc, buf, &argv);
-
-        free(buf[0]);
-        return r > 0;
-}
-
-bool hook_running(const Hook *list, const char *certificate) {
-        for (const Hook *h = list; h; h = h->next)
-                if (streq(h->certificate, certificate))
-                        return true;
-        return false;
-}
-
-int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_usec, Hook **list,
-               HookDoneHandler on_done, void *userdata) {
+int hook_start(sd_event *event, const CertificateConfig *cc, char **argv, const char *what, uint64_t timeout_usec,
+               Hook **list, void (*on_done)(void *userdata, bool ok, const char *how), void *userdata) {
         _cleanup_free_ char *path = NULL;
-        char *default_argv[2] = {}, **argv = NULL;
+        char *default_argv[2] = {};
         Hook *h;
         int r;
 
-        r = hook_argv(cc, default_argv, &argv);
-        path = default_argv[0];
-        if (r <= 0)
-                return r;
+        if (!argv) {
+                r = hook_argv(cc, default_argv, &argv);
+                path = default_argv[0];
+                if (r <= 0)
+                        return r;
+        }
         h = calloc(1, sizeof(*h));
         if (!h || !(h->certificate = strdup(cc->name))) {
                 free(h);
                 return -ENOMEM;
         }
-        *h = (Hook) { .list = list, .certificate = h->certificate, .timeout_usec = timeout_usec,
+        *h = (Hook) { .list = list, .certificate = h->certificate, .what = what, .timeout_usec = timeout_usec,
                       .on_done = on_done, .userdata = userdata };
         r = hook_spawn(event, cc, argv, h);
         if (r >= 0)
@@ -147,9 +143,9 @@ int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_us
                                                on_hook_timeout, h);
         if (r < 0) {
                 hook_free(h);
-                return log_warning_errno(r, "Certificate %s: failed to run reload hook %s: %m", cc->name, argv[0]);
+                return log_warning_errno(r, "Certificate %s: failed to run %s %s: %m", cc->name, what, argv[0]);
         }
-        log_info("Certificate %s: running reload hook %s (pid %d).", cc->name, argv[0], (int) child_pid(h->child));
+        log_info("Certificate %s: running %s %s (pid %d).", cc->name, what, argv[0], (int) child_pid(h->child));
         h->next = *list;
         *list = h;
         return 1;

@@ -8,16 +8,13 @@
 
 typedef struct Hook Hook;
 
-/* Runs cc's hook, if it has one, as a child on the loop, added to *list; it leaves the list and
- * is freed when it exits, after on_done. Killed after timeout_usec. 0: no hook; 1: started. */
-typedef void (*HookDoneHandler)(void *userdata, const char *certificate, bool succeeded);
-
-int hook_start(sd_event *event, const CertificateConfig *cc, uint64_t timeout_usec, Hook **list,
-               HookDoneHandler on_done, void *userdata);
-/* Whether cc has a hook to run after its files change. */
-bool hook_wanted(const CertificateConfig *cc);
-/* Whether a hook of the named certificate is running in the list. */
-bool hook_running(const Hook *list, const char *certificate);
-
+/* Runs argv (NULL: cc's reload hook, if it has one) as a child on the loop, with the certificate's
+ * files in its environment, added to *list; it leaves the list and is freed when it exits, after
+ * on_done (ok: it exited 0; how: what happened, for messages). Killed after timeout_usec. what
+ * names it in logs ("reload hook", "restart command"). 0: nothing to run; 1: started. */
+int hook_start(sd_event *event, const CertificateConfig *cc, char **argv, const char *what, uint64_t timeout_usec,
+               Hook **list, void (*on_done)(void *userdata, bool ok, const char *how), void *userdata);
+/* Whether cc has a reload hook: reload_command, else its profile's (and "reload" is on). */
+bool hook_exists(const CertificateConfig *cc);
 /* Frees every hook of the list; those still running are killed. */
 void hook_free_all(Hook **list);

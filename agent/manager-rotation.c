@@ -90,23 +90,31 @@ static int copy_report(RotationReport *to, const RotationReport *from) {
         return 0;
 }
 
-void manager_rotation_apply(Manager *m, const AttemptReport *report) {
-        const RotationReport *rr = report ? &report->rotation : NULL;
+/* Marks what each datastore has loaded, from its reload's state; true if anything changed. */
+static bool update_loaded(Manager *m) {
         bool changed = false;
 
-        /* A datastore without a hook picks its files up by itself (or is not told at all): its
-         * bundle counts as loaded once written. With a hook, once the hook succeeded; a daemon
-         * that starts finds its datastores running with the files as they are. */
         for (size_t i = 0; i < m->n_certificates; i++) {
-                const CertificateConfig *cc = m->certificates[i].config;
+                const CertificateStatus *cs = m->certificates + i;
+                ReloadState st = cs->reload ? reload_state(cs->reload) : RELOAD_DONE;
 
-                if (!hook_wanted(cc) ||
-                    (!rotation_state_loaded(&m->rotation_state, cc->name) && !hook_running(m->hooks, cc->name)))
-                        changed |= mark_loaded(m, cc);
+                /* Done as the profile says (a hook or a restart that succeeded, a datastore that
+                 * reloads by itself) or confirmed by the serve check: what the CA file holds is
+                 * loaded. Nothing changed since the daemon started: the datastore runs with the
+                 * files as they are. Running, retrying, a restart nobody runs: not yet. */
+                if (st == RELOAD_DONE || st == RELOAD_CONFIRMED ||
+                    (st == RELOAD_IDLE && !rotation_state_loaded(&m->rotation_state, cs->config->name)))
+                        changed |= mark_loaded(m, cs->config);
         }
         if (changed)
                 save_state(m);
+        return changed;
+}
 
+void manager_rotation_apply(Manager *m, const AttemptReport *report) {
+        const RotationReport *rr = report ? &report->rotation : NULL;
+
+        (void) update_loaded(m);
         if (!rr || !rr->known)
                 return;
         if (!m->rotation.known || m->rotation.secret_stage != rr->secret_stage ||
@@ -121,22 +129,24 @@ void manager_rotation_apply(Manager *m, const AttemptReport *report) {
                 arm_jitter(m, rr->held_signer);
 }
 
-void manager_rotation_hook_done(Manager *m, const char *certificate, bool succeeded) {
-        for (size_t i = 0; i < m->n_certificates; i++) {
-                const CertificateConfig *cc = m->certificates[i].config;
+static int on_look_again(sd_event_source *s, uint64_t usec, void *userdata) {
+        (void) manager_request_attempt(userdata, ATTEMPT_PROVISION);
+        return 0;
+}
 
-                if (!streq(cc->name, certificate))
-                        continue;
-                /* A failed reload leaves the record as it was: the datastore may still run on the
-                 * old bundle, and nothing is reissued under a CA it may not trust. */
-                if (!succeeded || !mark_loaded(m, cc))
-                        return;
-                save_state(m);
-                /* What the node was waiting for may have come: look again (and reissue if due). */
-                if (waiting(m))
-                        (void) manager_request_attempt(m, ATTEMPT_PROVISION);
+void manager_rotation_reload_changed(Manager *m) {
+        /* A failed reload leaves the record as it was: the datastore may still run on the old
+         * bundle, and nothing is reissued under a CA it may not trust. When what the node waited
+         * for has come, look again (and reissue if due), from the loop: this runs inside the
+         * handling of an attempt's end. */
+        if (!update_loaded(m) || !waiting(m))
                 return;
-        }
+        if (m->rotation_look_source)
+                (void) sd_event_source_set_time(m->rotation_look_source, now_usec(CLOCK_MONOTONIC));
+        else
+                (void) sd_event_add_time(m->event, &m->rotation_look_source, CLOCK_MONOTONIC, now_usec(CLOCK_MONOTONIC),
+                                         0, on_look_again, m);
+        (void) sd_event_source_set_enabled(m->rotation_look_source, SD_EVENT_ONESHOT);
 }
 
 int manager_rotation_describe(Manager *m, cJSON *root) {
@@ -156,6 +166,7 @@ int manager_rotation_describe(Manager *m, cJSON *root) {
 
 void manager_rotation_done(Manager *m) {
         m->rotation_jitter_source = sd_event_source_disable_unref(m->rotation_jitter_source);
+        m->rotation_look_source = sd_event_source_disable_unref(m->rotation_look_source);
         free(m->rotation_jitter_for);
         m->rotation_jitter_for = NULL;
         rotation_report_done(&m->rotation);

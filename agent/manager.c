@@ -65,6 +65,16 @@ static bool add_u64(cJSON *o, const char *name, uint64_t v) {
         return cJSON_AddRawToObject(o, name, buf) != NULL;
 }
 
+/* "reload": what the last change needed of the datastore and whether it is confirmed. */
+static bool describe_reload(cJSON *o, const Reload *r) {
+        cJSON *x = cJSON_AddObjectToObject(o, "reload");
+
+        return x && cJSON_AddStringToObject(x, "state", reload_state_to_string(reload_state(r))) &&
+               cJSON_AddStringToObject(x, "message", strempty(reload_message(r))) &&
+               add_u64(x, "failures", reload_failures(r)) &&
+               add_u64(x, "served_not_after", reload_served_not_after(r));
+}
+
 int manager_describe(Manager *m, char **ret) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
         cJSON *vols, *certs;
@@ -115,7 +125,8 @@ int manager_describe(Manager *m, char **ret) {
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(cs->state)) ||
                     !cJSON_AddStringToObject(o, "directory", cs->config->directory) ||
                     !add_u64(o, "not_after", cs->not_after) ||
-                    !add_u64(o, "renew_at", cs->renew_at))
+                    !add_u64(o, "renew_at", cs->renew_at) ||
+                    (cs->reload && !describe_reload(o, cs->reload)))
                         return -ENOMEM;
         }
 
@@ -177,13 +188,7 @@ static void set_state(Manager *m, ManagerState s) {
         m->ready = s == MANAGER_READY;
 }
 
-/* ---- reload hooks ---- */
-
-static void on_hook_done(void *userdata, const char *certificate, bool succeeded) {
-        Manager *m = userdata;
-        m->hooks_run++;
-        manager_rotation_hook_done(m, certificate, succeeded);
-}
+/* ---- after a change: hooks, restarts, serve checks (reload.c) ---- */
 
 static char *file_stamp(const char *path) {
         struct stat st;
@@ -197,40 +202,61 @@ static char *file_stamp(const char *path) {
         return s;
 }
 
-/* The certificate file and the CA file: a new trust bundle alone (a CA rotation's prepare and
- * finish) must reach the datastore too. */
-static char *certificate_stamp(const CertificateConfig *cc) {
+static void certificate_stamps(const CertificateConfig *cc, char **ret_cert, char **ret_ca) {
         _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
-        _cleanup_free_ char *cert = NULL, *ca = NULL;
-        char *s = NULL;
 
+        *ret_cert = *ret_ca = NULL;
         if (profile_files_paths(cc, &f) < 0)
-                return NULL;
-        cert = file_stamp(f.cert_path);
-        ca = file_stamp(f.ca_path);
-        if (!cert || asprintf(&s, "%s/%s", cert, strempty(ca)) < 0)
-                return NULL;
-        return s;
+                return;
+        *ret_cert = file_stamp(f.cert_path);
+        *ret_ca = file_stamp(f.ca_path);
 }
 
 static void take_certificate_stamps(Manager *m) {
         for (size_t i = 0; i < m->n_certificates; i++) {
-                free(m->certificates[i].stamp);
-                m->certificates[i].stamp = certificate_stamp(m->certificates[i].config);
+                CertificateStatus *cs = m->certificates + i;
+
+                free(cs->stamp);
+                free(cs->ca_stamp);
+                certificate_stamps(cs->config, &cs->stamp, &cs->ca_stamp);
         }
 }
 
-/* A certificate whose file changed during the attempt gets its datastore's hook, whatever the
+static bool stamp_changed(const char *before, const char *now) {
+        return now && (!before || !streq(before, now));
+}
+
+/* A certificate whose files changed during the attempt gets what its datastore needs, whatever the
  * attempt did after (or however its worker ended). */
-static void run_hooks_for_changed(Manager *m) {
+static void reload_changed_certificates(Manager *m) {
         for (size_t i = 0; i < m->n_certificates; i++) {
                 CertificateStatus *cs = m->certificates + i;
-                _cleanup_free_ char *now = certificate_stamp(cs->config);
+                _cleanup_free_ char *cert = NULL, *ca = NULL;
+                unsigned changes = 0;
 
-                if (now && (!cs->stamp || !streq(now, cs->stamp)) && cs->state == ITEM_READY)
-                        (void) hook_start(m->event, cs->config, m->config->daemon.hook_timeout_usec, &m->hooks,
-                                          on_hook_done, m);
+                certificate_stamps(cs->config, &cert, &ca);
+                if (stamp_changed(cs->stamp, cert))
+                        changes |= RELOAD_CHANGE_CERT;
+                if (stamp_changed(cs->ca_stamp, ca))
+                        changes |= RELOAD_CHANGE_CA;
+                if (changes && cs->state == ITEM_READY && cs->reload)
+                        reload_request(cs->reload, changes);
         }
+}
+
+static void manager_publish(Manager *m, const char *status);
+
+static void on_reload_changed(Reload *r, void *userdata) {
+        Manager *m = userdata;
+        unsigned n = 0;
+
+        for (size_t i = 0; i < m->n_certificates; i++)
+                if (m->certificates[i].reload)
+                        n += reload_actions_run(m->certificates[i].reload);
+        m->hooks_run = n;
+        bus_mark_changed(m, BUS_PROPERTY_RELOADS);
+        manager_rotation_reload_changed(m);
+        manager_publish(m, m->status_text);
 }
 
 /* ---- what a report says ---- */
@@ -556,7 +582,7 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
         }
         if (report)
                 apply_report(m, report);
-        run_hooks_for_changed(m);
+        reload_changed_certificates(m);
         manager_rotation_apply(m, report);
         watch_secrets(m);
 
@@ -711,6 +737,15 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 /* ---- life cycle ---- */
 
+static void certificate_statuses_free(CertificateStatus *certs, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(certs[i].stamp);
+                free(certs[i].ca_stamp);
+                reload_free(certs[i].reload);
+        }
+        free(certs);
+}
+
 /* Takes c: frees the old config and source (the source borrows its config), sets up the new. */
 static int manager_load_state(Manager *m, Config *c) {
         _cleanup_(config_freep) Config *config = c;
@@ -731,12 +766,19 @@ static int manager_load_state(Manager *m, Config *c) {
         }
         for (size_t i = 0; i < config->n_volumes; i++)
                 vols[i].config = config->volumes + i;
-        for (size_t i = 0; i < config->n_certificates; i++)
+        for (size_t i = 0; i < config->n_certificates; i++) {
+                ReloadSettings rs = { .config = config->certificates + i, .retry = &config->retry,
+                                      .timeout_usec = config->daemon.hook_timeout_usec, .binary = "/proc/self/exe" };
                 certs[i].config = config->certificates + i;
+                r = reload_new(m->event, &rs, on_reload_changed, m, &certs[i].reload);
+                if (r < 0) {
+                        certificate_statuses_free(certs, i);
+                        free(vols);
+                        return log_oom();
+                }
+        }
 
-        for (size_t i = 0; i < m->n_certificates; i++)
-                free(m->certificates[i].stamp);
-        free(m->certificates);
+        certificate_statuses_free(m->certificates, m->n_certificates);
         free(m->volumes);
         bus_mark_changed(m, BUS_PROPERTY_VOLUMES | BUS_PROPERTY_CERTIFICATES);
         m->volumes = vols;
@@ -783,7 +825,6 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         reply_waiters(m, true, -ESHUTDOWN, "The daemon is stopping.");
-        hook_free_all(&m->hooks);
         manager_rotation_done(m);
         worker_free(m->worker);
         bus_close(m);
@@ -795,9 +836,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->deadline_source);
         sd_event_source_disable_unref(m->bus_emit_source);
         secret_source_free(m->source);
-        for (size_t i = 0; i < m->n_certificates; i++)
-                free(m->certificates[i].stamp);
-        free(m->certificates);
+        certificate_statuses_free(m->certificates, m->n_certificates);
         free(m->volumes);
         config_free(m->config);
         sd_event_unref(m->event);

@@ -8,8 +8,8 @@
 
 #include "attempt.h"
 #include "config.h"
-#include "hook.h"
 #include "json-util.h"
+#include "reload.h"
 #include "rotation-state.h"
 #include "secret.h"
 #include "worker.h"
@@ -38,6 +38,8 @@ typedef struct CertificateStatus {
         uint64_t jitter;              /* drawn once per not_after: renew at renew_at + jitter */
         uint64_t jitter_for;          /* the not_after the jitter was drawn for */
         char *stamp;                  /* inode and mtime of the certificate file: "did it change?" */
+        char *ca_stamp;               /* the same of its CA file */
+        Reload *reload;               /* what the datastore needs after a change, and whether it worked */
 } CertificateStatus;
 
 typedef struct Manager Manager;
@@ -103,8 +105,7 @@ struct Manager {
         sd_event_source *changed_source;
         sd_event_source *bus_retry_source;
         sd_event_source *deadline_source;
-        Hook *hooks;
-        unsigned hooks_run;           /* how many reload hooks finished, for Describe() */
+        unsigned hooks_run;           /* how many reload hooks and restarts finished, for Describe() */
 
         unsigned bus_changed;         /* BusProperty bits to send in the next PropertiesChanged */
         sd_event_source *bus_emit_source;
@@ -116,11 +117,12 @@ struct Manager {
         RotationReport rotation;         /* the stages, from the last attempt that read the CA */
         char *rotation_jitter_for;       /* the signer whose reissue waits for rotation_jitter_source */
         sd_event_source *rotation_jitter_source;
+        sd_event_source *rotation_look_source;  /* a provisioning attempt once a datastore loaded the bundle */
 };
 
-/* manager-rotation.c: after each attempt, after each hook, in Describe(), at the end. */
+/* manager-rotation.c: after each attempt, after each change of a reload, in Describe(), at the end. */
 void manager_rotation_apply(Manager *m, const AttemptReport *report);
-void manager_rotation_hook_done(Manager *m, const char *certificate, bool succeeded);
+void manager_rotation_reload_changed(Manager *m);
 int manager_rotation_describe(Manager *m, cJSON *root);
 void manager_rotation_done(Manager *m);
 

@@ -354,6 +354,47 @@ static bool key_type_matches(EVP_PKEY *k, KeyType t) {
         }
 }
 
+/* The KeyType a CA key counts as for a profile's refusals: Ed448 as Ed25519 (EdDSA: no digest of
+ * its own), P-521 as P-384 (not the P-256 gRPC's C core handshakes with); -EOPNOTSUPP for others. */
+static int ca_key_class(EVP_PKEY *k, KeyType *ret) {
+        char group[80] = {};
+        size_t n = 0;
+
+        for (KeyType t = 0; t < _KEY_TYPE_MAX; t++)
+                if (key_type_matches(k, t)) {
+                        *ret = t;
+                        return 0;
+                }
+        if (EVP_PKEY_is_a(k, "ED448")) {
+                *ret = KEY_TYPE_ED25519;
+                return 0;
+        }
+        if (EVP_PKEY_is_a(k, "EC") && EVP_PKEY_get_group_name(k, group, sizeof(group), &n) == 1 &&
+            (streq(group, "secp521r1") || streq(group, "P-521"))) {
+                *ret = KEY_TYPE_EC_P384;
+                return 0;
+        }
+        ERR_clear_error();
+        return -EOPNOTSUPP;
+}
+
+/* The node certificate's signature is the CA's: refused where the profile's datastore cannot use it. */
+static int check_ca_key(const CertificateConfig *cc, const Ca *ca, NsError *error) {
+        const Profile *p = profile_get(cc->profile);
+        const char *reason;
+        KeyType t;
+
+        if (!p || ca_key_class(ca->key, &t) < 0)
+                return 0;
+        reason = profile_refuses_key(p, t, true);
+        if (!reason)
+                return 0;
+        return ns_error_set(error, -EKEYREJECTED,
+                            "the CA's key is %s, which the %s profile refuses for the CA that signs its "
+                            "certificates: %s; use a CA with an ECDSA P-256 or RSA key",
+                            key_type_to_string(t), profile_type_to_string(p->type), reason);
+}
+
 /* EdDSA signs the message itself: no separate digest. Everything else: SHA-256. */
 static const EVP_MD *sign_digest(EVP_PKEY *signer) {
         if (EVP_PKEY_is_a(signer, "ED25519") || EVP_PKEY_is_a(signer, "ED448"))
@@ -1208,12 +1249,38 @@ static int fix_attributes(int dfd, const char *path, mode_t mode, uid_t uid, gid
 }
 
 /* The files on disk stay: the trust bundle brought up to date, owners and modes corrected. */
-static int keep_existing(int dfd, const Ca *ca, const ProfileFiles *f, NsError *error) {
+/* Replaces the certificate file with its own bytes: a new inode and mtime for a datastore that
+ * reads its files again only when the certificate file's mtime moves (TiKV). */
+static int rewrite_cert_file(int dfd, const ProfileFiles *f, NsError *error) {
+        _cleanup_free_ char *data = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t size = 0;
+        int r;
+
+        r = path_open_regular_at(dfd, file_name(f->cert_path), O_RDONLY, &fd, NULL);
+        if (r >= 0)
+                r = read_full_fd(fd, PKI_FILE_MAX, &data, &size);
+        if (r >= 0)
+                r = write_file_atomic_at(dfd, file_name(f->cert_path), data, size, f->cert_mode, f->uid, f->gid);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to rewrite %s after its CA file changed: %s", f->cert_path,
+                                    strerror(-r));
+        return 0;
+}
+
+static int keep_existing(const CertificateConfig *cc, int dfd, const Ca *ca, const ProfileFiles *f,
+                         NsError *error) {
+        const Profile *p = profile_get(cc->profile);
         int r, changed;
 
         changed = update_ca_file(dfd, ca, f, error);
         if (changed < 0)
                 return changed;
+        if (changed > 0 && p && p->ca_reload == PROFILE_RELOAD_MTIME) {
+                r = rewrite_cert_file(dfd, f, error);
+                if (r < 0)
+                        return r;
+        }
         r = fix_attributes(dfd, f->key_path, f->key_mode, f->uid, f->gid, error);
         if (r >= 0)
                 r = fix_attributes(dfd, f->cert_path, f->cert_mode, f->uid, f->gid, error);
@@ -1294,6 +1361,9 @@ int certificate_provision_gated(const Config *c, const CertificateConfig *cc, co
         r = profile_files_resolve(cc, &f, error);
         if (r < 0)
                 return r;
+        r = check_ca_key(cc, ca, error);
+        if (r < 0)
+                return r;
         r = wanted_names_collect(c, cc, &w, error);
         if (r < 0)
                 return r;
@@ -1310,7 +1380,7 @@ int certificate_provision_gated(const Config *c, const CertificateConfig *cc, co
         if (r > 0 && ret_held)
                 *ret_held = true;
         if (r >= 0)
-                r = keep_existing(dfd, ca, &f, error);
+                r = keep_existing(cc, dfd, ca, &f, error);
         else {
                 log_debug("Certificate %s: issuing a new one: %s.", cc->name, why.message);
                 r = issue_and_write(c, cc, ca, dfd, &f, &w, &not_after, error);

@@ -226,6 +226,21 @@ int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret
         return read_secret_fd(fd, max, ret);
 }
 
+int write_full_fd(int fd, const void *data, size_t size) {
+        const char *s = data;
+
+        while (size > 0) {
+                ssize_t k = write(fd, s, size);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                s += k;
+                size -= (size_t) k;
+        }
+        return 0;
+}
+
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size) {
         _cleanup_free_ char *buf = NULL;
         size_t size = 0, alloc = 0;

@@ -50,6 +50,8 @@ int read_secret_fd(int fd, size_t max, SecretValue **ret);
 /* Reads a whole (non-secret) file into a malloc'ed NUL-terminated buffer. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);
+/* Writes all of data to fd, going on after short writes and EINTR. */
+int write_full_fd(int fd, const void *data, size_t size);
 
 /* Replaces name in the directory dir_fd atomically: a new unnamed file in that directory, written,
  * fchown'ed/fchmod'ed, fsync'ed, linked under a new random name, renamed over name (whatever name

@@ -119,6 +119,17 @@ static double json_number(const cJSON *o, const char *name) {
         return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e19 ? v->valuedouble : 0;
 }
 
+/* A reload that is not simply done: its state and why (the message says until when a certificate
+ * still served is valid). */
+static void print_reload(const cJSON *reload) {
+        const char *state = json_string(reload, "state");
+
+        if (isempty(state) || streq(state, "idle") || streq(state, "done") || streq(state, "confirmed"))
+                return;
+        printf("    reload %s: %s\n", state,
+               isempty(json_string(reload, "message")) ? "-" : json_string(reload, "message"));
+}
+
 static int print_table(const char *json, const char *from) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
         const cJSON *item;
@@ -161,6 +172,7 @@ static int print_table(const char *json, const char *from) {
 
                 printf("  %-20s %-8s %-24s %s\n", json_string(item, "name"), json_string(item, "state"),
                        FORMAT_UTC_USEC(na > 0 ? (uint64_t) na : 0), FORMAT_UTC_USEC(ra > 0 ? (uint64_t) ra : 0));
+                print_reload(cJSON_GetObjectItemCaseSensitive(item, "reload"));
         }
         return 0;
 }

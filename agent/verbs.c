@@ -3,8 +3,11 @@
 #include <getopt.h>
 #include <time.h>
 
+#include "json-util.h"
 #include "log.h"
+#include "profile.h"
 #include "provision.h"
+#include "serve-check.h"
 #include "secure.h"
 #include "time-util.h"
 #include "verbs.h"
@@ -189,30 +192,112 @@ static int parse_seconds_arg(const char *s, uint64_t *ret) {
         return 0;
 }
 
+#define SERVE_CHECK_TIMEOUT_USEC (5 * USEC_PER_SEC)
+
+/* --serving: every certificate with a serve_check is what its datastore serves. */
+static int check_serving(const Config *c, NsError *error) {
+        for (size_t i = 0; i < c->n_certificates; i++) {
+                const CertificateConfig *cc = c->certificates + i;
+                _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
+                ServeCheckResult res = {};
+                char until[UTC_TIME_MAX];
+                int r;
+
+                if (!cc->serve_check.address)
+                        continue;
+                r = profile_files_paths(cc, &f);
+                if (r < 0)
+                        return ns_error_set(error, r, "Certificate %s: %m", cc->name);
+                r = serve_check_run(&cc->serve_check, f.cert_path, SERVE_CHECK_TIMEOUT_USEC, &res, error);
+                if (r < 0) {
+                        (void) ns_error_prefix(error, r, "Certificate %s: serve_check", cc->name);
+                        return CHECK_EXIT_NOT_SERVING;
+                }
+                if (!res.match) {
+                        format_utc_usec(res.served_not_after, until, sizeof(until));
+                        (void) ns_error_set(error, -ESTALE,
+                                            "Certificate %s: the datastore at %s still serves another certificate "
+                                            "(serial %s, valid until %s), not %s",
+                                            cc->name, cc->serve_check.address, res.served_serial, until, f.cert_path);
+                        return CHECK_EXIT_NOT_SERVING;
+                }
+        }
+        return CHECK_EXIT_OK;
+}
+
+/* The daemon's serve check child: "check --serve-probe=PROTOCOL:ADDRESS --cert-file=PATH
+ * --report-fd=N", not in --help. The JSON result goes to the fd; exit 0 when the check ran. */
+static int serve_probe(const char *probe, const char *cert_file, int report_fd) {
+        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
+        _cleanup_free_ char *text = NULL, *proto = NULL;
+        ServeCheckConfig sc = {};
+        ServeCheckResult res = {};
+        NsError error = {};
+        const char *colon = strchr(probe, ':');
+        char buf[32];
+        int r;
+
+        if (!root)
+                return log_oom();
+        if (!colon || !cert_file || report_fd < 0 || !(proto = strndup(probe, colon - probe)))
+                return log_error_errno(-EINVAL, "--serve-probe needs PROTOCOL:ADDRESS, --cert-file and --report-fd");
+        sc.protocol = serve_check_protocol_from_string(proto);
+        sc.address = (char *) colon + 1;
+        if ((int) sc.protocol < 0)
+                return log_error_errno(-EINVAL, "--serve-probe: unknown protocol \"%s\"", proto);
+        r = serve_check_run(&sc, cert_file, SERVE_CHECK_TIMEOUT_USEC, &res, &error);
+        if (r < 0) {
+                if (!cJSON_AddStringToObject(root, "error", ns_error_message(&error, r)))
+                        return log_oom();
+        } else {
+                (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) res.served_not_after);
+                if (!cJSON_AddBoolToObject(root, "match", res.match) ||
+                    !cJSON_AddRawToObject(root, "served_not_after", buf) ||
+                    !cJSON_AddStringToObject(root, "served_serial", res.served_serial))
+                        return log_oom();
+        }
+        text = cJSON_PrintUnformatted(root);
+        if (!text)
+                return log_oom();
+        r = write_full_fd(report_fd, text, strlen(text));
+        if (r < 0)
+                return log_error_errno(r, "Failed to write the serve check's result: %m");
+        return 0;
+}
+
 int verb_check(int argc, char *argv[]) {
+        enum { ARG_SERVE_PROBE = 0x100, ARG_CERT_FILE, ARG_REPORT_FD };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "wait", required_argument, NULL, 'w' },
                 { "quiet", no_argument, NULL, 'q' },
+                { "serving", no_argument, NULL, 's' },
+                { "serve-probe", required_argument, NULL, ARG_SERVE_PROBE },
+                { "cert-file", required_argument, NULL, ARG_CERT_FILE },
+                { "report-fd", required_argument, NULL, ARG_REPORT_FD },
                 {}
         };
         _cleanup_(config_freep) Config *c = NULL;
         uint64_t wait_usec = 0, deadline;
-        bool quiet = false, waited = false;
-        int opt, r;
+        bool quiet = false, waited = false, serving = false;
+        const char *probe = NULL, *cert_file = NULL;
+        int opt, r, report_fd = -1;
 
         optind = 0;
-        while ((opt = getopt_long(argc, argv, "hw:q", options, NULL)) >= 0)
+        while ((opt = getopt_long(argc, argv, "hw:qs", options, NULL)) >= 0)
                 switch (opt) {
                 case 'h':
-                        fputs("Usage: nodeseal check [--wait SECS] [--quiet]\n\n"
+                        fputs("Usage: nodeseal check [--wait SECS] [--quiet] [--serving]\n\n"
                               "Exits 0 only if every volume is open, mounted from its own dm-crypt device and\n"
                               "writable, and every certificate is valid, matches its key, chains to the current\n"
                               "CA and does not expire within the margin. Needs no daemon.\n\n"
                               "  --wait SECS   retry once a second until all is in place or SECS have passed\n"
-                              "  --quiet       print nothing on success\n\n"
+                              "  --quiet       print nothing on success\n"
+                              "  --serving     also connect to each certificate's serve_check address and\n"
+                              "                require that the datastore serves the certificate in its file\n\n"
                               "Exit codes: 0 ok, 1 error, 3 volume, 4 certificate or CA missing,\n"
-                              "5 certificate expired or expiring, 6 certificate invalid, 7 --wait timed out.\n",
+                              "5 certificate expired or expiring, 6 certificate invalid, 7 --wait timed out,\n"
+                              "8 a datastore serves another certificate (or cannot be asked).\n",
                               stdout);
                         return 0;
                 case 'w':
@@ -223,11 +308,26 @@ int verb_check(int argc, char *argv[]) {
                 case 'q':
                         quiet = true;
                         break;
+                case 's':
+                        serving = true;
+                        break;
+                case ARG_SERVE_PROBE:
+                        probe = optarg;
+                        break;
+                case ARG_CERT_FILE:
+                        cert_file = optarg;
+                        break;
+                case ARG_REPORT_FD:
+                        if (parse_fd(optarg, &report_fd) < 0)
+                                return log_error_errno(-EINVAL, "--report-fd: \"%s\" is not a file descriptor", optarg);
+                        break;
                 default:
                         return -EINVAL;
                 }
         if (optind < argc)
                 return log_error_errno(-EINVAL, "check: unexpected argument \"%s\"", argv[optind]);
+        if (probe)
+                return serve_probe(probe, cert_file, report_fd) < 0 ? CHECK_EXIT_FAILURE : CHECK_EXIT_OK;
 
         r = verb_load_config(&c);
         if (r < 0)
@@ -238,10 +338,12 @@ int verb_check(int argc, char *argv[]) {
                 NsError error = {};
 
                 r = check_all(c, &error);
+                if (r == CHECK_EXIT_OK && serving)
+                        r = check_serving(c, &error);
                 if (r == CHECK_EXIT_OK) {
                         if (!quiet)
-                                printf("ok: %zu volume(s) and %zu certificate(s) in place\n", c->n_volumes,
-                                       c->n_certificates);
+                                printf("ok: %zu volume(s) and %zu certificate(s) in place%s\n", c->n_volumes,
+                                       c->n_certificates, serving ? ", and served" : "");
                         return CHECK_EXIT_OK;
                 }
                 if (!waited || now_usec(CLOCK_MONOTONIC) >= deadline) {

@@ -25,6 +25,7 @@ enum {
         CHECK_EXIT_CERT_EXPIRING = 5,  /* expired, or expiring within the margin */
         CHECK_EXIT_CERT_INVALID = 6,   /* mismatching key, wrong CA, missing SAN */
         CHECK_EXIT_TIMEOUT = 7,        /* --wait ran out */
+        CHECK_EXIT_NOT_SERVING = 8,    /* --serving: a datastore serves another certificate than its file */
 };
 
 /* Loads arg_config; logs the error (naming file, field, reason) itself. */

@@ -163,19 +163,6 @@ pid_t worker_pid(const Worker *w) {
 
 /* ---- the worker's side ---- */
 
-static int write_all(int fd, const char *s, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, s, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return negative_errno();
-                s += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int worker_main(const Config *c, AttemptKind kind, int report_fd) {
         _cleanup_(attempt_report_done) AttemptReport report = {};
         _cleanup_free_ char *json = NULL;
@@ -190,5 +177,5 @@ int worker_main(const Config *c, AttemptKind kind, int report_fd) {
         r = attempt_report_to_json(&report, &json);
         if (r < 0)
                 return r;
-        return write_all(report_fd, json, strlen(json));
+        return write_full_fd(report_fd, json, strlen(json));
 }

@@ -212,6 +212,26 @@ TEST(certificate_validation) {
         ASSERT_REFUSED(CERT(", \"reload_command\": [\"reload.sh\"]"), "certificates[0].reload_command[0]");
         /* An empty argv has no program to run (it crashed every command once). */
         ASSERT_REFUSED(CERT(", \"reload_command\": []"), "certificates[0].reload_command: must not be empty");
+        /* Key types the profile's datastore cannot handshake with, refused with the reason. */
+        ASSERT_REFUSED(CERT(", \"profile\": \"tikv\", \"key_type\": \"ed25519\""),
+                       "certificates[0].key_type: ed25519 is refused for the tikv profile: gRPC");
+        ASSERT_REFUSED(CERT(", \"profile\": \"pd\", \"key_type\": \"ec-p384\""),
+                       "certificates[0].key_type: ec-p384 is refused for the pd profile: gRPC");
+}
+
+TEST(certificate_key_types_accepted) {
+        static const char *const ok[] = {
+                CERT(", \"profile\": \"postgresql\", \"key_type\": \"ed25519\""),
+                CERT(", \"profile\": \"etcd\", \"key_type\": \"ed25519\""),
+                CERT(", \"profile\": \"tikv\", \"key_type\": \"rsa-2048\""),
+                CERT(", \"profile\": \"pd\""),
+        };
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                NsError e = {};
+                Config *c = NULL;
+                ASSERT_OK(parse(ok[i], &c, &e));
+                config_free(c);
+        }
 }
 
 TEST(expand) {

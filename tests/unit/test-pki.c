@@ -972,6 +972,79 @@ TEST(ca_file_update_alone) {
         config_free(c);
 }
 
+static ino_t file_inode(const char *dir, const char *file) {
+        _cleanup_free_ char *p = path_in(dir, file);
+        struct stat st = {};
+        return stat(p, &st) == 0 ? st.st_ino : 0;
+}
+
+TEST(ca_file_update_rewrites_cert_for_mtime_profiles) {
+        /* TiKV reads its files again only when the certificate file's mtime moves: a new bundle alone
+         * rewrites the certificate file (same bytes, new inode); PostgreSQL's hook needs no such thing. */
+        static const struct { const char *profile, *cert; bool rewritten; } cases[] = {
+                { "\"profile\": \"tikv\", \"owner\": \"root\"", "server.pem", true },
+                { "\"profile\": \"postgresql\", \"owner\": \"root\"", "server.crt", false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *pem = NULL, *other_pem = NULL, *bundle = NULL, *before = NULL, *after = NULL;
+                SecretValue *key = NULL, *other_key = NULL;
+                char dir[256];
+                Ca *a = NULL, *b = NULL;
+                Config *c = new_config(cases[i].profile, dir, sizeof(dir));
+                _cleanup_free_ char *cert_path = NULL;
+                NsError e = {};
+                ino_t ino;
+
+                ASSERT_OK(ca_generate("ca", KEY_TYPE_EC_P256, 100, &pem, &key, &e));
+                ASSERT_OK(ca_generate("next", KEY_TYPE_EC_P256, 100, &other_pem, &other_key, &e));
+                ASSERT_TRUE(asprintf(&bundle, "%s%s", pem, other_pem) > 0);
+                ASSERT_OK(ca_from_strings(pem, key, NULL, &a, &e));
+                ASSERT_OK(ca_from_strings(pem, key, bundle, &b, &e));
+                ASSERT_EQ(certificate_provision(c, &c->certificates[0], a, NULL, &e), 1);
+                cert_path = path_in(dir, cases[i].cert);
+                ASSERT_OK(read_full_file(cert_path, 1 << 20, &before, NULL));
+                ino = file_inode(dir, cases[i].cert);
+                ASSERT_EQ(certificate_provision(c, &c->certificates[0], b, NULL, &e), 1);
+                ASSERT_OK(read_full_file(cert_path, 1 << 20, &after, NULL));
+                ASSERT_STREQ(before, after);
+                ASSERT_EQ(file_inode(dir, cases[i].cert) != ino, cases[i].rewritten);
+                secret_value_free(key);
+                secret_value_free(other_key);
+                ca_free(a);
+                ca_free(b);
+                config_free(c);
+        }
+}
+
+TEST(ca_key_refused_by_profile) {
+        /* PostgreSQL's channel binding cannot hash an Ed25519 signature; TiKV's gRPC takes no P-384. */
+        static const struct { const char *profile; KeyType ca_type; bool refused; } cases[] = {
+                { "\"profile\": \"postgresql\", \"owner\": \"root\"", KEY_TYPE_ED25519, true },
+                { "\"profile\": \"postgresql\", \"owner\": \"root\"", KEY_TYPE_EC_P384, false },
+                { "\"profile\": \"tikv\", \"owner\": \"root\"", KEY_TYPE_EC_P384, true },
+                { "\"profile\": \"pd\", \"owner\": \"root\"", KEY_TYPE_ED25519, true },
+                { "\"profile\": \"etcd\", \"owner\": \"root\"", KEY_TYPE_ED25519, false },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char dir[256];
+                Ca *ca = new_ca(cases[i].ca_type, 10, NULL);
+                Config *c = new_config(cases[i].profile, dir, sizeof(dir));
+                NsError e = {};
+                int r = certificate_provision(c, &c->certificates[0], ca, NULL, &e);
+
+                if (cases[i].refused) {
+                        ASSERT_EQ(r, -EKEYREJECTED);
+                        ASSERT_TRUE(strstr(e.message, "the CA's key is") != NULL);
+                        ASSERT_TRUE(strstr(e.message, key_type_to_string(cases[i].ca_type)) != NULL);
+                        /* Nothing written. */
+                        ASSERT_TRUE(access(dir, F_OK) < 0);
+                } else
+                        ASSERT_EQ(r, 1);
+                config_free(c);
+                ca_free(ca);
+        }
+}
+
 TEST(reissue_missing_san) {
         char dir[256], json[1024];
         Ca *ca = new_ca(KEY_TYPE_EC_P256, 0, NULL);

@@ -19,15 +19,27 @@ TEST(table) {
         static const struct {
                 ProfileType type;
                 const char *cert, *key, *ca, *owner, *hook;
-                bool watches;
+                ProfileReload cert_reload, ca_reload;
+                const char *since;
         } expected[] = {
-                { PROFILE_POSTGRESQL, "server.crt", "server.key", "root.crt", "postgres", "postgresql", false },
-                { PROFILE_MYSQL, "server-cert.pem", "server-key.pem", "ca.pem", "mysql", "mysql", false },
-                { PROFILE_REDIS, "redis.crt", "redis.key", "ca.crt", "redis", "redis", false },
-                { PROFILE_TIKV, "server.pem", "server-key.pem", "ca.pem", "tidb", NULL, true },
-                { PROFILE_RQLITE, "node.crt", "node.key", "ca.crt", "rqlite", NULL, true },
-                { PROFILE_BANYANDB, "server.crt", "server.key", "ca.crt", NULL, NULL, true },
-                { PROFILE_GENERIC, "tls.crt", "tls.key", "ca.crt", NULL, NULL, false },
+                { PROFILE_POSTGRESQL, "server.crt", "server.key", "root.crt", "postgres", "postgresql",
+                  PROFILE_RELOAD_HOOK, PROFILE_RELOAD_HOOK, NULL },
+                { PROFILE_MYSQL, "server-cert.pem", "server-key.pem", "ca.pem", "mysql", "mysql", PROFILE_RELOAD_HOOK,
+                  PROFILE_RELOAD_HOOK, NULL },
+                { PROFILE_REDIS, "redis.crt", "redis.key", "ca.crt", "redis", "redis", PROFILE_RELOAD_HOOK,
+                  PROFILE_RELOAD_HOOK, NULL },
+                { PROFILE_TIKV, "server.pem", "server-key.pem", "ca.pem", "tidb", NULL, PROFILE_RELOAD_MTIME,
+                  PROFILE_RELOAD_MTIME, NULL },
+                { PROFILE_RQLITE, "node.crt", "node.key", "ca.crt", "rqlite", NULL, PROFILE_RELOAD_MTIME,
+                  PROFILE_RELOAD_RESTART, "rqlite 8.37" },
+                { PROFILE_BANYANDB, "server.crt", "server.key", "ca.crt", NULL, NULL, PROFILE_RELOAD_WATCH,
+                  PROFILE_RELOAD_RESTART, "BanyanDB 0.9" },
+                { PROFILE_GENERIC, "tls.crt", "tls.key", "ca.crt", NULL, NULL, PROFILE_RELOAD_HOOK,
+                  PROFILE_RELOAD_HOOK, NULL },
+                { PROFILE_ETCD, "server.crt", "server.key", "ca.crt", "etcd", NULL, PROFILE_RELOAD_HANDSHAKE,
+                  PROFILE_RELOAD_RESTART, NULL },
+                { PROFILE_PD, "server.pem", "server-key.pem", "ca.pem", "tidb", NULL, PROFILE_RELOAD_HANDSHAKE,
+                  PROFILE_RELOAD_RESTART, NULL },
         };
 
         ASSERT_EQ(ELEMENTSOF(expected), _PROFILE_TYPE_MAX);
@@ -43,7 +55,15 @@ TEST(table) {
                                               : !p->default_owner);
                 ASSERT_TRUE(expected[i].hook ? p->reload_hook && streq(p->reload_hook, expected[i].hook)
                                              : !p->reload_hook);
-                ASSERT_EQ(p->watches_files, expected[i].watches);
+                ASSERT_EQ(p->cert_reload, expected[i].cert_reload);
+                ASSERT_EQ(p->ca_reload, expected[i].ca_reload);
+                ASSERT_TRUE(expected[i].since ? p->reload_since && streq(p->reload_since, expected[i].since)
+                                              : !p->reload_since);
+                /* A hook mode needs a hook, or it is the generic profile's reload_command. */
+                if (p->cert_reload == PROFILE_RELOAD_HOOK || p->ca_reload == PROFILE_RELOAD_HOOK)
+                        ASSERT_TRUE(p->reload_hook || p->type == PROFILE_GENERIC);
+                /* Refusals come with a reason. */
+                ASSERT_EQ(!!(p->refused_node_keys | p->refused_ca_keys), !!p->refused_reason);
                 /* Three distinct files in every layout. */
                 ASSERT_FALSE(streq(p->cert_file, p->key_file));
                 ASSERT_FALSE(streq(p->cert_file, p->ca_file));
@@ -53,6 +73,27 @@ TEST(table) {
         ASSERT_FALSE(profile_get(PROFILE_REDIS)->group_key_needs_root);
         ASSERT_TRUE(profile_get(_PROFILE_TYPE_INVALID) == NULL);
         ASSERT_TRUE(profile_get(_PROFILE_TYPE_MAX) == NULL);
+        for (ProfileReload r = 0; r < _PROFILE_RELOAD_MAX; r++)
+                ASSERT_EQ(profile_reload_from_string(profile_reload_to_string(r)), r);
+}
+
+TEST(refused_keys) {
+        const Profile *pg = profile_get(PROFILE_POSTGRESQL), *tikv = profile_get(PROFILE_TIKV),
+                      *pd = profile_get(PROFILE_PD), *etcd = profile_get(PROFILE_ETCD);
+
+        /* The CA's signature is what channel binding hashes; the node's own key does not enter it. */
+        ASSERT_TRUE(profile_refuses_key(pg, KEY_TYPE_ED25519, true) != NULL);
+        ASSERT_TRUE(profile_refuses_key(pg, KEY_TYPE_ED25519, false) == NULL);
+        ASSERT_TRUE(profile_refuses_key(pg, KEY_TYPE_EC_P384, true) == NULL);
+        for (int as_ca = 0; as_ca <= 1; as_ca++) {
+                ASSERT_TRUE(profile_refuses_key(tikv, KEY_TYPE_ED25519, as_ca) != NULL);
+                ASSERT_TRUE(profile_refuses_key(tikv, KEY_TYPE_EC_P384, as_ca) != NULL);
+                ASSERT_TRUE(profile_refuses_key(pd, KEY_TYPE_EC_P384, as_ca) != NULL);
+                ASSERT_TRUE(profile_refuses_key(tikv, KEY_TYPE_EC_P256, as_ca) == NULL);
+                ASSERT_TRUE(profile_refuses_key(tikv, KEY_TYPE_RSA_2048, as_ca) == NULL);
+                ASSERT_TRUE(profile_refuses_key(etcd, KEY_TYPE_ED25519, as_ca) == NULL);
+        }
+        ASSERT_TRUE(profile_refuses_key(tikv, _KEY_TYPE_INVALID, false) == NULL);
 }
 
 TEST(paths) {
