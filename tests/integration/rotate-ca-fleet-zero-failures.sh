@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The proof of a CA rotation with overlap: three nodeseal nodes (three configs against one
 # directory secret source) running a three-member etcd cluster with client and peer mutual TLS from
-# nodeseal's certificates, and Redis on node 2, while clients loop through the whole rotation.
+# nodeseal's certificates, PostgreSQL on node 1 and Redis on node 2, while clients loop through the
+# whole rotation.
 # Clients take their trust from "nodeseal ca" and refresh it after prepare, as the README says;
 # the peers trust the node's own bundle. etcd reads its CA files at start only, so each node's
 # restart_command restarts its member: one at a time, only while all are healthy (else it fails and
@@ -15,6 +16,9 @@
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
         skip "redis-server is not installed (packages redis-server, redis-tools; tests/run-all installs them)"
 [ "$(id -u)" -eq 0 ] || skip "needs root (the secrets directory must be root's)"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$pgbin/initdb" ] && id postgres >/dev/null 2>&1 || skip "PostgreSQL server not installed (tests/run-all installs it)"
+chmod 0755 "$T"
 
 make_ca "$T/ca"
 mkdir -p "$T/secrets/nodeseal-ca"
@@ -23,6 +27,7 @@ cp "$T/ca/ca.crt" "$T/secrets/nodeseal-ca/tls.crt"
 cp "$T/ca/ca.key" "$T/secrets/nodeseal-ca/tls.key"
 etcd_ports
 redis_port=$(etcd_free_port)
+pg_port=$(etcd_free_port)
 me=$(id -un)
 
 # restart-member I: what each node's etcd certificate runs when its CA file changed.
@@ -53,11 +58,18 @@ cat >"$T/reload-redis" <<EOS
 exec redis-cli -s "$T/redis.sock" CONFIG SET tls-cert-file "\$NODESEAL_CERT_FILE" tls-key-file "\$NODESEAL_KEY_FILE" \\
         tls-ca-cert-file "\$NODESEAL_CA_FILE"
 EOS
-chmod +x "$T/restart-member" "$T/reload-redis"
+# reload-pg: over the server's Unix socket, as its superuser.
+cat >"$T/reload-pg" <<EOS
+#!/bin/sh
+exec runuser -u postgres -- psql -h "$T/pgsock" -p $pg_port -d postgres -Atc 'SELECT pg_reload_conf()'
+EOS
+chmod +x "$T/restart-member" "$T/reload-redis" "$T/reload-pg"
 
 for i in 1 2 3; do
         mkdir -p "$T/n$i"
         redis=
+        [ $i = 1 ] && redis=", { \"name\": \"postgresql\", \"profile\": \"postgresql\", \"directory\": \"$T/n1/pg-tls\",
+            \"dns_names\": [\"localhost\"], \"ip_addresses\": [\"127.0.0.1\"], \"reload_command\": [\"$T/reload-pg\"] }"
         [ $i = 2 ] && redis=", { \"name\": \"redis\", \"profile\": \"redis\", \"directory\": \"$T/n2/redis-tls\", \"owner\": \"$me\",
             \"dns_names\": [\"localhost\"], \"ip_addresses\": [\"127.0.0.1\"], \"reload_command\": [\"$T/reload-redis\"] }"
         cat >"$T/n$i/nodeseal.json" <<JSON
@@ -85,6 +97,23 @@ redis-server --port 0 --bind 127.0.0.1 --tls-port "$redis_port" --unixsocket "$T
         --tls-ca-cert-file "$T/n2/redis-tls/ca.crt" --tls-auth-clients yes \
         --dir "$T/redis-data" --save "" --appendonly no --daemonize no >"$T/redis-server.log" 2>&1 &
 cleanup_hooks+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+install -d -o postgres -m 0700 "$T/pgdata"
+install -d -o postgres -m 0755 "$T/pgsock"
+runuser -u postgres -- "$pgbin/initdb" -D "$T/pgdata" -A trust >/dev/null
+cat >>"$T/pgdata/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$T/pgsock'
+ssl = on
+ssl_cert_file = '$T/n1/pg-tls/server.crt'
+ssl_key_file = '$T/n1/pg-tls/server.key'
+ssl_ca_file = '$T/n1/pg-tls/root.crt'
+CONF
+printf '%s\n' "local all all trust" "hostssl all all 127.0.0.0/8 trust clientcert=verify-ca" \
+        "hostnossl all all 0.0.0.0/0 reject" >"$T/pgdata/pg_hba.conf"
+runuser -u postgres -- "$pgbin/pg_ctl" -D "$T/pgdata" -l "$T/pgsock/pg.log" -w start >/dev/null ||
+        fail "PostgreSQL did not start: $(cat "$T/pgsock/pg.log")"
+cleanup_hooks+=("runuser -u postgres -- '$pgbin/pg_ctl' -D '$T/pgdata' -m immediate stop >/dev/null 2>&1")
 
 for i in 1 2 3; do
         "$NODESEAL" -c "$T/n$i/nodeseal.json" --log-format text run --bus-address "unix:path=$T/no-bus" \
@@ -113,7 +142,7 @@ mkdir -p "$T/client" "$T/control"
 "$NODESEAL" -c "$T/n1/nodeseal.json" ca >"$T/client/ca.crt"
 # The clients' own certificate: node 1's, copied as one file (certificate and key together), so
 # that a client never reads the key of one and the certificate of another; refreshed after activate.
-client_identity() { cat "$T/n1/etcd-tls/server.crt" "$T/n1/etcd-tls/server.key" >"$T/client/id.new" &&
+client_identity() { (umask 077 && cat "$T/n1/etcd-tls/server.crt" "$T/n1/etcd-tls/server.key" >"$T/client/id.new") &&
         mv "$T/client/id.new" "$T/client/id.pem"; }
 client_identity
 cp "$T/client/ca.crt" "$T/control/ca.crt"
@@ -153,12 +182,18 @@ redis_client() {
         timeout 5 redis-cli --tls --cacert "$TRUST" --cert "$T/client/id.pem" --key "$T/client/id.pem" \
                 -h 127.0.0.1 -p "$redis_port" PING </dev/null | grep -qx PONG
 }
-export -f etcd_client redis_client
+pg_client() {
+        timeout 5 psql "host=localhost port=$pg_port user=postgres dbname=postgres sslmode=verify-full sslrootcert=$TRUST sslcert=$T/client/id.pem sslkey=$T/client/id.pem" \
+                -Atc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' </dev/null | grep -qx t
+}
+export -f etcd_client redis_client pg_client
 export T redis_port ETCD_PORTS_STR="${ETCD_PORTS[*]}"
 loop etcd "$T/client" etcd_client & loops=($!)
 loop redis "$T/client" redis_client & loops+=($!)
 loop etcd-control "$T/control" etcd_client & loops+=($!)
 loop redis-control "$T/control" redis_client & loops+=($!)
+loop pg "$T/client" pg_client & loops+=($!)
+loop pg-control "$T/control" pg_client & loops+=($!)
 cleanup_hooks+=("touch '$T/stop'; wait ${loops[*]} 2>/dev/null")
 sleep 1
 
@@ -192,13 +227,15 @@ etcd_tls_errors() {
         echo $n
 }
 redis_tls_errors() { tail -n +"$(( ${log_at[0]} + 1 ))" "$T/redis-server.log" | grep -c 'Error accepting a client connection' || true; }
-log_at=([0]=$(wc -l <"$T/redis-server.log"))
+pg_tls_errors() { tail -n +"$(( ${log_at[4]} + 1 ))" "$T/pgsock/pg.log" | grep -c 'could not accept SSL connection' || true; }
+log_at=([0]=$(wc -l <"$T/redis-server.log") [4]=$(wc -l <"$T/pgsock/pg.log"))
 for i in 1 2 3; do log_at[$i]=$(wc -l <"$T/n$i/etcd.log"); done
 
 step prepare prepared 40
 "$NODESEAL" -c "$T/n1/nodeseal.json" ca >"$T/client/ca.new" && mv "$T/client/ca.new" "$T/client/ca.crt"
 sleep 1
 redis_prepare_errors=$(redis_tls_errors)
+pg_prepare_errors=$(pg_tls_errors)
 step activate activated 30
 client_identity
 sleep 1
@@ -222,17 +259,18 @@ ETCDCTL_API=3 etcdctl --cacert "$T/client/ca.crt" --cert "$T/other/client.crt" -
 etcdctl_as 1 --endpoints "$(etcd_endpoint 1)" put owner ok >/dev/null || fail "the node's own certificate is refused"
 
 count() { grep -c "^$1" "$T/$2.log" || true; }
-for l in etcd redis; do
+for l in etcd redis pg; do
         echo "$l client: $(count ok $l) ok, $(count fail $l) failed; control: $(count "ok" $l-control) ok, $(count fail $l-control) failed ($(count "fail activate" $l-control) in activate, $(count "fail finish" $l-control) in finish)"
 done
 restarts_all=$(( $(restarts 1) + $(restarts 2) + $(restarts 3) ))
 echo "etcd client: $(cat "$T/etcd-retries.log" 2>/dev/null | wc -l) write(s) retried once after a restarting member closed the connection"
 echo "etcd member restarts: $restarts_all"
-echo "failed TLS handshakes logged: etcd (peers and clients, all stages) $etcd_errors, Redis (none and prepare) $redis_prepare_errors, Redis all stages with the control client's $(redis_tls_errors)"
+echo "failed TLS handshakes logged: etcd (peers and clients, all stages) $etcd_errors, Redis (none and prepare) $redis_prepare_errors, Redis all stages with the control client's $(redis_tls_errors), PostgreSQL (none and prepare) $pg_prepare_errors, with the control client's $(pg_tls_errors)"
 if [ -n "${ROTATE_KEEP_LOGS:-}" ]; then mkdir -p "$ROTATE_KEEP_LOGS"; cp -r "$T"/n* "$T"/*.log "$ROTATE_KEEP_LOGS/"; fi
 assert_eq "$etcd_errors" 0 "failed TLS handshakes in the etcd cluster"
 assert_eq "$redis_prepare_errors" 0 "failed TLS handshakes at Redis before activate"
-for l in etcd redis; do
+assert_eq "$pg_prepare_errors" 0 "failed TLS handshakes at PostgreSQL before activate"
+for l in etcd redis pg; do
         [ "$(count fail $l)" == 0 ] || fail "$l client: failed connections: $(grep ^fail "$T/$l.log" | head -n 5)"
         [ "$(count ok $l)" -gt 20 ] || fail "$l client: too few tries to prove anything"
         [ "$(count "fail none" $l-control)" == 0 ] && [ "$(count "fail prepare" $l-control)" == 0 ] ||
