@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include "pki.h"
+#include "rotation-state.h"
 #include "rotation.h"
 #include "tests.h"
 
@@ -193,4 +194,35 @@ TEST(rotation_node_stage) {
         ASSERT_EQ(rotation_node_stage(ROTATION_NONE, true, true, true), ROTATION_NONE);
         ASSERT_STREQ(rotation_stage_to_string(ROTATION_ACTIVATED), "activated");
         ASSERT_EQ(rotation_step_from_string("rollback"), ROTATION_STEP_ROLLBACK);
+}
+
+/* The gate of the daemon's worker: a new CA signs here only once the datastore has loaded a bundle
+ * with it, and during "activated" once this node's jitter has passed. */
+TEST(rotation_may_sign) {
+        _cleanup_(secret_value_freep) SecretValue *old_crt = NULL, *old_key = NULL, *new_crt = NULL, *new_key = NULL;
+        _cleanup_(rotation_state_done) RotationState st = {};
+        _cleanup_free_ char *o = NULL, *n = NULL, *both = NULL;
+        bool jitter;
+
+        new_ca("old CA", -DAY, 365, &old_crt, &old_key);
+        new_ca("new CA", 0, 365, &new_crt, &new_key);
+        o = text(old_crt);
+        n = text(new_crt);
+        ASSERT_TRUE(asprintf(&both, "%s%s", o, n) > 0);
+
+        /* No record (one-shot provision): never held. */
+        ASSERT_TRUE(rotation_may_sign(NULL, "db", n, ROTATION_ACTIVATED, &jitter));
+        ASSERT_OK(rotation_state_set_loaded(&st, "db", o));
+        ASSERT_FALSE(rotation_may_sign(&st, "db", n, ROTATION_ACTIVATED, &jitter));
+        ASSERT_FALSE(jitter);
+        ASSERT_TRUE(rotation_may_sign(&st, "db", o, ROTATION_NONE, &jitter));
+        ASSERT_OK(rotation_state_set_loaded(&st, "db", both));
+        ASSERT_FALSE(rotation_may_sign(&st, "db", n, ROTATION_ACTIVATED, &jitter));
+        ASSERT_TRUE(jitter);
+        st.granted = strdup(n);
+        ASSERT_TRUE(rotation_may_sign(&st, "db", n, ROTATION_ACTIVATED, &jitter));
+        /* Outside "activated" (a plain CA replacement), no jitter. */
+        free(st.granted);
+        st.granted = NULL;
+        ASSERT_TRUE(rotation_may_sign(&st, "db", n, ROTATION_NONE, &jitter));
 }
