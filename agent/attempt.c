@@ -120,6 +120,10 @@ static int rotation_from_json(const cJSON *root, RotationReport *rr) {
         rr->known = true;
         rr->secret_stage = rotation_stage_from_string(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "secret_stage")));
         rr->node_stage = rotation_stage_from_string(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "node_stage")));
+        if (rr->secret_stage < 0 || rr->node_stage < 0) {
+                *rr = (RotationReport) {};
+                return 0;
+        }
         rr->held_trust = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "held_trust"));
         if ((cJSON_IsString(w) && !(rr->waiting = strdup(w->valuestring))) ||
             (cJSON_IsString(h) && !(rr->held_signer = strdup(h->valuestring))))
