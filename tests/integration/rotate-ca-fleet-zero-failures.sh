@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 # The proof of a CA rotation with overlap: three nodeseal nodes (three configs against one
 # directory secret source) running a three-member etcd cluster with client and peer mutual TLS from
-# nodeseal's certificates, PostgreSQL on node 1 and Redis on node 2, while clients loop through the
-# whole rotation.
+# nodeseal's certificates, PostgreSQL on node 1, Redis on node 2 and MariaDB on node 3, while clients
+# loop through the whole rotation.
 # Clients take their trust from "nodeseal ca" and refresh it after prepare, as the README says;
 # the peers trust the node's own bundle. etcd reads its CA files at start only, so each node's
 # restart_command restarts its member: one at a time, only while all are healthy (else it fails and
@@ -18,6 +18,7 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
 [ "$(id -u)" -eq 0 ] || skip "needs root (the secrets directory must be root's)"
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 [ -x "$pgbin/initdb" ] && id postgres >/dev/null 2>&1 || skip "PostgreSQL server not installed (tests/run-all installs it)"
+command -v mariadbd >/dev/null && id mysql >/dev/null 2>&1 || skip "MariaDB server not installed (tests/run-all installs it)"
 chmod 0755 "$T"
 
 make_ca "$T/ca"
@@ -28,6 +29,7 @@ cp "$T/ca/ca.key" "$T/secrets/nodeseal-ca/tls.key"
 etcd_ports
 redis_port=$(etcd_free_port)
 pg_port=$(etcd_free_port)
+my_port=$(etcd_free_port)
 me=$(id -un)
 
 # restart-member I: what each node's etcd certificate runs when its CA file changed.
@@ -63,13 +65,20 @@ cat >"$T/reload-pg" <<EOS
 #!/bin/sh
 exec runuser -u postgres -- psql -h "$T/pgsock" -p $pg_port -d postgres -Atc 'SELECT pg_reload_conf()'
 EOS
-chmod +x "$T/restart-member" "$T/reload-redis" "$T/reload-pg"
+# reload-mariadb: FLUSH SSL over the server's Unix socket.
+cat >"$T/reload-mariadb" <<EOS
+#!/bin/sh
+exec mariadb --no-defaults -S "$T/mysock/m.sock" -u root -e 'FLUSH SSL'
+EOS
+chmod +x "$T/restart-member" "$T/reload-redis" "$T/reload-pg" "$T/reload-mariadb"
 
 for i in 1 2 3; do
         mkdir -p "$T/n$i"
         redis=
         [ $i = 1 ] && redis=", { \"name\": \"postgresql\", \"profile\": \"postgresql\", \"directory\": \"$T/n1/pg-tls\",
             \"dns_names\": [\"localhost\"], \"ip_addresses\": [\"127.0.0.1\"], \"reload_command\": [\"$T/reload-pg\"] }"
+        [ $i = 3 ] && redis=", { \"name\": \"mariadb\", \"profile\": \"mysql\", \"directory\": \"$T/n3/my-tls\",
+            \"dns_names\": [\"localhost\"], \"ip_addresses\": [\"127.0.0.1\"], \"reload_command\": [\"$T/reload-mariadb\"] }"
         [ $i = 2 ] && redis=", { \"name\": \"redis\", \"profile\": \"redis\", \"directory\": \"$T/n2/redis-tls\", \"owner\": \"$me\",
             \"dns_names\": [\"localhost\"], \"ip_addresses\": [\"127.0.0.1\"], \"reload_command\": [\"$T/reload-redis\"] }"
         cat >"$T/n$i/nodeseal.json" <<JSON
@@ -114,6 +123,18 @@ printf '%s\n' "local all all trust" "hostssl all all 127.0.0.0/8 trust clientcer
 runuser -u postgres -- "$pgbin/pg_ctl" -D "$T/pgdata" -l "$T/pgsock/pg.log" -w start >/dev/null ||
         fail "PostgreSQL did not start: $(cat "$T/pgsock/pg.log")"
 cleanup_hooks+=("runuser -u postgres -- '$pgbin/pg_ctl' -D '$T/pgdata' -m immediate stop >/dev/null 2>&1")
+
+install -d -o mysql -g mysql "$T/mydata" "$T/mysock"
+mariadb-install-db --no-defaults --datadir="$T/mydata" --user=mysql --auth-root-authentication-method=normal \
+        >"$T/mariadb-install.log" 2>&1 || fail "mariadb-install-db failed: $(cat "$T/mariadb-install.log")"
+mariadbd --no-defaults --user=mysql --datadir="$T/mydata" --socket="$T/mysock/m.sock" --pid-file="$T/mysock/m.pid" \
+        --bind-address=127.0.0.1 --port="$my_port" --skip-name-resolve --log-error="$T/mysock/err.log" \
+        --ssl-cert="$T/n3/my-tls/server-cert.pem" --ssl-key="$T/n3/my-tls/server-key.pem" --ssl-ca="$T/n3/my-tls/ca.pem" \
+        --require-secure-transport=ON &
+cleanup_hooks+=("kill $! 2>/dev/null; wait $! 2>/dev/null")
+wait_for 30 test -S "$T/mysock/m.sock" || fail "MariaDB did not start: $(cat "$T/mysock/err.log")"
+mariadb --no-defaults -S "$T/mysock/m.sock" -u root -e \
+        "CREATE USER 'app'@'127.0.0.1' IDENTIFIED BY '' REQUIRE X509; GRANT ALL ON *.* TO 'app'@'127.0.0.1';"
 
 for i in 1 2 3; do
         "$NODESEAL" -c "$T/n$i/nodeseal.json" --log-format text run --bus-address "unix:path=$T/no-bus" \
@@ -186,7 +207,12 @@ pg_client() {
         timeout 5 psql "host=localhost port=$pg_port user=postgres dbname=postgres sslmode=verify-full sslrootcert=$TRUST sslcert=$T/client/id.pem sslkey=$T/client/id.pem" \
                 -Atc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' </dev/null | grep -qx t
 }
-export -f etcd_client redis_client pg_client
+my_client() {
+        timeout 5 mariadb --no-defaults -h 127.0.0.1 -P "$my_port" -u app --ssl --ssl-verify-server-cert \
+                --ssl-ca="$TRUST" --ssl-cert="$T/client/id.pem" --ssl-key="$T/client/id.pem" -N -B \
+                -e "SHOW STATUS LIKE 'Ssl_cipher'" </dev/null | grep -q .
+}
+export -f etcd_client redis_client pg_client my_client
 export T redis_port ETCD_PORTS_STR="${ETCD_PORTS[*]}"
 loop etcd "$T/client" etcd_client & loops=($!)
 loop redis "$T/client" redis_client & loops+=($!)
@@ -194,6 +220,8 @@ loop etcd-control "$T/control" etcd_client & loops+=($!)
 loop redis-control "$T/control" redis_client & loops+=($!)
 loop pg "$T/client" pg_client & loops+=($!)
 loop pg-control "$T/control" pg_client & loops+=($!)
+loop mariadb "$T/client" my_client & loops+=($!)
+loop mariadb-control "$T/control" my_client & loops+=($!)
 cleanup_hooks+=("touch '$T/stop'; wait ${loops[*]} 2>/dev/null")
 sleep 1
 
@@ -259,7 +287,7 @@ ETCDCTL_API=3 etcdctl --cacert "$T/client/ca.crt" --cert "$T/other/client.crt" -
 etcdctl_as 1 --endpoints "$(etcd_endpoint 1)" put owner ok >/dev/null || fail "the node's own certificate is refused"
 
 count() { grep -c "^$1" "$T/$2.log" || true; }
-for l in etcd redis pg; do
+for l in etcd redis pg mariadb; do
         echo "$l client: $(count ok $l) ok, $(count fail $l) failed; control: $(count "ok" $l-control) ok, $(count fail $l-control) failed ($(count "fail activate" $l-control) in activate, $(count "fail finish" $l-control) in finish)"
 done
 restarts_all=$(( $(restarts 1) + $(restarts 2) + $(restarts 3) ))
@@ -270,7 +298,7 @@ if [ -n "${ROTATE_KEEP_LOGS:-}" ]; then mkdir -p "$ROTATE_KEEP_LOGS"; cp -r "$T"
 assert_eq "$etcd_errors" 0 "failed TLS handshakes in the etcd cluster"
 assert_eq "$redis_prepare_errors" 0 "failed TLS handshakes at Redis before activate"
 assert_eq "$pg_prepare_errors" 0 "failed TLS handshakes at PostgreSQL before activate"
-for l in etcd redis pg; do
+for l in etcd redis pg mariadb; do
         [ "$(count fail $l)" == 0 ] || fail "$l client: failed connections: $(grep ^fail "$T/$l.log" | head -n 5)"
         [ "$(count ok $l)" -gt 20 ] || fail "$l client: too few tries to prove anything"
         [ "$(count "fail none" $l-control)" == 0 ] && [ "$(count "fail prepare" $l-control)" == 0 ] ||
