@@ -159,6 +159,7 @@ TEST(rotation_future_and_expired_cas) {
         free(bundle);
         bundle = NULL;
         free(a);
+        free(b);
         a = text(future_crt);
         b = text(old_crt);
         ASSERT_OK(pki_bundle_edit(b, a, NULL, NULL, &bundle, NULL, &e));
