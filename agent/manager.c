@@ -737,6 +737,13 @@ static int on_sigterm(sd_event_source *s, const struct signalfd_siginfo *si, voi
 
 /* ---- life cycle ---- */
 
+static CertificateStatus *certificate_status_find(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_certificates; i++)
+                if (streq(m->certificates[i].config->name, name))
+                        return m->certificates + i;
+        return NULL;
+}
+
 static void certificate_statuses_free(CertificateStatus *certs, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(certs[i].stamp);
@@ -769,7 +776,16 @@ static int manager_load_state(Manager *m, Config *c) {
         for (size_t i = 0; i < config->n_certificates; i++) {
                 ReloadSettings rs = { .config = config->certificates + i, .retry = &config->retry,
                                       .timeout_usec = config->daemon.hook_timeout_usec, .binary = "/proc/self/exe" };
+                CertificateStatus *old = certificate_status_find(m, config->certificates[i].name);
+
                 certs[i].config = config->certificates + i;
+                /* A reload under way goes on with the new settings: a restart or hook killed
+                 * midway could leave the datastore down. */
+                if (old && old->reload) {
+                        certs[i].reload = TAKE_PTR(old->reload);
+                        reload_set_settings(certs[i].reload, &rs);
+                        continue;
+                }
                 r = reload_new(m->event, &rs, on_reload_changed, m, &certs[i].reload);
                 if (r < 0) {
                         certificate_statuses_free(certs, i);

@@ -32,6 +32,7 @@ struct Reload {
         unsigned current;             /* what the running (or retried) round handles */
         unsigned failures;
         unsigned actions_run;
+        bool restarted;               /* this round's restart ran: a retry checks again, never restarts again */
         char *message;
         uint64_t served_not_after;
 
@@ -106,6 +107,7 @@ static void round_succeeded(Reload *r, ReloadState s) {
                          s == RELOAD_CONFIRMED ? "the datastore serves the new certificate" : "reloaded");
         r->failures = 0;
         r->current = 0;
+        r->restarted = false;
         set_state(r, s, NULL, 0);
         /* Changes that came while this round ran get their own. */
         if (r->pending)
@@ -224,6 +226,8 @@ static void on_action_done(void *userdata, bool ok, const char *how) {
                 round_failed(r, msg, r->served_not_after);
                 return;
         }
+        if (reload_action(r->settings.config, r->current) == RELOAD_ACTION_RESTART)
+                r->restarted = true;
         reload_changed(r);
         round_check(r);
 }
@@ -239,12 +243,17 @@ static void round_start(Reload *r) {
                 return;   /* on_action_done / on_probe_exit start the next round */
         if (r->retry_source)
                 (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_OFF);
+        if (r->pending)
+                r->restarted = false;   /* new files: they need a restart of their own */
         r->current |= r->pending;
         r->pending = 0;
         if (r->current == 0)
                 return;
 
         action = reload_action(cc, r->current);
+        /* A datastore slow to come back from a restart is checked again, not restarted again. */
+        if (action == RELOAD_ACTION_RESTART && r->restarted)
+                action = RELOAD_ACTION_NONE;
         if (action == RELOAD_ACTION_RESTART_MISSING) {
                 (void) snprintf(msg, sizeof(msg),
                                 "%s reads its %s at start only: restart it, or set \"restart_command\"",
@@ -252,7 +261,7 @@ static void round_start(Reload *r) {
                                 (r->current & RELOAD_CHANGE_CA) && p->ca_reload == PROFILE_RELOAD_RESTART ?
                                         "CA file" : "certificate");
                 log_warning("Certificate %s: %s.", cc->name, msg);
-                r->current = 0;
+                /* r->current stays: a restart_command configured later (SIGHUP) handles it. */
                 set_state(r, RELOAD_NEEDS_RESTART, msg, 0);
                 return;
         }
@@ -292,6 +301,12 @@ int reload_new(sd_event *event, const ReloadSettings *settings, ReloadChangedHan
         r->probe_fd = -EBADF;
         *ret = r;
         return 0;
+}
+
+void reload_set_settings(Reload *r, const ReloadSettings *settings) {
+        r->settings = *settings;
+        if (r->state == RELOAD_NEEDS_RESTART && r->settings.config->restart_command)
+                round_start(r);
 }
 
 Reload *reload_free(Reload *r) {

@@ -38,6 +38,8 @@ typedef struct ReloadSettings {
 
 int reload_new(sd_event *event, const ReloadSettings *settings, ReloadChangedHandler handler, void *userdata,
                Reload **ret);
+/* The settings of a new configuration (SIGHUP); a round under way goes on with them. */
+void reload_set_settings(Reload *r, const ReloadSettings *settings);
 /* Children still running are killed. */
 Reload *reload_free(Reload *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Reload *, reload_free);

@@ -12,9 +12,9 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null ||
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 make_ca "$T/ca"
 make_secrets "$T/secrets" "$T/ca"
-# The hook's environment is nodeseal's own; the port goes through env(1) in the argv.
+# The hook's environment is nodeseal's own; the admin socket goes through env(1) in the argv.
 write_daemon_config "$T/nodeseal.json" "\"profile\": \"redis\", \"owner\": \"$(id -un)\",
-        \"reload_command\": [\"/usr/bin/env\", \"NODESEAL_REDIS_PORT=$port\", \"$SOURCE_ROOT/hooks/redis\"]"
+        \"reload_command\": [\"/usr/bin/env\", \"NODESEAL_REDIS_SOCKET=$T/redis.sock\", \"$SOURCE_ROOT/hooks/redis\"]"
 sed -i "s|\"directory\": \"$T/certs\"|\"directory\": \"$T/redis-tls\"|" "$T/nodeseal.json"
 start_bus allow-all
 start_notify
@@ -25,7 +25,7 @@ wait_for 10 grep -q "reload hook (pid [0-9]*) exited with status" "$DAEMON_LOG" 
         fail "the failing first hook was not logged: $(cat "$DAEMON_LOG")"
 
 mkdir -p "$T/redis-data"
-redis-server --port 0 --bind 127.0.0.1 --tls-port "$port" \
+redis-server --port 0 --bind 127.0.0.1 --tls-port "$port" --unixsocket "$T/redis.sock" --unixsocketperm 700 \
         --tls-cert-file "$T/redis-tls/redis.crt" --tls-key-file "$T/redis-tls/redis.key" \
         --tls-ca-cert-file "$T/redis-tls/ca.crt" --tls-auth-clients yes \
         --dir "$T/redis-data" --save "" --appendonly no --daemonize no >"$T/redis.log" 2>&1 &

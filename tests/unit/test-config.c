@@ -219,6 +219,37 @@ TEST(certificate_validation) {
                        "certificates[0].key_type: ec-p384 is refused for the pd profile: gRPC");
 }
 
+TEST(serve_check_and_restart_command) {
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse(CERT(", \"restart_command\": [\"/bin/systemctl\", \"restart\", \"etcd\"],"
+                             " \"serve_check\": {\"address\": \"127.0.0.1:2379\", \"protocol\": \"tls\"}"), &c, &e));
+        ASSERT_STREQ(c->certificates[0].restart_command[2], "etcd");
+        ASSERT_STREQ(c->certificates[0].serve_check.address, "127.0.0.1:2379");
+        ASSERT_EQ(c->certificates[0].serve_check.protocol, SERVE_CHECK_TLS);
+        config_free(c);
+        c = NULL;
+        ASSERT_OK(parse(CERT(""), &c, &e));
+        ASSERT_TRUE(c->certificates[0].serve_check.address == NULL);
+        ASSERT_TRUE(c->certificates[0].restart_command == NULL);
+        config_free(c);
+
+        ASSERT_REFUSED(CERT(", \"restart_command\": [\"systemctl\"]"),
+                       "certificates[0].restart_command[0]: \"systemctl\" must be an absolute path");
+        ASSERT_REFUSED(CERT(", \"restart_command\": []"), "certificates[0].restart_command: must not be empty");
+        ASSERT_REFUSED(CERT(", \"serve_check\": {\"address\": \"10.1.2.3:5432\", \"protocol\": \"postgres\"}"),
+                       "certificates[0].serve_check.address: \"10.1.2.3:5432\": must be a loopback address");
+        ASSERT_REFUSED(CERT(", \"serve_check\": {\"address\": \"/run/postgresql/.s.PGSQL.5432\", \"protocol\": \"postgres\"}"),
+                       "certificates[0].serve_check.address: \"/run/postgresql/.s.PGSQL.5432\": a Unix socket works with "
+                       "protocol \"tls\" only");
+        ASSERT_REFUSED(CERT(", \"serve_check\": {\"address\": \"127.0.0.1:5432\"}"),
+                       "certificates[0].serve_check.protocol: required field missing");
+        ASSERT_REFUSED(CERT(", \"serve_check\": {\"address\": \"127.0.0.1:5432\", \"protocol\": \"pgsql\"}"),
+                       "certificates[0].serve_check.protocol: unknown protocol \"pgsql\" (expected tls, postgres or mysql)");
+        ASSERT_REFUSED(CERT(", \"serve_check\": \"127.0.0.1:5432\""), "certificates[0].serve_check: must be an object");
+}
+
 TEST(certificate_key_types_accepted) {
         static const char *const ok[] = {
                 CERT(", \"profile\": \"postgresql\", \"key_type\": \"ed25519\""),
