@@ -313,6 +313,40 @@ static int parse_kubernetes(Ctx *ctx, const char *path, const cJSON *v, void *ds
         return dispatch(ctx, path, v, fields, dst);
 }
 
+static int parse_pcrs(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        WrappingConfig *w = (WrappingConfig *) ((char *) dst - offsetof(WrappingConfig, pcrs));
+        const cJSON *p;
+
+        if (!cJSON_IsArray(v))
+                return fail(ctx, path, "must be an array of PCR numbers, not %s", json_type_name(v));
+        w->n_pcrs = 0;
+        cJSON_ArrayForEach(p, v) {
+                uint32_t n = 0;
+                int r = get_integer(ctx, path, p, 0, 23, &n);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < w->n_pcrs; i++)
+                        if (w->pcrs[i] == n)
+                                return fail(ctx, path, "lists PCR %u twice", n);
+                w->pcrs[w->n_pcrs++] = n;
+        }
+        return 0;
+}
+
+static int parse_wrapping(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        static const Field fields[] = {
+                { "node_key", parse_string, offsetof(WrappingConfig, node_key) },
+                { "node_key_file", parse_path, offsetof(WrappingConfig, node_key_file) },
+                { "recovery_public_key", parse_path, offsetof(WrappingConfig, recovery_public_key) },
+                { "accept_plain_keys", parse_bool, offsetof(WrappingConfig, accept_plain_keys) },
+                { "tpm_tcti", parse_string, offsetof(WrappingConfig, tpm_tcti) },
+                { "pcrs", parse_pcrs, offsetof(WrappingConfig, pcrs) },
+                {}
+        };
+        ((WrappingConfig *) dst)->enabled = true;
+        return dispatch(ctx, path, v, fields, dst);
+}
+
 static int parse_secrets(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         static const Field fields[] = {
                 { "source", parse_source_type, offsetof(SourceConfig, type) },
@@ -320,6 +354,7 @@ static int parse_secrets(Ctx *ctx, const char *path, const cJSON *v, void *dst) 
                 { "ca_secret", parse_string, offsetof(SourceConfig, ca_secret) },
                 { "keys_secret", parse_string, offsetof(SourceConfig, keys_secret) },
                 { "kubernetes", parse_kubernetes, offsetof(SourceConfig, kubernetes) },
+                { "wrapping", parse_wrapping, offsetof(SourceConfig, wrapping) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -664,6 +699,28 @@ static int validate_certificates(Ctx *ctx, Config *c) {
         return 0;
 }
 
+static int validate_wrapping(Ctx *ctx, WrappingConfig *w) {
+        if (!w->enabled)
+                return 0;
+        if (!w->node_key && !(w->node_key = strdup("file")))
+                return -ENOMEM;
+        if (!streq(w->node_key, "file") && !streq(w->node_key, "tpm2"))
+                return fail(ctx, "secrets.wrapping.node_key",
+                            "must be \"tpm2\" (sealed in the node's TPM) or \"file\" (a root-only key file), not \"%s\"",
+                            w->node_key);
+        if (streq(w->node_key, "file") && (w->tpm_tcti || w->n_pcrs > 0))
+                return fail(ctx, w->tpm_tcti ? "secrets.wrapping.tpm_tcti" : "secrets.wrapping.pcrs",
+                            "applies to node_key \"tpm2\" only");
+        if (!w->node_key_file && !(w->node_key_file = strdup(CONFIG_DEFAULT_NODE_KEY_FILE)))
+                return -ENOMEM;
+        /* Without a recovery copy, a lost node key (a reinstalled node, a dead TPM) loses the data. */
+        if (!w->recovery_public_key)
+                return fail(ctx, "secrets.wrapping.recovery_public_key",
+                            "is required: every wrapped key is also wrapped to the operator's offline recovery key "
+                            "(an X25519 public key in PEM), so that a lost node key does not lose the volume");
+        return 0;
+}
+
 static int validate_secrets(Ctx *ctx, Config *c) {
         SourceConfig *s = &c->secrets;
         KubeConfig *k = &s->kubernetes;
@@ -712,7 +769,7 @@ static int validate_secrets(Ctx *ctx, Config *c) {
                 return fail(ctx, "secrets.kubernetes.watch_timeout_sec", "must be between 1 and 3600 seconds");
         if (c->retry.max_usec < c->retry.initial_usec)
                 return fail(ctx, "retry.max_sec", "must not be less than retry.initial_sec");
-        return 0;
+        return validate_wrapping(ctx, &s->wrapping);
 }
 
 static int resolve_node_name(Ctx *ctx, Config *c, bool from_file) {
@@ -772,6 +829,10 @@ Config *config_free(Config *c) {
         free(c->secrets.directory);
         free(c->secrets.ca_secret);
         free(c->secrets.keys_secret);
+        free(c->secrets.wrapping.node_key);
+        free(c->secrets.wrapping.node_key_file);
+        free(c->secrets.wrapping.recovery_public_key);
+        free(c->secrets.wrapping.tpm_tcti);
         free(c->secrets.kubernetes.api_url);
         free(c->secrets.kubernetes.ca_file);
         free(c->secrets.kubernetes.token_file);

@@ -99,6 +99,19 @@ typedef struct KubeConfig {
         bool generate_missing_keys;      /* default false */
 } KubeConfig;
 
+/* "secrets.wrapping": volume keys stored wrapped to this node (wrap.h). */
+#define CONFIG_DEFAULT_NODE_KEY_FILE "/var/lib/nodeseal/node.key"
+typedef struct WrappingConfig {
+        bool enabled;                    /* the section is there */
+        char *node_key;                  /* where the node's key-encryption key lives: "file" */
+        char *node_key_file;             /* default CONFIG_DEFAULT_NODE_KEY_FILE */
+        char *recovery_public_key;       /* the operator's X25519 public key (PEM); required */
+        bool accept_plain_keys;          /* take plain keys too (the migration); default false */
+        char *tpm_tcti;                  /* tpm2: the TCTI ("device:/dev/tpmrm0"); NULL: tpm2-tss's default */
+        uint32_t pcrs[24];               /* tpm2: the SHA-256 PCRs the sealed key is bound to; none by default */
+        size_t n_pcrs;
+} WrappingConfig;
+
 /* "secrets" section. */
 typedef struct SourceConfig {
         SecretSourceType type;     /* default directory */
@@ -106,6 +119,7 @@ typedef struct SourceConfig {
         char *ca_secret;           /* default "nodeseal-ca" */
         char *keys_secret;         /* default "nodeseal-keys-{node}", already expanded */
         KubeConfig kubernetes;
+        WrappingConfig wrapping;
 } SourceConfig;
 
 /* "retry" section: exponential backoff with jitter between provisioning attempts. */

@@ -455,3 +455,11 @@ int kube_client_add_secret_key(KubeClient *c, const char *name, const char *reso
         (void) snprintf(what, sizeof(what), "add key \"%s\" to Secret %s/%s", key, c->endpoint.namespace, name);
         return write_secret_key(c, false, name, resource_version, key, value, what, error);
 }
+
+int kube_client_remove_secret_key(KubeClient *c, const char *name, const char *resource_version, const char *key,
+                                  NsError *error) {
+        char what[512];
+
+        (void) snprintf(what, sizeof(what), "remove key \"%s\" from Secret %s/%s", key, c->endpoint.namespace, name);
+        return write_secret_key(c, false, name, resource_version, key, NULL, what, error);
+}

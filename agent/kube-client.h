@@ -29,6 +29,9 @@ int kube_client_get_secret(KubeClient *c, const char *name, KubeSecret **ret, Ns
 /* POST a new Opaque Secret holding one key. -EEXIST when it already exists (AlreadyExists). */
 int kube_client_create_secret(KubeClient *c, const char *name, const char *key, const SecretValue *value,
                               NsError *error);
+/* Removes one key with a JSON merge patch guarded by resource_version: -ESTALE on 409 Conflict. */
+int kube_client_remove_secret_key(KubeClient *c, const char *name, const char *resource_version, const char *key,
+                                  NsError *error);
 /* Adds one key with a JSON merge patch guarded by resource_version: -ESTALE on 409 Conflict. */
 int kube_client_add_secret_key(KubeClient *c, const char *name, const char *resource_version, const char *key,
                                const SecretValue *value, NsError *error);

@@ -131,9 +131,13 @@ int kube_secret_body(const char *ns, const char *name, const char *rv, const cha
         char *s;
         int r;
 
-        r = kube_base64_encode(value->data, value->size, &b64);
-        if (r < 0)
-                return r;
+        if (!value && !rv)
+                return -EINVAL;    /* a new Secret holds the key it is made for */
+        if (value) {
+                r = kube_base64_encode(value->data, value->size, &b64);
+                if (r < 0)
+                        return r;
+        }
 
         j = cJSON_CreateObject();
         if (!j)
@@ -155,7 +159,7 @@ int kube_secret_body(const char *ns, const char *name, const char *rv, const cha
                         return -ENOMEM;
         }
         data = cJSON_AddObjectToObject(j, "data");
-        if (!data || !cJSON_AddStringToObject(data, key, (const char *) b64->data))
+        if (!data || !(value ? cJSON_AddStringToObject(data, key, (const char *) b64->data) : cJSON_AddNullToObject(data, key)))
                 return -ENOMEM;
 
         s = cJSON_PrintUnformatted(j);

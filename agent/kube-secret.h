@@ -32,7 +32,8 @@ int kube_secret_list_parse(const char *json, size_t size, const char *name, char
                            NsError *error);
 
 /* The JSON body that writes one key: a new Opaque Secret (resource_version NULL, for POST), or a
- * merge patch guarded by resource_version (for PATCH). Allocated by cJSON: free with cJSON_free(). */
+ * merge patch guarded by resource_version (for PATCH; value NULL removes the key). Allocated by
+ * cJSON: free with cJSON_free(). */
 int kube_secret_body(const char *ns, const char *name, const char *resource_version, const char *key,
                      const SecretValue *value, char **ret);
 

@@ -16,6 +16,10 @@ const Verb verbs[] = {
         { "ca-rotate", verb_ca_rotate, "replace the CA in stages: prepare, activate, finish" },
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
+        { "enrol", verb_enrol, "make or load this node's key for wrapped volume keys; print its id" },
+        { "wrap-keys", verb_wrap_keys, "wrap this node's plain volume keys in place (migration)" },
+        { "recover-key", verb_recover_key, "open a wrapped volume key with the offline recovery key" },
+        { "reload-sidecar", verb_reload_sidecar, "beside a datastore: reload it when its certificate files change" },
         {}
 };
 
@@ -26,7 +30,7 @@ static void help(void) {
                "until both are in place.\n\n"
                "Commands:\n");
         for (const Verb *v = verbs; v->name; v++)
-                printf("  %-10s %s\n", v->name, v->summary);
+                printf("  %-15s %s\n", v->name, v->summary);
         printf("\nOptions:\n"
                "  -c, --config PATH        configuration file (default " CONFIG_DEFAULT_PATH ")\n"
                "      --log-format FORMAT  journal, text or json\n"

@@ -292,6 +292,29 @@ static int directory_replace(SecretSource *s, const char *secret, const char * c
         return 0;
 }
 
+static int directory_remove_key_if(SecretSource *s, const char *secret, const char *key, const SecretValue *expected,
+                                   NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *now = NULL;
+        _cleanup_close_ int dfd = -EBADF;
+        int r;
+
+        r = open_secret_dir(s, secret, false, &dfd, error);
+        if (r < 0)
+                return r;
+        r = directory_get(s, secret, key, &now, error);
+        if (r < 0)
+                return r;
+        if (!secret_value_equal(now, expected))
+                return ns_error_set(error, -ESTALE, "Key \"%s\" of Secret %s changed; it is left as it is", key, secret);
+        if (unlinkat(dfd, key, 0) < 0)
+                return ns_error_set(error, -errno, "Failed to remove key \"%s\" of Secret %s: %s", key, secret,
+                                    strerror(errno));
+        if (fsync(dfd) < 0)
+                return ns_error_set(error, -errno, "Failed to remove key \"%s\" of Secret %s: %s", key, secret,
+                                    strerror(errno));
+        return 0;
+}
+
 /* ---- change detection ---- */
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
@@ -413,6 +436,7 @@ const SecretSourceVTable secret_source_directory_vtable = {
         .get = directory_get,
         .done = directory_done,
         .put_if_missing = directory_put_if_missing,
+        .remove_key_if = directory_remove_key_if,
         .snapshot = directory_snapshot,
         .watch = directory_watch,
         .replace = directory_replace,

@@ -178,6 +178,48 @@ static int kubernetes_put_if_missing(SecretSource *s, const char *secret, const 
         return kubernetes_get(s, secret, key, ret_stored, error);
 }
 
+static int kubernetes_remove_key_if(SecretSource *s, const char *secret, const char *key, const SecretValue *expected,
+                                    NsError *error) {
+        KubernetesSource *k = KSOURCE(s);
+        int r;
+
+        for (unsigned round = 0;; round++) {
+                _cleanup_(secret_value_freep) SecretValue *now = NULL;
+                KubeSecret *obj = NULL;
+                NsError e = {};
+
+                if (round >= PUT_ROUNDS)
+                        return ns_error_set(error, -EBUSY,
+                                            "Gave up removing key \"%s\" from Secret %s: it kept changing under us (%u rounds)",
+                                            key, secret, PUT_ROUNDS);
+                r = fetch(k, secret, false, &obj, error);
+                if (r < 0)
+                        return r;
+                r = kube_secret_get(obj, key, &now, &e);
+                if (r == -ENOKEY)
+                        return ns_error_set(error, r, "Secret %s has no key \"%s\" any more", secret, key);
+                if (r < 0) {
+                        if (error)
+                                *error = e;
+                        return r;
+                }
+                if (!secret_value_equal(now, expected))
+                        return ns_error_set(error, -ESTALE, "Key \"%s\" of Secret %s changed; it is left as it is", key,
+                                            secret);
+                /* Guarded by the resourceVersion of what was compared: a change in between is a 409. */
+                r = kube_client_remove_secret_key(k->client, secret, kube_secret_resource_version(obj), key, &e);
+                drop_cache(k);
+                if (r == -ESTALE)
+                        continue;
+                if (r < 0) {
+                        if (error)
+                                *error = e;
+                        return r;
+                }
+                return 0;
+        }
+}
+
 static void kubernetes_invalidate(SecretSource *s) {
         drop_cache(KSOURCE(s));
 }
@@ -257,6 +299,7 @@ const SecretSourceVTable secret_source_kubernetes_vtable = {
         .done = kubernetes_done,
         .get = kubernetes_get,
         .put_if_missing = kubernetes_put_if_missing,
+        .remove_key_if = kubernetes_remove_key_if,
         .generates_keys = kubernetes_generates_keys,
         .invalidate = kubernetes_invalidate,
         .watch = kubernetes_watch,

@@ -3,6 +3,7 @@
 #include <ctype.h>
 
 #include "secret.h"
+#include "wrap.h"
 
 static const SecretSourceVTable * const vtables[_SECRET_SOURCE_TYPE_MAX] = {
         [SECRET_SOURCE_DIRECTORY] = &secret_source_directory_vtable,
@@ -124,29 +125,158 @@ void secret_source_remember(SecretSource *s, const char *secret, const char *res
                 s->vtable->remember(s, secret, resource_version);
 }
 
-int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
-                                 NsError *error) {
-        _cleanup_(secret_value_freep) SecretValue *k = NULL;
-        char name[256];
-        const char *key = v->key ?: v->name;
+int secret_source_remove_key_if(SecretSource *s, const char *secret, const char *key, const SecretValue *expected,
+                                NsError *error) {
+        if (!s->vtable->remove_key_if)
+                return ns_error_set(error, -EOPNOTSUPP, "The %s source cannot remove keys",
+                                    secret_source_type_to_string(s->vtable->type));
+        if (!secret_name_is_valid(secret) || !secret_key_is_valid(key))
+                return ns_error_set(error, -EINVAL, "Invalid Secret or key name");
+        return s->vtable->remove_key_if(s, secret, key, expected, error);
+}
+
+/* The name a volume key is stored under: "<key>", "<key>.previous", each with ".wrapped". */
+static void volume_key_name(const VolumeConfig *v, bool previous, bool wrapped, char *buf, size_t size) {
+        (void) snprintf(buf, size, "%s%s%s", v->key ?: v->name, previous ? ".previous" : "", wrapped ? WRAP_SUFFIX : "");
+}
+
+static int check_key_size(SecretSource *s, const char *key, SecretValue **k, NsError *error) {
+        size_t n = (*k)->size;
+
+        if (n >= VOLUME_KEY_MIN_BYTES)
+                return 0;
+        *k = secret_value_free(*k);
+        return ns_error_set(error, -EMSGSIZE,
+                            "Key \"%s\" of Secret %s is %zu bytes long; a volume key must hold at least %d random bytes",
+                            key, s->config->secrets.keys_secret, n, VOLUME_KEY_MIN_BYTES);
+}
+
+/* The key wrapped to this node under name ("<key>[.previous].wrapped"), unwrapped. The node and the
+ * key's own name are authenticated, so another node's value, or another volume's, opens nothing. */
+static int unwrap_volume_key(SecretSource *s, const VolumeConfig *v, const char *name, const SecretValue *text,
+                             SecretValue **ret, NsError *error) {
+        const WrappingConfig *w = &s->config->secrets.wrapping;
+        WrapKek kek = {};
         int r;
 
-        if (previous) {
-                (void) snprintf(name, sizeof(name), "%s.previous", key);
-                key = name;
+        if (!w->enabled)
+                return ns_error_set(error, -ENOKEY,
+                                    "Key \"%s\" of Secret %s is wrapped to a node key, and secrets.wrapping is not "
+                                    "configured on this node", name, s->config->secrets.keys_secret);
+        r = wrap_kek_load_config(w, false, &kek, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Key \"%s\" of Secret %s", name, s->config->secrets.keys_secret);
+        r = unwrap_key((const char *) text->data, text->size, s->config->node_name, v->key ?: v->name, &kek, ret, error);
+        wrap_kek_done(&kek);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Key \"%s\" of Secret %s", name, s->config->secrets.keys_secret);
+        return 0;
+}
+
+int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
+                                 NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *k = NULL, *text = NULL;
+        char name[300];
+        NsError e = {};
+        int r;
+
+        volume_key_name(v, previous, true, name, sizeof(name));
+        r = secret_source_get(s, s->config->secrets.keys_secret, name, &text, &e);
+        if (r >= 0) {
+                r = unwrap_volume_key(s, v, name, text, &k, error);
+                if (r < 0)
+                        return r;
+                r = check_key_size(s, name, &k, error);
+                if (r < 0)
+                        return r;
+                *ret = TAKE_PTR(k);
+                return 0;
+        }
+        if (r != -ENOKEY && r != -ENOENT) {
+                if (error)
+                        *error = e;
+                return r;
         }
 
-        r = secret_source_get(s, s->config->secrets.keys_secret, key, &k, error);
+        volume_key_name(v, previous, false, name, sizeof(name));
+        r = secret_source_get(s, s->config->secrets.keys_secret, name, &k, error);
         if (r < 0)
                 return r;
-
-        if (k->size < VOLUME_KEY_MIN_BYTES)
-                return ns_error_set(error, -EMSGSIZE,
-                                    "Key \"%s\" of Secret %s is %zu bytes long; a volume key must hold at least %d random bytes",
-                                    key, s->config->secrets.keys_secret, k->size, VOLUME_KEY_MIN_BYTES);
-
+        /* Once keys are wrapped, a plain key is what another node that can write the Secret would
+         * plant (it knows that key); it is taken only while the migration is under way. */
+        if (s->config->secrets.wrapping.enabled && !s->config->secrets.wrapping.accept_plain_keys)
+                return ns_error_set(error, -EPERM,
+                                    "Key \"%s\" of Secret %s is a plain key and this node takes wrapped keys only (run "
+                                    "\"nodeseal wrap-keys\" to wrap it, or set secrets.wrapping.accept_plain_keys "
+                                    "during the migration)", name, s->config->secrets.keys_secret);
+        r = check_key_size(s, name, &k, error);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(k);
         return 0;
+}
+
+/* Wraps key for v (to the node and the recovery key), stores it as "<key>[.previous].wrapped" unless
+ * that exists, reads back and unwraps what is stored: the caller uses that. existing: the key is
+ * already in the Secret in plain (the migration), so storing it is no key generation. */
+static int store_wrapped(SecretSource *s, const VolumeConfig *v, bool previous, const SecretValue *key, bool existing,
+                         SecretValue **ret, NsError *error) {
+        const WrappingConfig *w = &s->config->secrets.wrapping;
+        _cleanup_(secret_value_freep) SecretValue *text = NULL, *stored = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *recovery = NULL;
+        _cleanup_free_ char *wrapped = NULL;
+        char name[300];
+        WrapKek kek = {};
+        int r;
+
+        volume_key_name(v, previous, true, name, sizeof(name));
+        r = wrap_kek_load_config(w, true, &kek, error);
+        if (r >= 0)
+                r = wrap_recovery_load(w->recovery_public_key, false, &recovery, error);
+        if (r >= 0)
+                r = wrap_key(key, s->config->node_name, v->key ?: v->name, &kek, recovery, &wrapped, error);
+        wrap_kek_done(&kek);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Volume %s", v->name);
+        r = secret_value_new_copy(wrapped, strlen(wrapped), &text);
+        if (r < 0)
+                return r;
+        r = (existing ? secret_source_put_record : secret_source_put_if_missing)(s, s->config->secrets.keys_secret, name,
+                                                                                 text, &stored, error);
+        if (r < 0)
+                return r;
+        r = unwrap_volume_key(s, v, name, stored, ret, error);
+        if (r < 0)
+                return r;
+        return check_key_size(s, name, ret, error);
+}
+
+int secret_source_store_new_volume_key(SecretSource *s, const VolumeConfig *v, const SecretValue *key,
+                                       SecretValue **ret, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *stored = NULL;
+        char name[300];
+        int r;
+
+        /* Wrapped before it is stored, read back and unwrapped: what the Secret holds is what the
+         * device will be formatted with. A node that is not enrolled yet is enrolled here. */
+        if (s->config->secrets.wrapping.enabled)
+                return store_wrapped(s, v, false, key, false, ret, error);
+        volume_key_name(v, false, false, name, sizeof(name));
+        r = secret_source_put_if_missing(s, s->config->secrets.keys_secret, name, key, &stored, error);
+        if (r < 0)
+                return r;
+        r = check_key_size(s, name, &stored, error);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(stored);
+        return 0;
+}
+
+int secret_source_wrap_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, const SecretValue *key,
+                                  SecretValue **ret, NsError *error) {
+        if (!s->config->secrets.wrapping.enabled)
+                return ns_error_set(error, -EINVAL, "secrets.wrapping is not configured");
+        return store_wrapped(s, v, previous, key, true, ret, error);
 }
 
 int secret_source_get_ca(SecretSource *s, SecretValue **ret_cert_pem, SecretValue **ret_key_pem,

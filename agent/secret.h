@@ -31,6 +31,10 @@ typedef struct SecretSourceVTable {
          * source cannot write (-EOPNOTSUPP). */
         int (*put_if_missing)(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                               SecretValue **ret_stored, NsError *error);
+        /* Removes key only while it holds exactly expected (-ESTALE, naming it, when it holds something
+         * else; -ENOKEY when it is gone already). NULL when the source cannot write. */
+        int (*remove_key_if)(SecretSource *s, const char *secret, const char *key, const SecretValue *expected,
+                             NsError *error);
         /* Forgets whatever the source keeps between reads, so that the next get reads the Secret
          * itself; NULL when the source keeps nothing. */
         void (*invalidate)(SecretSource *s);
@@ -72,6 +76,9 @@ int secret_source_put_if_missing(SecretSource *s, const char *secret, const char
  * since formatting without one is refused. */
 int secret_source_put_record(SecretSource *s, const char *secret, const char *key, const SecretValue *value,
                              SecretValue **ret_stored, NsError *error);
+/* See the vtable's remove_key_if; -EOPNOTSUPP for a source that cannot write. */
+int secret_source_remove_key_if(SecretSource *s, const char *secret, const char *key, const SecretValue *expected,
+                                NsError *error);
 /* The next read goes to the Secret itself, not to a copy (before a decision that destroys). */
 void secret_source_invalidate(SecretSource *s);
 /* Whether get_key may make a missing volume key and store it in this source. */
@@ -89,9 +96,22 @@ void secret_source_versions(SecretSource *s, const SecretVersion **ret, size_t *
 void secret_source_remember(SecretSource *s, const char *secret, const char *resource_version);
 
 /* A volume key: from the keys Secret, at least VOLUME_KEY_MIN_BYTES long (-EMSGSIZE otherwise).
- * previous=true reads "<key>.previous" (the old key during a rotation). */
+ * previous=true reads "<key>.previous" (the old key during a rotation). "<key>.wrapped" is taken
+ * first and unwrapped with this node's key (secrets.wrapping); a plain key is refused on a node that
+ * wraps, unless secrets.wrapping.accept_plain_keys (during the migration). */
 int secret_source_get_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, SecretValue **ret,
                                  NsError *error);
+
+/* Stores a new volume key (key) unless one exists, then reads back and returns what is stored (another
+ * node may have won the race). With secrets.wrapping, it is stored wrapped to this node and to the
+ * recovery key under "<key>.wrapped" (the node's key file is made if there is none). */
+int secret_source_store_new_volume_key(SecretSource *s, const VolumeConfig *v, const SecretValue *key,
+                                       SecretValue **ret, NsError *error);
+
+/* The migration's step: the plain key (as read from "<key>[.previous]") stored wrapped to this node
+ * unless a wrapped form exists, read back and unwrapped; the caller compares it with key. */
+int secret_source_wrap_volume_key(SecretSource *s, const VolumeConfig *v, bool previous, const SecretValue *key,
+                                  SecretValue **ret, NsError *error);
 
 /* The CA: tls.crt and tls.key of the CA Secret; ca.crt (trust bundle) when present, else NULL. */
 int secret_source_get_ca(SecretSource *s, SecretValue **ret_cert_pem, SecretValue **ret_key_pem,

@@ -443,3 +443,28 @@ int mkdir_p(const char *path, mode_t mode) {
         }
         return 0;
 }
+
+int read_secret_stream(int fd, size_t max, SecretValue **ret) {
+        _cleanup_(secret_value_freep) SecretValue *buf = NULL;
+        size_t done = 0;
+        int r;
+
+        /* Into a buffer of the largest size allowed (secret memory), then copied to its size. */
+        r = secret_value_new(max + 1, &buf);
+        if (r < 0)
+                return r;
+        for (;;) {
+                ssize_t k = read(fd, buf->data + done, buf->size - done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                done += (size_t) k;
+                if (done > max)
+                        return -EFBIG;
+        }
+        return secret_value_new_copy(buf->data, done, ret);
+}

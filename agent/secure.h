@@ -47,6 +47,8 @@ int secure_openssl_memory_setup(void);
 /* Reads a whole file (at most max bytes; -EFBIG beyond) into secret memory. */
 int read_secret_file(int dir_fd, const char *path, size_t max, SecretValue **ret);
 int read_secret_fd(int fd, size_t max, SecretValue **ret);
+/* The same for a pipe or a terminal (no size known ahead): reads to EOF, -EFBIG beyond max. */
+int read_secret_stream(int fd, size_t max, SecretValue **ret);
 /* Reads a whole (non-secret) file into a malloc'ed NUL-terminated buffer. */
 int read_full_file(const char *path, size_t max, char **ret, size_t *ret_size);
 int read_full_fd(int fd, size_t max, char **ret, size_t *ret_size);

@@ -24,7 +24,6 @@ int verb_run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_(config_freep) Config *c = NULL;
         const char *bus_address = NULL;
-        sigset_t mask;
         int opt, r;
 
         optind = 0;
@@ -55,15 +54,9 @@ int verb_run(int argc, char *argv[]) {
         /* Long-running, and it provisions on its loop: keys and Secret bodies pass through it. */
         verb_lock_memory();
 
-        /* sd-event takes these through signalfd and child sources: they must be blocked first. */
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGHUP);
-        sigaddset(&mask, SIGCHLD);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return log_error_errno(negative_errno(), "Failed to block signals: %m");
-        (void) signal(SIGPIPE, SIG_IGN);
+        r = verb_block_loop_signals();
+        if (r < 0)
+                return r;
 
         r = manager_new(TAKE_PTR(c), arg_config, bus_address, &m);
         if (r < 0)
@@ -130,7 +123,7 @@ static void print_reload(const cJSON *reload) {
                isempty(json_string(reload, "message")) ? "-" : json_string(reload, "message"));
 }
 
-static int print_table(const char *json, const char *from) {
+int status_print_table(const char *json, const char *from) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
         const cJSON *item;
         double pid;
@@ -243,5 +236,5 @@ int verb_status(int argc, char *argv[]) {
                 puts(json);
                 return 0;
         }
-        return print_table(json, from);
+        return status_print_table(json, from);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The verbs that work on the whole config: provision, check, close; and what all verbs share. */
 #include <getopt.h>
+#include <signal.h>
 #include <time.h>
 
 #include "json-util.h"
@@ -33,6 +34,21 @@ void verb_lock_memory(void) {
                 log_warning_errno(r, "Cannot lock this process's memory (%m): volume keys, the CA key and Secret "
                                   "bodies may be written to swap. nodeseal needs CAP_IPC_LOCK (nodeseal.service "
                                   "grants it).");
+}
+
+int verb_block_loop_signals(void) {
+        sigset_t mask;
+
+        /* sd-event takes these through signalfd and child sources: they must be blocked first. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to block signals: %m");
+        (void) signal(SIGPIPE, SIG_IGN);
+        return 0;
 }
 
 int verb_parse_simple(int argc, char *argv[], const char *usage) {
@@ -180,7 +196,7 @@ int verb_provision(int argc, char *argv[]) {
         return 0;
 }
 
-static int parse_seconds_arg(const char *s, uint64_t *ret) {
+int parse_seconds_arg(const char *s, uint64_t *ret) {
         char *end;
         double d;
 

@@ -33,17 +33,30 @@ int verb_load_config(Config **ret);
 /* mlockall() for the verbs that hold keys; one warning when not permitted, never a failure. */
 void verb_lock_memory(void);
 
+/* Blocks SIGTERM, SIGINT, SIGHUP and SIGCHLD for an sd-event loop and ignores SIGPIPE; logs a failure. */
+int verb_block_loop_signals(void);
+
 /* Parses "-h/--help" and no other option; prints usage and returns 0 (caller exits) on help,
  * 1 to go on, negative on a bad option. */
 int verb_parse_simple(int argc, char *argv[], const char *usage);
 /* The value in base64 (what a Secret's data holds), in secret memory. */
 int verb_base64(const SecretValue *v, SecretValue **ret);
 
+/* Prints the status JSON (Describe() or status.json; from names where it came from) as the table of
+ * "nodeseal status". -EBADMSG, logged, when it is not a JSON object. */
+int status_print_table(const char *json, const char *from);
+/* A command-line number of seconds (fractions allowed, at most a year) in µs; -EINVAL otherwise. */
+int parse_seconds_arg(const char *s, uint64_t *ret);
+
 int verb_provision(int argc, char *argv[]);
 int verb_check(int argc, char *argv[]);
 int verb_close(int argc, char *argv[]);
+int verb_recover_key(int argc, char *argv[]);
+int verb_enrol(int argc, char *argv[]);
+int verb_wrap_keys(int argc, char *argv[]);
 int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
 int verb_ca_rotate(int argc, char *argv[]);
+int verb_reload_sidecar(int argc, char *argv[]);

@@ -187,15 +187,7 @@ static int get_key(SecretSource *s, const VolumeConfig *v, bool may_generate, Se
                 return ns_error_set(error, r, "Cannot get random bytes for a new volume key: %s", strerror(-r));
         log_info("Volume %s: key \"%s\" missing from Secret %s; creating it.", v->name, v->key ?: v->name,
                  s->config->secrets.keys_secret);
-        r = secret_source_put_if_missing(s, s->config->secrets.keys_secret, v->key ?: v->name, fresh, ret, error);
-        if (r < 0)
-                return r;
-        if ((*ret)->size < VOLUME_KEY_MIN_BYTES) {
-                *ret = secret_value_free(*ret);
-                return ns_error_set(error, -EMSGSIZE, "Key \"%s\" of Secret %s read back is shorter than %d bytes",
-                                    v->key ?: v->name, s->config->secrets.keys_secret, VOLUME_KEY_MIN_BYTES);
-        }
-        return 0;
+        return secret_source_store_new_volume_key(s, v, fresh, ret, error);
 }
 
 /* The LUKS2 token that marks "the filesystem of nodeseal's first format is not made yet": written

@@ -139,6 +139,18 @@ KINDS = {
         "spec": {"selector": LABEL_SELECTOR, "template": {"metadata": OBJECT_META, "spec": POD_SPEC},
                  "updateStrategy": {"type": STR, "rollingUpdate": {"maxUnavailable": INTSTR, "maxSurge": INTSTR}},
                  "minReadySeconds": INT, "revisionHistoryLimit": INT}},
+    ("apps/v1", "StatefulSet"): {
+        "metadata": OBJECT_META,
+        "spec": {"selector": LABEL_SELECTOR, "template": {"metadata": OBJECT_META, "spec": POD_SPEC},
+                 "serviceName": STR, "replicas": INT, "podManagementPolicy": STR,
+                 "updateStrategy": {"type": STR, "rollingUpdate": {"maxUnavailable": INTSTR, "partition": INT}},
+                 "volumeClaimTemplates": L(ANY), "minReadySeconds": INT, "revisionHistoryLimit": INT,
+                 "persistentVolumeClaimRetentionPolicy": {"whenDeleted": STR, "whenScaled": STR}}},
+    ("v1", "Service"): {
+        "metadata": OBJECT_META,
+        "spec": {"clusterIP": STR, "type": STR, "selector": M(STR), "publishNotReadyAddresses": BOOL,
+                 "ports": L({"name": STR, "port": INT, "targetPort": INTSTR, "protocol": STR, "appProtocol": STR,
+                             "nodePort": INT})}},
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): {"resources": L(STR)},
 }
 
@@ -271,11 +283,112 @@ def check_pod_spec(where, spec, templated_labels=None):
     return volumes
 
 
+def parse_nodeseal_json(where, text, kube_get):
+    """nodeseal.json of a ConfigMap, refused here when nodeseal's own parser refuses it. Returns the
+    JSON and what nodeseal printed of it ("" without kube_get), or (None, None)."""
+    try:
+        j = json.loads(text or "")
+    except ValueError as e:
+        err(where, f"nodeseal.json is not valid JSON: {e}")
+        return None, None
+    if not kube_get:
+        return j, ""
+    with tempfile.TemporaryDirectory() as t:
+        p = os.path.join(t, "nodeseal.json")
+        open(p, "w").write(text)
+        r = subprocess.run([kube_get, "--config", p, "config"], capture_output=True, text=True,
+                           env=dict(os.environ, NODE_NAME="node-1"))
+    if r.returncode != 0:
+        err(where, f"nodeseal refuses nodeseal.json: {r.stdout}{r.stderr}")
+        return None, None
+    return j, r.stdout
+
+
+# The fields of a certificate that decide what the agent writes: the example's entry must agree.
+CERT_FIELDS = ("profile", "directory", "key_type", "dns_names", "ip_addresses", "include_node_ips", "owner", "group",
+               "validity_days")
+
+
+def check_example(f, o, get, agent_certs, kube_get):
+    w = f"{f} StatefulSet/{o['metadata']['name']}"
+    spec = o["spec"]["template"]["spec"]
+    sel = o["spec"]["selector"].get("matchLabels", {})
+    labels = o["spec"]["template"]["metadata"].get("labels", {})
+    if not sel or any(labels.get(k) != v for k, v in sel.items()):
+        err(w, "selector does not match the template's labels")
+    if not get("Service", o["spec"].get("serviceName")):
+        err(w, f"serviceName {o['spec'].get('serviceName')!r} is not a Service defined here")
+    volumes = check_pod_spec(w, spec)
+    for v in volumes.values():
+        if "configMap" in v and not get("ConfigMap", v["configMap"]["name"]):
+            err(w, f"ConfigMap {v['configMap']['name']} is not defined")
+
+    def mount_source(c, path):
+        for m in c.get("volumeMounts", []):
+            if m["mountPath"] == path:
+                return volumes.get(m["name"], {}), m
+        return {}, None
+
+    inits = spec.get("initContainers", [])
+    waits = [c for c in inits if c.get("command", [])[:3] == ["nodeseal", "check", "--wait"]]
+    if not waits:
+        err(w, "no init container running `nodeseal check --wait`")
+        return
+    v, _ = mount_source(waits[0], "/run/nodeseal")
+    if v.get("hostPath", {}).get("path") != "/run/nodeseal":
+        err(w, "the waiting init container does not share the host's /run/nodeseal")
+    v, _ = mount_source(waits[0], "/etc/nodeseal")
+    cm = get("ConfigMap", v.get("configMap", {}).get("name"))
+    if not cm:
+        err(w, "the waiting init container has no nodeseal ConfigMap at /etc/nodeseal")
+        return
+    j, _ = parse_nodeseal_json(f"{f} ConfigMap/{cm['metadata']['name']}", cm["data"].get("nodeseal.json"), kube_get)
+    if not j:
+        return
+    certs = j.get("certificates", [])
+    if len(certs) != 1:
+        err(w, f"the example's nodeseal.json must hold its one certificate, holds {len(certs)}")
+        return
+    cert = certs[0]
+    agent = agent_certs.get(cert["name"])
+    if not agent:
+        err(w, f"the agent's config (configmap.yaml) has no certificate {cert['name']!r}: nothing would issue it")
+    else:
+        for k in CERT_FIELDS:
+            if agent.get(k) != cert.get(k):
+                err(w, f"certificate {cert['name']}: {k} is {cert.get(k)!r} here, {agent.get(k)!r} in the agent's config")
+        if "serve_check" in agent:
+            err("configmap.yaml", f"certificate {cert['name']}: a serve_check in the agent's pod would connect "
+                                  "to that pod's loopback, not the datastore's: it belongs to the example's sidecar")
+        if agent.get("reload", True):
+            err("configmap.yaml", f"certificate {cert['name']}: the agent cannot reach the datastore's pod; "
+                                  "set \"reload\": false (the example's sidecar reloads)")
+    # Every container that reads the certificate sees it at the configured directory.
+    d = cert["directory"]
+    sidecars = [c for c in spec["containers"] if c.get("command", [])[:2] == ["nodeseal", "reload-sidecar"]]
+    for c in spec["containers"]:
+        src, m = mount_source(c, d)
+        if not m:
+            err(w, f"container {c['name']} does not mount the certificate directory at {d}")
+        elif not (src.get("hostPath", {}).get("path", "").rstrip("/") + "/" + m.get("subPath", "")).rstrip("/") == d:
+            err(w, f"container {c['name']}: {d} is not the host's {d}")
+    if len(sidecars) != 1:
+        err(w, f"one container must run `nodeseal reload-sidecar`, {len(sidecars)} do")
+    for c in sidecars:
+        v, _ = mount_source(c, "/etc/nodeseal")
+        if v.get("configMap", {}).get("name") != cm["metadata"]["name"]:
+            err(w, "the reload sidecar must read the same nodeseal ConfigMap as the check")
+        if not ({"reload_command", "restart_command", "serve_check"} & set(cert)) and \
+                cert.get("profile") not in ("postgresql", "mysql", "redis"):
+            err(w, f"the reload sidecar has nothing to run for profile {cert.get('profile')}")
+
+
 def main():
     d = sys.argv[1]
     kube_get = sys.argv[2] if len(sys.argv) > 2 else None
     objects = {}
     files = sorted(f for f in os.listdir(d) if f.endswith(".yaml"))
+    files += sorted(os.path.join("examples", f) for f in os.listdir(os.path.join(d, "examples")) if f.endswith(".yaml"))
     if not files:
         err(d, "no manifests")
     for f in files:
@@ -396,45 +509,28 @@ def main():
     # The config in the ConfigMap: JSON that nodeseal itself accepts.
     conf = get("ConfigMap", "nodeseal-config")
     if conf:
-        text = conf.get("data", {}).get("nodeseal.json")
-        try:
-            j = json.loads(text or "")
-            if j.get("secrets", {}).get("source") != "kubernetes":
-                err("configmap.yaml", "nodeseal.json must use the kubernetes source")
-        except ValueError as e:
-            err("configmap.yaml", f"nodeseal.json is not valid JSON: {e}")
-            text = None
-        if text and kube_get:
-            with tempfile.TemporaryDirectory() as t:
-                p = os.path.join(t, "nodeseal.json")
-                open(p, "w").write(text)
-                r = subprocess.run([kube_get, "--config", p, "config"], capture_output=True, text=True,
-                                   env=dict(os.environ, NODE_NAME="node-1"))
-                if r.returncode != 0:
-                    err("configmap.yaml", f"nodeseal refuses nodeseal.json: {r.stdout}{r.stderr}")
-                elif "keys_secret=nodeseal-keys-node-1" not in r.stdout:
-                    err("configmap.yaml", f"unexpected parse: {r.stdout}")
-                elif role and "nodeseal-keys-node-1" not in role["rules"][0].get("resourceNames", []):
-                    err("rbac.yaml", "the Role does not name the keys Secret the config uses for node-1")
+        j, parsed = parse_nodeseal_json("configmap.yaml", conf.get("data", {}).get("nodeseal.json"), kube_get)
+        if j is not None and j.get("secrets", {}).get("source") != "kubernetes":
+            err("configmap.yaml", "nodeseal.json must use the kubernetes source")
+        if parsed and "keys_secret=nodeseal-keys-node-1" not in parsed:
+            err("configmap.yaml", f"unexpected parse: {parsed}")
+        elif parsed and role and "nodeseal-keys-node-1" not in role["rules"][0].get("resourceNames", []):
+            err("rbac.yaml", "the Role does not name the keys Secret the config uses for node-1")
 
-    # The example datastore waits for nodeseal and shares /run/nodeseal.
-    pods = [o for (k, _), (_, o) in objects.items() if k == "Pod"]
-    if not pods:
-        err("datastore-example.yaml", "no example datastore Pod")
-    for p in pods:
-        w = f"Pod {p['metadata']['name']}"
-        volumes = check_pod_spec(w, p["spec"])
-        inits = p["spec"].get("initContainers", [])
-        waits = [c for c in inits if c.get("command", [])[:3] == ["nodeseal", "check", "--wait"]]
-        if not waits:
-            err(w, "no init container running `nodeseal check --wait`")
-        for c in waits:
-            if not any(volumes.get(m["name"], {}).get("hostPath", {}).get("path") == "/run/nodeseal"
-                       for m in c.get("volumeMounts", [])):
-                err(w, "the waiting init container does not share the host's /run/nodeseal")
-        for v in volumes.values():
-            if "configMap" in v and not get("ConfigMap", v["configMap"]["name"]):
-                err(w, f"ConfigMap {v['configMap']['name']} is not defined")
+    # The example datastores: each waits for nodeseal, and its certificate is the agent's.
+    agent_certs = {}
+    if conf and j:
+        agent_certs = {c["name"]: c for c in j.get("certificates", [])}
+    sets = [(f, o) for (k, _), (f, o) in objects.items() if k == "StatefulSet"]
+    if not sets:
+        err("examples", "no example datastore StatefulSet")
+    seen = set()
+    for f, o in sets:
+        check_example(f, o, get, agent_certs, kube_get)
+        seen.add(f)
+    for f in files:
+        if f.startswith("examples/") and f not in seen:
+            err(f, "an example without a StatefulSet")
 
     # Example Secrets: the right shape, and placeholders nodeseal refuses, never usable keys.
     for (kind, name), (f, o) in objects.items():

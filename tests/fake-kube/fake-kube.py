@@ -1627,6 +1627,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 if ns not in st.namespaces:
                     st._add_namespace(ns)
             return self.send_json(201, st.create_secret(ns, normalise_secret(raw)))
+        if p == "/fake/secrets" and m == "PUT":
+            # create or replace, as an API client's apply would (ADDED or MODIFIED for watchers)
+            raw = normalise_secret(body())
+            meta = raw.setdefault("metadata", {})
+            ns, name = meta.get("namespace") or "default", meta.get("name", "")
+            with st.cond:
+                if ns not in st.namespaces:
+                    st._add_namespace(ns)
+                exists = (ns, name) in st.secrets
+            if exists:
+                return self.send_json(200, st.update_secret(ns, name, raw))
+            return self.send_json(201, st.create_secret(ns, raw))
+        if p.startswith("/fake/secrets/") and m == "DELETE":
+            parts = p[len("/fake/secrets/"):].split("/")
+            if len(parts) != 2:
+                raise bad_request("DELETE /fake/secrets/NAMESPACE/NAME")
+            st.delete_secret(parts[0], parts[1])
+            return self.send_json(200, {"deleted": parts[1]})
         if p == "/fake/namespaces" and m == "POST":
             name = body().get("name", "")
             with st.cond:

@@ -6,7 +6,7 @@
 ns --help
 assert_eq "$rc" 0 "--help exit status"
 help=$out
-for verb in provision run check status ca close bootstrap; do
+for verb in provision run check status ca close bootstrap reload-sidecar; do
         assert_contains "$help" "  $verb " "--help lists $verb"
         ns "$verb" --help
         assert_eq "$rc" 0 "$verb --help exit status"

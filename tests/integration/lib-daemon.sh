@@ -14,17 +14,6 @@ DAEMON_PID=
 command -v dbus-daemon >/dev/null || skip "dbus-daemon is not installed (package dbus-daemon)"
 command -v busctl >/dev/null || skip "busctl is not installed (package systemd)"
 
-# wait_for SECS COMMAND...: retries COMMAND every 0.1 s for up to SECS seconds.
-wait_for() {
-        local secs=$1 i
-        shift
-        for ((i = 0; i < secs * 10; i++)); do
-                "$@" && return 0
-                sleep 0.1
-        done
-        return 1
-}
-
 # start_bus [allow-all|shipped-policy]: a private bus of type "system". allow-all lets anyone own
 # and call anything (what is refused then is refused by the daemon itself); shipped-policy adds
 # nothing to a system-bus-like default but unit-files/org.nodeseal.Agent1.conf.

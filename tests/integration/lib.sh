@@ -25,6 +25,17 @@ assert_contains() { grep -qF -- "$2" <<<"$1" || fail "${3:-output} does not cont
 assert_not_contains() { ! grep -qF -- "$2" <<<"$1" || fail "${3:-output} contains '$2': $1"; }
 assert_file_mode() { local m; m=$(stat -c %a "$1"); [ "$m" == "$2" ] || fail "$1 has mode $m, expected $2"; }
 
+# wait_for SECS COMMAND...: retries COMMAND every 0.1 s for up to SECS seconds.
+wait_for() {
+        local secs=$1 i
+        shift
+        for ((i = 0; i < secs * 10; i++)); do
+                "$@" && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
 # Runs nodeseal, capturing stdout+stderr in $out and the exit status in $rc; never aborts the script.
 ns() {
         set +e

@@ -153,6 +153,18 @@ TEST(wrong_types_and_values) {
                        "client_certificate and client_key must be given together");
         ASSERT_REFUSED("{\"secrets\": {\"keys_secret\": \"keys-{nodes}\"}}", "secrets.keys_secret: \"keys-{nodes}\"");
         ASSERT_REFUSED("{\"secrets\": {\"ca_secret\": \"CA\"}}", "secrets.ca_secret: \"CA\" is not a valid Secret name");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {}}}",
+                       "secrets.wrapping.recovery_public_key: is required");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {\"node_key\": \"tmp2\", \"recovery_public_key\": \"/r\"}}}",
+                       "secrets.wrapping.node_key: must be \"tpm2\" (sealed in the node's TPM) or \"file\"");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {\"pcrs\": [7], \"recovery_public_key\": \"/r\"}}}",
+                       "secrets.wrapping.pcrs: applies to node_key \"tpm2\" only");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {\"node_key\": \"tpm2\", \"pcrs\": [7, 24], \"recovery_public_key\": \"/r\"}}}",
+                       "secrets.wrapping.pcrs: must be");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {\"node_key\": \"tpm2\", \"pcrs\": [7, 7], \"recovery_public_key\": \"/r\"}}}",
+                       "lists PCR 7 twice");
+        ASSERT_REFUSED("{\"secrets\": {\"wrapping\": {\"node_key_file\": \"key\", \"recovery_public_key\": \"/r\"}}}",
+                       "secrets.wrapping.node_key_file: must be an absolute path");
         ASSERT_REFUSED("{\"retry\": {\"initial_sec\": -1}}", "retry.initial_sec: must be between");
         ASSERT_REFUSED("{\"retry\": {\"initial_sec\": 10, \"max_sec\": 5}}", "retry.max_sec: must not be less");
         ASSERT_REFUSED("{\"retry\": {\"max_attempts\": 1.5}}", "retry.max_attempts: must be a whole number");
@@ -340,4 +352,20 @@ TEST(kubernetes_service_account_dir_and_watch_timeout) {
                        "secrets.kubernetes.watch_timeout_sec: must be between 1 and 3600 seconds");
         ASSERT_REFUSED("{\"secrets\": {\"kubernetes\": {\"watch_timeout_sec\": 7200}}}",
                        "secrets.kubernetes.watch_timeout_sec: must be between 1 and 3600 seconds");
+}
+
+TEST(wrapping_tpm2_pcrs) {
+        Config *c = NULL;
+        NsError e = {};
+        const char *json = "{\"node_name\": \"n1\", \"secrets\": {\"wrapping\": {\"node_key\": \"tpm2\", "
+                           "\"tpm_tcti\": \"swtpm:port=2321\", \"pcrs\": [0, 7], \"recovery_public_key\": \"/r.pub\"}}}";
+
+        ASSERT_OK(parse(json, &c, &e));
+        ASSERT_TRUE(c->secrets.wrapping.enabled);
+        ASSERT_STREQ(c->secrets.wrapping.node_key, "tpm2");
+        ASSERT_STREQ(c->secrets.wrapping.tpm_tcti, "swtpm:port=2321");
+        ASSERT_EQ(c->secrets.wrapping.n_pcrs, 2);
+        ASSERT_EQ(c->secrets.wrapping.pcrs[1], 7);
+        ASSERT_STREQ(c->secrets.wrapping.node_key_file, "/var/lib/nodeseal/node.key");
+        config_free(c);
 }
