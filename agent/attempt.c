@@ -42,6 +42,7 @@ void attempt_report_done(AttemptReport *r) {
         items_free(r->volumes, r->n_volumes);
         items_free(r->certificates, r->n_certificates);
         kube_counts_done(&r->api_requests);
+        rotation_report_done(&r->rotation);
         *r = (AttemptReport) {};
 }
 
@@ -97,6 +98,42 @@ static int versions_to_json(cJSON *root, const SecretVersion *v, size_t n) {
         return 0;
 }
 
+static int rotation_to_json(cJSON *root, const RotationReport *rr) {
+        cJSON *o;
+
+        if (!rr->known)
+                return 0;
+        o = cJSON_AddObjectToObject(root, "rotation");
+        if (!o || !cJSON_AddStringToObject(o, "secret_stage", rotation_stage_to_string(rr->secret_stage)) ||
+            !cJSON_AddStringToObject(o, "node_stage", strna(rotation_stage_to_string(rr->node_stage))) ||
+            (rr->waiting && !cJSON_AddStringToObject(o, "waiting", rr->waiting)) ||
+            !cJSON_AddBoolToObject(o, "held_trust", rr->held_trust) ||
+            (rr->held_signer && !cJSON_AddStringToObject(o, "held_signer", rr->held_signer)))
+                return -ENOMEM;
+        return 0;
+}
+
+static int rotation_from_json(const cJSON *root, RotationReport *rr) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, "rotation");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, "waiting"), *h = cJSON_GetObjectItemCaseSensitive(o, "held_signer");
+
+        *rr = (RotationReport) {};
+        if (!cJSON_IsObject(o))
+                return 0;
+        rr->known = true;
+        rr->secret_stage = rotation_stage_from_string(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "secret_stage")));
+        rr->node_stage = rotation_stage_from_string(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "node_stage")));
+        if (rr->secret_stage < 0 || rr->node_stage < 0) {
+                *rr = (RotationReport) {};
+                return 0;
+        }
+        rr->held_trust = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "held_trust"));
+        if ((cJSON_IsString(w) && !(rr->waiting = strdup(w->valuestring))) ||
+            (cJSON_IsString(h) && !(rr->held_signer = strdup(h->valuestring))))
+                return -ENOMEM;
+        return 0;
+}
+
 int attempt_report_to_json(const AttemptReport *r, char **ret) {
         _cleanup_(cJSON_Deletep) cJSON *root = cJSON_CreateObject();
         char *text;
@@ -109,7 +146,7 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
                 return -ENOMEM;
         if (items_to_json(root, "volumes", r->volumes, r->n_volumes) < 0 ||
             items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0 ||
-            versions_to_json(root, r->secrets, r->n_secrets) < 0)
+            versions_to_json(root, r->secrets, r->n_secrets) < 0 || rotation_to_json(root, &r->rotation) < 0)
                 return -ENOMEM;
         if (r->api_requests.n_items > 0) {
                 cJSON *a;
@@ -215,6 +252,8 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
                 k = versions_from_json(root, &r.secrets, &r.n_secrets);
         if (k >= 0)
                 k = kube_counts_from_json(cJSON_GetObjectItemCaseSensitive(root, "api_requests"), &r.api_requests);
+        if (k >= 0)
+                k = rotation_from_json(root, &r.rotation);
         if (k >= 0 && r.code < 0 && isempty(r.error))
                 k = ns_error_set(error, -EBADMSG, "a failure (code %d) without a message", r.code);
         if (k < 0) {
@@ -259,10 +298,16 @@ static int provision_pass(const Config *c, AttemptKind kind, AttemptReport *repo
         _cleanup_(ca_freep) Ca *ca = NULL;
         int r, k;
 
+        _cleanup_(rotation_state_done) RotationState st = {};
+        bool have_state;
+
         r = secret_source_new(c, &source, error);
         if (r < 0)
                 return r;
-        r = provision_all(c, source, c->n_certificates > 0 || kind == ATTEMPT_RENEW ? &ca : NULL, error);
+        /* The daemon's record of what its datastores loaded: without one nothing is held back. */
+        have_state = rotation_state_read(c, &st) >= 0;
+        r = provision_all_gated(c, source, have_state ? &st : NULL, c->n_certificates > 0 ? &report->rotation : NULL,
+                                c->n_certificates > 0 || kind == ATTEMPT_RENEW ? &ca : NULL, error);
         if (r >= 0 && kind == ATTEMPT_RENEW)
                 r = renew_certificates(c, ca, error);
         k = copy_versions(source, report);

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "error.h"
 #include "kube-counts.h"
+#include "rotation-state.h"
 #include "secret.h"
 
 typedef enum AttemptKind {
@@ -48,6 +49,7 @@ typedef struct AttemptReport {
         SecretVersion *secrets;   /* the versions of the Secrets the attempt read: the daemon's watch starts there */
         size_t n_secrets;
         KubeCounts api_requests;  /* the worker's requests to the Kubernetes API, for the metrics */
+        RotationReport rotation;  /* known false: no CA read (a check) */
 } AttemptReport;
 
 #define ATTEMPT_REPORT_SIZE_MAX (4 * 1024 * 1024)

@@ -72,6 +72,17 @@ static int property_get_reloads(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_close_container(reply);
 }
 
+/* (secret stage, node stage, what the node waits for): "" for each while no CA was read. */
+static int property_get_ca_rotation(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                    sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const RotationReport *rr = &m->rotation;
+
+        return sd_bus_message_append(reply, "(sss)", rr->known ? rotation_stage_to_string(rr->secret_stage) : "",
+                                     rr->known ? strempty(rotation_stage_to_string(rr->node_stage)) : "",
+                                     strempty(rr->waiting));
+}
+
 static int method_describe(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         _cleanup_free_ char *json = NULL;
         int r;
@@ -165,6 +176,7 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_PROPERTY("Certificates", "a(sst)", property_get_certificates, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CANotAfter", "t", NULL, offsetof(Manager, ca_not_after), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Reloads", "a(ssst)", property_get_reloads, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("CARotation", "(sss)", property_get_ca_rotation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_describe,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetCA", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", pem), method_get_ca,
@@ -180,6 +192,7 @@ static const sd_bus_vtable agent_vtable[] = {
 
 static const char * const property_names[] = {
         "State", "Ready", "StatusText", "LastError", "Volumes", "Certificates", "CANotAfter", "Reloads",
+        "CARotation",
 };
 
 static int on_emit_changed(sd_event_source *s, void *userdata) {

@@ -28,7 +28,8 @@ typedef enum BusProperty {
         BUS_PROPERTY_CERTIFICATES = 1 << 5,
         BUS_PROPERTY_CA_NOT_AFTER = 1 << 6,
         BUS_PROPERTY_RELOADS = 1 << 7,
-        _BUS_PROPERTY_ALL = (1 << 8) - 1,
+        BUS_PROPERTY_CA_ROTATION = 1 << 8,
+        _BUS_PROPERTY_ALL = (1 << 9) - 1,
 } BusProperty;
 
 /* Marks properties as changed; one PropertiesChanged for all that are marked goes out from a

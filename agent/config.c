@@ -381,6 +381,7 @@ static int parse_daemon(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
                 { "hook_timeout_sec", parse_seconds, offsetof(DaemonConfig, hook_timeout_usec) },
                 { "renew_jitter_sec", parse_seconds, offsetof(DaemonConfig, renew_jitter_usec) },
                 { "attempt_timeout_sec", parse_seconds, offsetof(DaemonConfig, attempt_timeout_usec) },
+                { "rotation_jitter_sec", parse_seconds, offsetof(DaemonConfig, rotation_jitter_usec) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -951,6 +952,7 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
                 .hook_timeout_usec = 60 * USEC_PER_SEC,
                 .renew_jitter_usec = 3600 * USEC_PER_SEC,
                 .attempt_timeout_usec = 600 * USEC_PER_SEC,
+                .rotation_jitter_usec = 60 * USEC_PER_SEC,
         };
         c->check_margin_usec = 7 * USEC_PER_DAY;
 

@@ -139,6 +139,7 @@ typedef struct DaemonConfig {
         uint64_t hook_timeout_usec;   /* a reload hook still running after this is killed; default 60 s */
         uint64_t renew_jitter_usec;   /* renewals spread over up to this much past the renewal point; default 1 h */
         uint64_t attempt_timeout_usec; /* a provisioning worker still running after this is stopped; default 10 min */
+        uint64_t rotation_jitter_usec; /* CA rotation: reissues under the activated CA spread over this; default 60 s */
 } DaemonConfig;
 
 /* "metrics" section: Prometheus text format, both off unless set. */

@@ -190,6 +190,14 @@ static int set_tls(KubeClient *c, CURL *easy, NsError *error) {
                 SET(CURLOPT_CAINFO, c->endpoint.ca_file);
                 SET(CURLOPT_CAPATH, (char *) NULL);
         }
+#if LIBCURL_VERSION_NUM >= 0x075700
+        /* libcurl keeps the store built from CAINFO for 24 hours (per multi handle: the daemon's
+         * watch keeps one for its life), while the kubelet rewrites the service account's ca.crt
+         * in place when the cluster's CA rotates. Read the file again for every new connection:
+         * a few certificates, parsed once per connection (watches last minutes, connections are
+         * reused), and the API server's next certificate is trusted as soon as the file says so. */
+        SET(CURLOPT_CA_CACHE_TIMEOUT, 0L);
+#endif
         if (c->endpoint.client_certificate) {
                 SET(CURLOPT_SSLCERT, c->endpoint.client_certificate);
                 SET(CURLOPT_SSLCERTTYPE, "PEM");

@@ -13,6 +13,7 @@ const Verb verbs[] = {
         { "check", verb_check, "exit 0 only if every volume and certificate is in place" },
         { "status", verb_status, "show the daemon's status (D-Bus, or the status file)" },
         { "ca", verb_ca, "print the CA certificate clients should trust" },
+        { "ca-rotate", verb_ca_rotate, "replace the CA in stages: prepare, activate, finish" },
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
         { "enrol", verb_enrol, "make or load this node's key for wrapped volume keys; print its id" },

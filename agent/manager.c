@@ -93,7 +93,8 @@ int manager_describe(Manager *m, char **ret) {
             !add_u64(root, "attempt", m->attempt) ||
             !add_u64(root, "ca_not_after", m->ca_not_after) ||
             !add_u64(root, "hooks_run", m->hooks_run) ||
-            !cJSON_AddBoolToObject(root, "attempt_running", m->attempt_running))
+            !cJSON_AddBoolToObject(root, "attempt_running", m->attempt_running) ||
+            manager_rotation_describe(m, root) < 0)
                 return -ENOMEM;
 
         vols = cJSON_AddArrayToObject(root, "volumes");
@@ -271,6 +272,7 @@ static void on_reload_changed(Reload *r, void *userdata) {
         }
         m->hooks_run = n;
         bus_mark_changed(m, BUS_PROPERTY_RELOADS);
+        manager_rotation_reload_changed(m);
         manager_publish(m, m->status_text);
 }
 
@@ -604,6 +606,7 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
         if (report)
                 apply_report(m, report);
         reload_changed_certificates(m);
+        manager_rotation_apply(m, report);
         watch_secrets(m);
 
         if (r < 0 && kind == ATTEMPT_CHECK) {
@@ -873,6 +876,7 @@ Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
         reply_waiters(m, true, -ESHUTDOWN, "The daemon is stopping.");
+        manager_rotation_done(m);
         worker_free(m->worker);
         bus_close(m);
         sd_event_source_disable_unref(m->retry_source);

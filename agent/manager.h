@@ -8,8 +8,10 @@
 
 #include "attempt.h"
 #include "config.h"
+#include "json-util.h"
 #include "metrics-server.h"
 #include "reload.h"
+#include "rotation-state.h"
 #include "secret.h"
 #include "worker.h"
 
@@ -122,7 +124,19 @@ struct Manager {
         MetricsServer *metrics_server;
         char *metrics_written;         /* the textfile's last content */
         bool metrics_textfile_failed;  /* its last write failed (and that was logged) */
+        /* CA rotation (manager-rotation.c) */
+        RotationState rotation_state;    /* what each datastore has loaded; <runtime>/rotation.json */
+        RotationReport rotation;         /* the stages, from the last attempt that read the CA */
+        char *rotation_jitter_for;       /* the signer whose reissue waits for rotation_jitter_source */
+        sd_event_source *rotation_jitter_source;
+        sd_event_source *rotation_look_source;  /* a provisioning attempt once a datastore loaded the bundle */
 };
+
+/* manager-rotation.c: after each attempt, after each change of a reload, in Describe(), at the end. */
+void manager_rotation_apply(Manager *m, const AttemptReport *report);
+void manager_rotation_reload_changed(Manager *m);
+int manager_rotation_describe(Manager *m, cJSON *root);
+void manager_rotation_done(Manager *m);
 
 int manager_new(Config *config, const char *config_path, const char *bus_address, Manager **ret);
 Manager *manager_free(Manager *m);

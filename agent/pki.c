@@ -824,6 +824,25 @@ static int x509_stack_push_ref(STACK_OF(X509) *s, X509 *x) {
         return 0;
 }
 
+/* An expired CA in the trust bundle verifies nothing: it is left out of what is written, with a
+ * warning, so that the operator sees it go (the rotation's finish step drops it from the Secret).
+ * A CA not valid yet stays: peers must trust a new CA before it signs. */
+static int drop_expired(STACK_OF(X509) *trust, time_t now) {
+        for (int i = sk_X509_num(trust) - 1; i >= 0; i--) {
+                X509 *x = sk_X509_value(trust, i);
+                time_t nb, na;
+
+                if (cert_times(x, &nb, &na) < 0 || now < na)
+                        continue;
+                if (sk_X509_num(trust) == 1)
+                        break;   /* the chain check below says what is wrong */
+                log_warning("ca.crt: \"%s\" expired on %s; left out of the trust bundle.", CERT_NAME(x),
+                            FORMAT_UTC_SEC(na));
+                X509_free(sk_X509_delete(trust, i));
+        }
+        return 0;
+}
+
 int ca_from_pem(const SecretValue *cert_pem, const SecretValue *key_pem, const SecretValue *bundle_pem, Ca **ret,
                 NsError *error) {
         _cleanup_(ca_freep) Ca *ca = NULL;
@@ -882,6 +901,9 @@ int ca_from_pem(const SecretValue *cert_pem, const SecretValue *key_pem, const S
          * the root that ends tls.crt, which must then be there. */
         if (bundle_pem) {
                 r = parse_certs(bundle_pem->data, bundle_pem->size, "ca.crt", &ca->trust, error);
+                if (r < 0)
+                        return r;
+                r = drop_expired(ca->trust, now);
                 if (r < 0)
                         return r;
         } else {
@@ -1099,7 +1121,8 @@ static bool file_is_plain(int dfd, const char *path) {
 
 /* 0 when the files on disk can stay; otherwise why not, in why. */
 static int existing_reusable(const Config *c, const CertificateConfig *cc, const Ca *ca, int dfd,
-                             const ProfileFiles *f, const WantedNames *w, time_t *ret_not_after, NsError *why) {
+                             const ProfileFiles *f, const WantedNames *w, bool may_sign_new, time_t *ret_not_after,
+                             NsError *why) {
         _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         time_t now = pki_now(), nb, na, renew_at;
@@ -1140,22 +1163,30 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
 
         /* Issued by the current CA itself, not just by something the bundle still trusts: after a
          * rotation every node moves to the new CA. */
+        bool held = false;
         if (X509_check_issued(ca->cert, leaf) != X509_V_OK || X509_verify(leaf, X509_get0_pubkey(ca->cert)) != 1) {
                 ERR_clear_error();
-                return ns_error_set(why, -EKEYREJECTED, "not issued by the current CA");
+                if (may_sign_new)
+                        return ns_error_set(why, -EKEYREJECTED, "not issued by the current CA");
+                held = true;   /* kept if the bundle still trusts its issuer (checked next) */
         }
-        r = verify_chain(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_SERVER, &reason);
+        /* A held certificate carries its own CA's intermediates, not the new CA's: let the chain
+         * check find them in the file. */
+        STACK_OF(X509) *untrusted = held ? certs : ca->chain;
+        r = verify_chain(leaf, ca->trust, untrusted, X509_PURPOSE_SSL_SERVER, &reason);
         if (r >= 0)
-                r = verify_chain(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_CLIENT, &reason);
+                r = verify_chain(leaf, ca->trust, untrusted, X509_PURPOSE_SSL_CLIENT, &reason);
+        if (r < 0 && held)
+                return ns_error_set(why, -EKEYREJECTED, "not issued by the current CA, nor by one the bundle trusts");
         if (r < 0)
                 return ns_error_set(why, r, "does not verify: %s", strna(reason));
 
         /* The intermediates in the file must be the CA's current ones. */
-        n = sk_X509_num(certs) - 1;
+        n = held ? sk_X509_num(ca->chain) : sk_X509_num(certs) - 1;
         if (n != sk_X509_num(ca->chain))
                 return ns_error_set(why, -EKEYREJECTED, "the file carries %d intermediate(s) instead of %d", n,
                                     sk_X509_num(ca->chain));
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n && !held; i++)
                 if (!cert_equal(sk_X509_value(certs, i + 1), sk_X509_value(ca->chain, i)))
                         return ns_error_set(why, -EKEYREJECTED, "the intermediates in the file are not the CA's");
 
@@ -1168,7 +1199,7 @@ static int existing_reusable(const Config *c, const CertificateConfig *cc, const
                 return ns_error_set(why, -EKEYREJECTED, "it lacks the wanted SAN %s", missing);
 
         *ret_not_after = na;
-        return 0;
+        return held;
 }
 
 /* Writes the trust bundle unless the file already holds exactly it. >0 when written. */
@@ -1315,6 +1346,11 @@ static int issue_and_write(const Config *c, const CertificateConfig *cc, const C
 
 int certificate_provision_full(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
                                uint64_t *ret_not_after, NsError *error) {
+        return certificate_provision_gated(c, cc, ca, force, true, ret_not_after, NULL, error);
+}
+
+int certificate_provision_gated(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
+                                bool may_sign_new, uint64_t *ret_not_after, bool *ret_held, NsError *error) {
         _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
         _cleanup_(wanted_names_done) WantedNames w = {};
         _cleanup_close_ int dfd = -EBADF;
@@ -1340,7 +1376,9 @@ int certificate_provision_full(const Config *c, const CertificateConfig *cc, con
         if (force)
                 r = ns_error_set(&why, -ECANCELED, "renewal requested");
         else
-                r = existing_reusable(c, cc, ca, dfd, &f, &w, &not_after, &why);
+                r = existing_reusable(c, cc, ca, dfd, &f, &w, may_sign_new, &not_after, &why);
+        if (r > 0 && ret_held)
+                *ret_held = true;
         if (r >= 0)
                 r = keep_existing(cc, dfd, ca, &f, error);
         else {
@@ -1447,4 +1485,137 @@ int certificate_check(const Config *c, const CertificateConfig *cc, const char *
         if (ret_renew_at)
                 *ret_renew_at = sec_to_usec(renewal_point(c, nb, na, cc->renew_fraction));
         return 0;
+}
+
+/* ---- trust bundles during a CA rotation ---- */
+
+static bool stack_has(STACK_OF(X509) *s, X509 *x) {
+        for (int i = 0; i < sk_X509_num(s); i++)
+                if (cert_equal(sk_X509_value(s, i), x))
+                        return true;
+        return false;
+}
+
+static int parse_optional(const char *pem, const char *what, STACK_OF(X509) **ret, NsError *error) {
+        if (isempty(pem)) {
+                *ret = sk_X509_new_null();
+                return *ret ? 0 : -ENOMEM;
+        }
+        return parse_certs(pem, strlen(pem), what, ret, error);
+}
+
+static int append_name(char **list, X509 *x, const char *why) {
+        char *n = NULL;
+
+        if (asprintf(&n, "%s%s\"%s\" (%s)", strempty(*list), *list ? ", " : "", CERT_NAME(x), why) < 0)
+                return -ENOMEM;
+        free(*list);
+        *list = n;
+        return 0;
+}
+
+int pki_bundle_edit(const char *bundle, const char *add, const char *remove, const char *keep, char **ret_pem,
+                    char **ret_dropped, NsError *error) {
+        _cleanup_x509_stack_ STACK_OF(X509) *b = NULL, *a = NULL, *rm = NULL, *k = NULL, *out = NULL;
+        _cleanup_free_ char *dropped = NULL, *pem = NULL;
+        time_t now = pki_now();
+        int r;
+
+        r = parse_optional(bundle, "ca.crt", &b, error);
+        if (r >= 0)
+                r = parse_optional(add, "the certificate to add", &a, error);
+        if (r >= 0)
+                r = parse_optional(remove, "the certificate to remove", &rm, error);
+        if (r >= 0)
+                r = parse_optional(keep, "tls.crt", &k, error);
+        if (r < 0)
+                return r;
+        out = sk_X509_new_null();
+        if (!out)
+                return -ENOMEM;
+
+        for (int pass = 0; pass < 2; pass++) {
+                STACK_OF(X509) *from = pass == 0 ? b : a;
+
+                for (int i = 0; i < sk_X509_num(from); i++) {
+                        X509 *x = sk_X509_value(from, i);
+                        time_t nb, na;
+
+                        if (stack_has(out, x) || (stack_has(rm, x) && !stack_has(k, x)))
+                                continue;
+                        /* An expired CA verifies nothing any more: leaving it in only hides that it
+                         * is gone. A CA not valid yet stays: peers must trust it before it signs. */
+                        if (cert_times(x, &nb, &na) >= 0 && now >= na) {
+                                char why[64];
+                                (void) snprintf(why, sizeof(why), "expired %s", FORMAT_UTC_SEC(na));
+                                r = append_name(&dropped, x, why);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        r = x509_stack_push_ref(out, x);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (sk_X509_num(out) == 0)
+                return ns_error_set(error, -ENOKEY, "no certificate would be left in the trust bundle%s%s",
+                                    dropped ? "; left out: " : "", strempty(dropped));
+        r = certs_to_pem(NULL, out, &pem);
+        if (r < 0)
+                return r;
+        *ret_pem = TAKE_PTR(pem);
+        if (ret_dropped)
+                *ret_dropped = TAKE_PTR(dropped);
+        return 0;
+}
+
+int pki_bundle_has_anchor(const char *bundle, size_t bundle_len, const char *chain, size_t chain_len) {
+        _cleanup_x509_stack_ STACK_OF(X509) *b = NULL, *c = NULL;
+
+        if (!bundle || !chain || parse_certs(bundle, bundle_len, "bundle", &b, NULL) < 0 ||
+            parse_certs(chain, chain_len, "chain", &c, NULL) < 0)
+                return 0;
+        return stack_has(b, sk_X509_value(c, sk_X509_num(c) - 1));
+}
+
+int pki_pem_count(const char *pem, size_t len) {
+        _cleanup_x509_stack_ STACK_OF(X509) *s = NULL;
+
+        if (!pem || parse_certs(pem, len, "PEM", &s, NULL) < 0)
+                return 0;
+        return sk_X509_num(s);
+}
+
+int certificate_issued_by(const CertificateConfig *cc, const char *issuer_pem, size_t issuer_len) {
+        _cleanup_(profile_files_done) ProfileFiles f = PROFILE_FILES_NULL;
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL, *issuer = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        X509 *leaf, *ca;
+        bool ok;
+
+        if (profile_files_paths(cc, &f) < 0 || load_checked_files(cc, &f, &key, &certs, NULL) < 0 ||
+            parse_certs(issuer_pem, issuer_len, "issuer", &issuer, NULL) < 0)
+                return 0;
+        leaf = sk_X509_value(certs, 0);
+        ca = sk_X509_value(issuer, 0);
+        ok = X509_check_issued(ca, leaf) == X509_V_OK && X509_verify(leaf, X509_get0_pubkey(ca)) == 1;
+        ERR_clear_error();
+        return ok;
+}
+
+int pki_bundle_covers(const char *a, const char *b) {
+        _cleanup_x509_stack_ STACK_OF(X509) *sa = NULL, *sb = NULL;
+
+        if (!a || !b || parse_certs(a, strlen(a), "bundle", &sa, NULL) < 0 ||
+            parse_certs(b, strlen(b), "bundle", &sb, NULL) < 0)
+                return 0;
+        for (int i = 0; i < sk_X509_num(sb); i++)
+                if (!stack_has(sa, sk_X509_value(sb, i)))
+                        return 0;
+        return 1;
+}
+
+int ca_given_pem(const Ca *ca, char **ret) {
+        return certs_to_pem(NULL, ca->given, ret);
 }

@@ -54,3 +54,28 @@ void pki_set_clock(time_t now);
 /* Creates a new self-signed CA (EC P-256 key unless told otherwise) valid for days. */
 int ca_generate(const char *common_name, KeyType key_type, uint32_t days, char **ret_cert_pem,
                 SecretValue **ret_key_pem, NsError *error);
+
+/* ---- trust bundles during a CA rotation (rotation.c) ---- */
+
+/* The bundle (bundle ∪ add) without the certificates of remove that keep does not also hold, in
+ * order, each certificate once. Expired certificates are left out too; ret_dropped (optional)
+ * names them ("CN (expired DATE)", comma-separated, NULL when none). Any argument but bundle may be
+ * NULL. -ENOKEY when nothing would be left. */
+int pki_bundle_edit(const char *bundle, const char *add, const char *remove, const char *keep, char **ret_pem,
+                    char **ret_dropped, NsError *error);
+/* Whether bundle holds the last certificate of chain (its root, or the CA itself): 1 yes, 0 no. */
+int pki_bundle_has_anchor(const char *bundle, size_t bundle_len, const char *chain, size_t chain_len);
+/* Whether every certificate of b is in a: 1 yes, 0 no (or unparsable). */
+int pki_bundle_covers(const char *a, const char *b);
+/* tls.crt as given: the signing CA and its issuers, PEM. */
+int ca_given_pem(const Ca *ca, char **ret);
+/* certificate_provision_full(), but with may_sign_new false a certificate that is in place except
+ * that another CA of the trust bundle issued it (a rotation's old CA) stays, and *ret_held is set:
+ * the node does not move to the new CA before its datastore trusts it. */
+int certificate_provision_gated(const Config *c, const CertificateConfig *cc, const Ca *ca, bool force,
+                                bool may_sign_new, uint64_t *ret_not_after, bool *ret_held, NsError *error);
+/* How many certificates the PEM text holds (0 for none or garbage). */
+int pki_pem_count(const char *pem, size_t len);
+/* Whether the leaf of cc's certificate file on disk was signed by the first certificate of
+ * issuer_pem: 1 yes, 0 no or no readable file. Reads the file without following symlinks. */
+int certificate_issued_by(const CertificateConfig *cc, const char *issuer_pem, size_t issuer_len);

@@ -28,7 +28,34 @@ static int write_trust_bundle(const Config *c, const Ca *ca, NsError *error) {
 }
 
 int provision_all(const Config *c, SecretSource *s, Ca **ret_ca, NsError *error) {
+        return provision_all_gated(c, s, NULL, NULL, ret_ca, error);
+}
+
+/* One certificate, held back from a new CA while st says so; rr learns why. */
+static int provision_certificate(const Config *c, const CertificateConfig *cc, const Ca *ca, const char *signer,
+                                 RotationStage stage, const RotationState *st, RotationReport *rr, NsError *error) {
+        bool jitter = false, held = false;
+        bool may = !signer || rotation_may_sign(st, cc->name, signer, stage, &jitter);
+        int r;
+
+        r = certificate_provision_gated(c, cc, ca, false, may, NULL, &held, error);
+        if (r < 0 || !held || !rr)
+                return r;
+        log_info("Certificate %s: kept under the previous CA for now: %s.", cc->name,
+                 jitter ? "reissue under the new CA waits for this node's jitter"
+                        : "its datastore has not loaded a trust bundle with the new CA yet");
+        if (!jitter)
+                rr->held_trust = true;
+        else if (!rr->held_signer && !(rr->held_signer = strdup(signer)))
+                return -ENOMEM;
+        return r;
+}
+
+int provision_all_gated(const Config *c, SecretSource *s, const RotationState *st, RotationReport *rr, Ca **ret_ca,
+                        NsError *error) {
         _cleanup_(ca_freep) Ca *ca = NULL;
+        _cleanup_free_ char *signer = NULL;
+        RotationStage stage = ROTATION_NONE;
         bool changed = false;
         int r;
 
@@ -54,11 +81,19 @@ int provision_all(const Config *c, SecretSource *s, Ca **ret_ca, NsError *error)
         r = write_trust_bundle(c, ca, error);
         if (r < 0)
                 return r;
+        if (rr) {
+                r = rotation_secret_stage(s, &stage, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "CA (Secret %s)", c->secrets.ca_secret);
+                r = ca_given_pem(ca, &signer);
+                if (r < 0)
+                        return r;
+        }
 
         for (size_t i = 0; i < c->n_certificates; i++) {
                 const CertificateConfig *cc = c->certificates + i;
 
-                r = certificate_provision(c, cc, ca, NULL, error);
+                r = provision_certificate(c, cc, ca, signer, stage, st, rr, error);
                 if (r < 0)
                         return ns_error_prefix(error, r, "Certificate %s", cc->name);
                 if (r > 0) {
@@ -68,6 +103,11 @@ int provision_all(const Config *c, SecretSource *s, Ca **ret_ca, NsError *error)
                         log_debug("Certificate %s: valid, reused.", cc->name);
         }
 
+        if (rr) {
+                r = rotation_evaluate(c, st, ca, stage, rr);
+                if (r < 0)
+                        return r;
+        }
         if (ret_ca)
                 *ret_ca = TAKE_PTR(ca);
         return changed;

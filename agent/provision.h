@@ -6,6 +6,7 @@
 #include "config.h"
 #include "error.h"
 #include "pki.h"
+#include "rotation-state.h"
 #include "secret.h"
 
 #define PROVISION_CA_FILE "ca.crt"   /* in the runtime directory: the trust bundle last provisioned */
@@ -13,6 +14,10 @@
 /* Volumes first, then the CA, then the certificates; stops at the first failure (error names the
  * volume or certificate). >0 when anything changed. ret_ca (optional) receives the validated CA. */
 int provision_all(const Config *c, SecretSource *s, Ca **ret_ca, NsError *error);
+/* The same in the daemon's worker, during a CA rotation: st (NULL: none) holds back reissues
+ * under a new CA (rotation_may_sign()); what the node reached goes to rr. */
+int provision_all_gated(const Config *c, SecretSource *s, const RotationState *st, RotationReport *rr, Ca **ret_ca,
+                        NsError *error);
 
 /* Checks every volume and certificate without changing anything. Returns a CHECK_EXIT_* code
  * (0 when all is in place) and fills error with a one-line reason otherwise. */

@@ -2,6 +2,8 @@
 /* The "directory" secret source: <dir>/<secret>/<key>, as a mounted Secret looks; watched by polling. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -162,6 +164,134 @@ static int directory_put_if_missing(SecretSource *s, const char *secret, const c
         return directory_get(s, secret, key, ret_stored, error);
 }
 
+/* ---- replacing a Secret as a whole (ca-rotate) ---- */
+
+static bool key_in(const char *name, const char * const *keys, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(name, keys[i]))
+                        return true;
+        return false;
+}
+
+/* Removes the files of the directory name under rfd, then the directory (a staging copy, or the
+ * old Secret after the exchange). Only plain files are there: both were checked or made so. */
+static void remove_tree(int rfd, const char *name) {
+        _cleanup_close_ int dfd = -EBADF;
+        DIR *d;
+        struct dirent *de;
+
+        dfd = openat(rfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return;
+        d = fdopendir(dfd);
+        if (!d)
+                return;
+        dfd = -EBADF;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        closedir(d);
+        (void) unlinkat(rfd, name, AT_REMOVEDIR);
+}
+
+/* Every key still holds what the caller read (NULL: absent). */
+static int check_expected(SecretSource *s, int dfd, const char *secret, const char * const *keys,
+                          SecretValue * const *expected, size_t n, NsError *error) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_(secret_value_freep) SecretValue *now = NULL;
+                int r = read_secret_file(dfd, keys[i], SECRET_VALUE_MAX, &now);
+
+                if (r < 0 && r != -ENOENT)
+                        return ns_error_set(error, r, "Failed to read key \"%s\" of Secret %s: %s", keys[i], secret,
+                                            strerror(-r));
+                if (!now != !expected[i] || (now && !secret_value_equal(now, expected[i])))
+                        return ns_error_set(error, -ESTALE, "Secret %s (%s/%s) changed since it was read (key \"%s\"); "
+                                            "nothing written: run the command again", secret, root_of(s), secret, keys[i]);
+        }
+        return 0;
+}
+
+/* The keys of the staging directory tfd: the other files of the Secret as they are, then values. */
+static int fill_staging(int dfd, int tfd, const char *secret, const char * const *keys, SecretValue * const *values,
+                        size_t n, NsError *error) {
+        _cleanup_close_ int lfd = -EBADF;
+        struct dirent *de;
+        DIR *d;
+        int r = 0;
+
+        lfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        if (lfd < 0 || !(d = fdopendir(lfd)))
+                return -errno;
+        lfd = -EBADF;
+        while (r >= 0 && (de = readdir(d))) {
+                _cleanup_(secret_value_freep) SecretValue *v = NULL;
+                struct stat st;
+
+                if (de->d_name[0] == '.' || key_in(de->d_name, keys, n))
+                        continue;
+                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        r = ns_error_set(error, -EMEDIUMTYPE, "Secret %s: %s is not a plain file (a mounted Secret's "
+                                         "links?); change the Secret through the API instead", secret, de->d_name);
+                else if ((r = read_secret_file(dirfd(d), de->d_name, SECRET_VALUE_MAX, &v)) >= 0)
+                        r = link_new(tfd, de->d_name, v, error, secret);
+        }
+        closedir(d);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                if (values[i])
+                        r = link_new(tfd, keys[i], values[i], error, secret);
+        if (r >= 0 && fsync(tfd) < 0)
+                r = -errno;
+        return r;
+}
+
+/* The new Secret is made whole in a staging directory beside the old one, then the two are
+ * swapped with one renameat2(RENAME_EXCHANGE): a reader sees the old Secret or the new one, never
+ * half of each file set. Writers are serialized with a lock on the root and compare what they
+ * read first (expected); a kill before the swap leaves a staging directory (root's, 0700) that
+ * the next run removes. */
+static int directory_replace(SecretSource *s, const char *secret, const char * const *keys, SecretValue * const *expected,
+                             SecretValue * const *values, size_t n, NsError *error) {
+        _cleanup_close_ int rfd = -EBADF, dfd = -EBADF, tfd = -EBADF;
+        char staging[300];
+        struct stat st;
+        int r;
+
+        r = open_root(s, true, &rfd, error);
+        if (r < 0)
+                return r;
+        if (flock(rfd, LOCK_EX) < 0)
+                return ns_error_set(error, -errno, "Failed to lock %s: %s", root_of(s), strerror(errno));
+
+        dfd = openat(rfd, secret, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+                return ns_error_set(error, -errno, "Secret %s (%s/%s): %s", secret, root_of(s), secret, strerror(errno));
+        if (fstat(dfd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 0022))
+                return ns_error_set(error, -EPERM, "Refusing to write in %s/%s: not a directory only root can change",
+                                    root_of(s), secret);
+        r = check_expected(s, dfd, secret, keys, expected, n, error);
+        if (r < 0)
+                return r;
+
+        (void) snprintf(staging, sizeof(staging), ".%s.staging", secret);
+        remove_tree(rfd, staging);
+        if (mkdirat(rfd, staging, 0700) < 0)
+                return ns_error_set(error, -errno, "Failed to create %s/%s: %s", root_of(s), staging, strerror(errno));
+        tfd = openat(rfd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        r = tfd < 0 ? -errno : fill_staging(dfd, tfd, secret, keys, values, n, error);
+        if (r >= 0 && renameat2(rfd, staging, rfd, secret, RENAME_EXCHANGE) < 0)
+                r = -errno;
+        if (r < 0) {
+                remove_tree(rfd, staging);
+                return ns_error_is_set(error) ? r : ns_error_set(error, r, "Failed to replace Secret %s (%s/%s): %s",
+                                                                 secret, root_of(s), secret, strerror(-r));
+        }
+        (void) fsync(rfd);
+        /* The old Secret, now under the staging name: its keys are not needed any more. */
+        remove_tree(rfd, staging);
+        (void) fsync(rfd);
+        return 0;
+}
+
 static int directory_remove_key_if(SecretSource *s, const char *secret, const char *key, const SecretValue *expected,
                                    NsError *error) {
         _cleanup_(secret_value_freep) SecretValue *now = NULL;
@@ -309,4 +439,5 @@ const SecretSourceVTable secret_source_directory_vtable = {
         .remove_key_if = directory_remove_key_if,
         .snapshot = directory_snapshot,
         .watch = directory_watch,
+        .replace = directory_replace,
 };

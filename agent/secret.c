@@ -79,6 +79,19 @@ int secret_source_put_record(SecretSource *s, const char *secret, const char *ke
         return r;
 }
 
+int secret_source_replace(SecretSource *s, const char *secret, const char * const *keys, SecretValue * const *expected,
+                          SecretValue * const *values, size_t n, NsError *error) {
+        if (!s->vtable->replace)
+                return ns_error_set(error, -EOPNOTSUPP, "The %s secret source cannot replace a Secret",
+                                    secret_source_type_to_string(s->vtable->type));
+        if (!secret_name_is_valid(secret))
+                return ns_error_set(error, -EINVAL, "Invalid Secret name \"%s\"", secret);
+        for (size_t i = 0; i < n; i++)
+                if (!secret_key_is_valid(keys[i]))
+                        return ns_error_set(error, -EINVAL, "Invalid key \"%s\" for Secret %s", keys[i], secret);
+        return s->vtable->replace(s, secret, keys, expected, values, n, error);
+}
+
 void secret_source_invalidate(SecretSource *s) {
         if (s->vtable->invalidate)
                 s->vtable->invalidate(s);

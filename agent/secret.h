@@ -51,6 +51,11 @@ typedef struct SecretSourceVTable {
          * from exactly there (the daemon watches what its worker read). NULL when unversioned. */
         void (*versions)(SecretSource *s, const SecretVersion **ret, size_t *ret_n);
         void (*remember)(SecretSource *s, const char *secret, const char *resource_version);
+        /* Replaces the Secret as a whole: each of the n keys gets values[i] (NULL: the key goes),
+         * other keys stay, and only while each key still holds expected[i] (NULL: absent):
+         * -ESTALE when the Secret changed since it was read. NULL when the source cannot. */
+        int (*replace)(SecretSource *s, const char *secret, const char * const *keys, SecretValue * const *expected,
+                       SecretValue * const *values, size_t n, NsError *error);
 } SecretSourceVTable;
 
 struct SecretSource {
@@ -81,6 +86,10 @@ bool secret_source_generates_keys(SecretSource *s);
 void secret_source_snapshot(SecretSource *s, char * const *secrets);
 int secret_source_watch(SecretSource *s, sd_event *event, char * const *secrets, SecretChangedHandler handler,
                         void *userdata, NsError *error);
+
+/* See SecretSourceVTable.replace; -EOPNOTSUPP when the source cannot. */
+int secret_source_replace(SecretSource *s, const char *secret, const char * const *keys, SecretValue * const *expected,
+                          SecretValue * const *values, size_t n, NsError *error);
 
 /* None for an unversioned source. */
 void secret_source_versions(SecretSource *s, const SecretVersion **ret, size_t *ret_n);

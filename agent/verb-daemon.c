@@ -139,6 +139,12 @@ int status_print_table(const char *json, const char *from) {
                 printf("%-13s %s\n", "Last error:", json_string(root, "last_error"));
         printf("%-13s %s\n", "Node:", json_string(root, "node"));
         print_time("CA expires:", json_number(root, "ca_not_after"));
+        const cJSON *rot = cJSON_GetObjectItemCaseSensitive(root, "ca_rotation");
+        if (cJSON_IsObject(rot)) {
+                const char *w = json_string(rot, "waiting");
+                printf("%-13s this node: %s; CA Secret: %s%s%s\n", "CA rotation:", json_string(rot, "node_stage"),
+                       json_string(rot, "secret_stage"), isempty(w) ? "" : "; waiting: ", w);
+        }
         pid = json_number(root, "pid");
         printf("%-13s %s", "From:", from);
         if (!streq(from, "D-Bus") && pid > 0 && pid <= INT_MAX && !streq(json_string(root, "state"), "stopped") &&

@@ -126,7 +126,7 @@ done:
         return 0;
 }
 
-static int base64_secret(const SecretValue *v, SecretValue **ret) {
+int verb_base64(const SecretValue *v, SecretValue **ret) {
         _cleanup_(secret_value_freep) SecretValue *out = NULL;
         int r, n;
 
@@ -166,7 +166,7 @@ static int print_manifests(const Bootstrap *b, const char *namespace, const char
                                streq(it->secret, ca_secret) ? "kubernetes.io/tls" : "Opaque");
                         first_item = false;
                 }
-                r = base64_secret(it->value, &enc);
+                r = verb_base64(it->value, &enc);
                 if (r < 0)
                         return r;
                 printf("%s\n        \"%s\": \"%.*s\"", new_secret ? "" : ",", it->key, (int) enc->size,

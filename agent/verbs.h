@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config.h"
+#include "secure.h"
 
 /* Global options, set by run() before a verb is called. */
 extern const char *arg_config;
@@ -38,6 +39,8 @@ int verb_block_loop_signals(void);
 /* Parses "-h/--help" and no other option; prints usage and returns 0 (caller exits) on help,
  * 1 to go on, negative on a bad option. */
 int verb_parse_simple(int argc, char *argv[], const char *usage);
+/* The value in base64 (what a Secret's data holds), in secret memory. */
+int verb_base64(const SecretValue *v, SecretValue **ret);
 
 /* Prints the status JSON (Describe() or status.json; from names where it came from) as the table of
  * "nodeseal status". -EBADMSG, logged, when it is not a JSON object. */
@@ -55,4 +58,5 @@ int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
+int verb_ca_rotate(int argc, char *argv[]);
 int verb_reload_sidecar(int argc, char *argv[]);

@@ -1917,6 +1917,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if p == "/fake/watches/close" and m == "POST":
             st.close_watches()
             return self.send_json(200, {"closed": True})
+        if p == "/fake/tls" and m == "POST":
+            # the API server's own CA rotates: serve a new certificate chain from the next handshake
+            # on; open watches end, as when kube-apiserver restarts with its new certificate
+            b = body()
+            try:
+                self.server.serve_with(b["cert"], b["key"], b.get("ca"))
+            except (KeyError, OSError, ssl.SSLError) as e:
+                raise bad_request(f"cannot serve that certificate: {e!r}")
+            st.close_watches()
+            return self.send_json(200, {"serving": b["cert"]})
         if p == "/fake/state" and m == "GET":
             with st.cond:
                 return self.send_json(200, {"resourceVersion": str(st.rv), "floor": st.floor,
@@ -1983,6 +1993,21 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().__init__(addr, Handler)
         self.port = self.server_address[1]
         ctx.sni_callback = self._sni
+
+    def serve_with(self, crt, key, ca):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(crt, key)
+        if self.client_ca:
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(self.client_ca)
+        ctx.sni_callback = self._sni
+        if ca:
+            # the control API's clients trust the new CA too
+            path = os.path.join(self.args.state_dir, "control-ca.crt")
+            with open(path) as a, open(ca) as b:
+                write_file(path, a.read() + b.read())
+        self.ctx = ctx
 
     def update_wrong_cert(self):
         # caller holds state.cond

@@ -139,10 +139,16 @@ assert_no_secrets() {
         done <"$SECRETS_FILE"
 }
 
-# wait_for COMMAND...: retries for up to 20 s.
+# wait_for [SECS] COMMAND...: retries for up to SECS (default 20) seconds. Both forms: the kube
+# scenarios give a command only; lib.sh's wait_for, which this replaces, takes SECS first (the
+# daemon scenarios that source both, and lib-daemon.sh itself, use that form).
 wait_for() {
-        local i
-        for i in $(seq 1 200); do
+        local secs=20 i
+        if [[ "$1" =~ ^[0-9]+$ ]]; then
+                secs=$1
+                shift
+        fi
+        for ((i = 0; i < secs * 10; i++)); do
                 if "$@"; then return 0; fi
                 sleep 0.1
         done

@@ -39,6 +39,29 @@ TEST(report_round_trip) {
         attempt_report_done(&out);
 }
 
+TEST(report_rotation_round_trip) {
+        AttemptReport in = { .rotation = { .known = true, .secret_stage = ROTATION_ACTIVATED,
+                                           .node_stage = ROTATION_PREPARED, .waiting = (char *) "certificate db: x",
+                                           .held_signer = (char *) "PEM\n" } };
+        AttemptReport out = {}, none = {};
+        _cleanup_free_ char *json = NULL, *json2 = NULL;
+
+        ASSERT_OK(attempt_report_to_json(&in, &json));
+        ASSERT_OK(attempt_report_from_json(json, strlen(json), &out, NULL));
+        ASSERT_TRUE(out.rotation.known);
+        ASSERT_EQ(out.rotation.secret_stage, ROTATION_ACTIVATED);
+        ASSERT_EQ(out.rotation.node_stage, ROTATION_PREPARED);
+        ASSERT_STREQ(out.rotation.waiting, "certificate db: x");
+        ASSERT_STREQ(out.rotation.held_signer, "PEM\n");
+        attempt_report_done(&out);
+        /* A check reads no CA: no rotation object, and none comes back. */
+        ASSERT_OK(attempt_report_to_json(&none, &json2));
+        ASSERT_TRUE(strstr(json2, "rotation") == NULL);
+        ASSERT_OK(attempt_report_from_json(json2, strlen(json2), &out, NULL));
+        ASSERT_FALSE(out.rotation.known);
+        attempt_report_done(&out);
+}
+
 TEST(report_refused_when_not_one) {
         static const char * const bad[] = {
                 "", "[]", "{}", "{\"code\": 5, \"volumes\": [], \"certificates\": []}",

@@ -189,3 +189,85 @@ TEST(directory_watch_polls_metadata) {
         sd_event_unref(event);
         config_free(c);
 }
+
+static void write_text(const char *dir, const char *name, const char *text) {
+        char p[512];
+        FILE *f;
+
+        snprintf(p, sizeof(p), "%s/nodeseal-ca/%s", dir, name);
+        f = fopen(p, "we");
+        if (!f)
+                abort();
+        fputs(text, f);
+        fclose(f);
+}
+
+static SecretValue *value(const char *text) {
+        SecretValue *v = NULL;
+        if (secret_value_new_copy(text, strlen(text), &v) < 0)
+                abort();
+        return v;
+}
+
+/* ca-rotate's write: the whole Secret swapped at once, other keys kept, nothing written when the
+ * Secret changed since it was read, nothing left behind. */
+TEST(directory_replace_whole_secret) {
+        const char *keys[] = { "tls.crt", "next.key" };
+        SecretValue *before[2], *after[2], *got = NULL;
+        char dir[256], p[512];
+        SecretSource *s = NULL;
+        struct stat st;
+        NsError e = {};
+        Config *c;
+
+        setup(dir, sizeof(dir));
+        c = make_config(dir);
+        ASSERT_OK(secret_source_new(c, &s, &e));
+        write_text(dir, "tls.crt", "old");
+        write_text(dir, "other", "kept");
+        before[0] = value("old");
+        before[1] = NULL;
+        after[0] = value("new");
+        after[1] = value("secret");
+
+        /* Read "old", but the Secret says something else now: refused, nothing changed. */
+        write_text(dir, "tls.crt", "changed meanwhile");
+        ASSERT_ERROR(secret_source_replace(s, "nodeseal-ca", keys, before, after, 2, &e), ESTALE);
+        ASSERT_CONTAINS(e.message, "changed since it was read (key \"tls.crt\")");
+        snprintf(p, sizeof(p), "%s/nodeseal-ca/next.key", dir);
+        ASSERT_TRUE(stat(p, &st) < 0);
+
+        write_text(dir, "tls.crt", "old");
+        e = (NsError) {};
+        ASSERT_OK(secret_source_replace(s, "nodeseal-ca", keys, before, after, 2, &e));
+        ASSERT_OK(secret_source_get(s, "nodeseal-ca", "tls.crt", &got, &e));
+        ASSERT_TRUE(secret_value_equal(got, after[0]));
+        got = secret_value_free(got);
+        ASSERT_OK(secret_source_get(s, "nodeseal-ca", "next.key", &got, &e));
+        ASSERT_TRUE(secret_value_equal(got, after[1]));
+        got = secret_value_free(got);
+        ASSERT_TRUE(stat(p, &st) >= 0 && (st.st_mode & 07777) == 0600);
+        ASSERT_OK(secret_source_get(s, "nodeseal-ca", "other", &got, &e));
+        got = secret_value_free(got);
+        snprintf(p, sizeof(p), "%s/.nodeseal-ca.staging", dir);
+        ASSERT_TRUE(stat(p, &st) < 0);
+
+        /* A key removed: NULL. */
+        SecretValue *again[2] = { after[0], NULL }, *now[2] = { after[0], after[1] };
+        ASSERT_OK(secret_source_replace(s, "nodeseal-ca", keys, now, again, 2, &e));
+        ASSERT_ERROR(secret_source_get(s, "nodeseal-ca", "next.key", &got, NULL), ENOKEY);
+
+        /* A mounted Secret (kubelet's links) is not written through. */
+        snprintf(p, sizeof(p), "%s/nodeseal-ca/linked", dir);
+        ASSERT_TRUE(symlink("other", p) == 0);
+        e = (NsError) {};
+        ASSERT_ERROR(secret_source_replace(s, "nodeseal-ca", keys, again, now, 2, &e), EMEDIUMTYPE);
+        ASSERT_CONTAINS(e.message, "not a plain file");
+
+        for (size_t i = 0; i < 2; i++) {
+                secret_value_free(before[i]);
+                secret_value_free(after[i]);
+        }
+        secret_source_free(s);
+        config_free(c);
+}
