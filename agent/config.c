@@ -24,6 +24,8 @@ DEFINE_STRING_TABLE(format_policy, FormatPolicy, FORMAT_POLICY,
                     [FORMAT_IF_BLANK] = "if-blank", [FORMAT_NEVER] = "never");
 DEFINE_STRING_TABLE(pbkdf_type, PbkdfType, PBKDF_TYPE,
                     [PBKDF_PBKDF2] = "pbkdf2", [PBKDF_ARGON2ID] = "argon2id");
+DEFINE_STRING_TABLE(auto_bool, AutoBool, AUTO_BOOL,
+                    [AUTO_BOOL_FALSE] = "false", [AUTO_BOOL_TRUE] = "true", [AUTO_BOOL_AUTO] = "auto");
 DEFINE_STRING_TABLE(filesystem_type, FilesystemType, FILESYSTEM_TYPE,
                     [FILESYSTEM_EXT4] = "ext4", [FILESYSTEM_XFS] = "xfs");
 DEFINE_STRING_TABLE(key_type, KeyType, KEY_TYPE,
@@ -153,6 +155,20 @@ static int parse_bool(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         if (!cJSON_IsBool(v))
                 return fail(ctx, path, "must be true or false, not %s", json_type_name(v));
         *(bool *) dst = cJSON_IsTrue(v);
+        return 0;
+}
+
+/* true, false or "auto". */
+static int parse_auto_bool(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        if (cJSON_IsBool(v)) {
+                *(AutoBool *) dst = cJSON_IsTrue(v) ? AUTO_BOOL_TRUE : AUTO_BOOL_FALSE;
+                return 0;
+        }
+        if (!cJSON_IsString(v) || !streq(v->valuestring, "auto"))
+                return fail(ctx, path, "must be true, false or \"auto\", not %s%s%s%s", json_type_name(v),
+                            cJSON_IsString(v) ? " \"" : "", cJSON_IsString(v) ? v->valuestring : "",
+                            cJSON_IsString(v) ? "\"" : "");
+        *(AutoBool *) dst = AUTO_BOOL_AUTO;
         return 0;
 }
 
@@ -361,8 +377,8 @@ static int parse_luks(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
                 { "argon2_memory_kib", parse_u32_positive, offsetof(LuksConfig, argon2_memory_kib) },
                 { "argon2_parallel", parse_u32_positive, offsetof(LuksConfig, argon2_parallel) },
                 { "allow_discards", parse_bool, offsetof(LuksConfig, allow_discards) },
-                { "no_read_workqueue", parse_bool, offsetof(LuksConfig, no_read_workqueue) },
-                { "no_write_workqueue", parse_bool, offsetof(LuksConfig, no_write_workqueue) },
+                { "no_read_workqueue", parse_auto_bool, offsetof(LuksConfig, no_read_workqueue) },
+                { "no_write_workqueue", parse_auto_bool, offsetof(LuksConfig, no_write_workqueue) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -418,6 +434,8 @@ static int volume_init(void *p) {
                         .argon2_time = 4,
                         .argon2_memory_kib = 65536,
                         .argon2_parallel = 1,
+                        .no_read_workqueue = AUTO_BOOL_AUTO,
+                        .no_write_workqueue = AUTO_BOOL_AUTO,
                 },
         };
         v->luks.cipher = strdup("aes-xts-plain64");

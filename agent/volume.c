@@ -23,6 +23,7 @@
 #include "device-pin.h"
 #include "format-record.h"
 #include "log.h"
+#include "luks-flags.h"
 #include "mount.h"
 #include "probe.h"
 #include "volume.h"
@@ -78,12 +79,6 @@ int volume_mapper_path(const VolumeConfig *v, char *buf, size_t size) {
 
 static void mapper_name(const VolumeConfig *v, char *buf, size_t size) {
         (void) snprintf(buf, size, "%s%s", VOLUME_MAPPER_PREFIX, v->name);
-}
-
-static uint32_t activation_flags(const LuksConfig *l) {
-        return (l->allow_discards ? CRYPT_ACTIVATE_ALLOW_DISCARDS : 0) |
-               (l->no_read_workqueue ? CRYPT_ACTIVATE_NO_READ_WORKQUEUE : 0) |
-               (l->no_write_workqueue ? CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE : 0);
 }
 
 static int set_pbkdf(struct crypt_device *cd, const LuksConfig *l, NsError *error) {
@@ -263,12 +258,6 @@ static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, 
         if (r < 0)
                 return ns_error_set(error, r, "Adding the key slot to %s failed: %s", pin->path, strerror(-r));
 
-        if (activation_flags(&v->luks) != 0) {
-                r = crypt_persistent_flags_set(cd, CRYPT_FLAGS_ACTIVATION, activation_flags(&v->luks));
-                if (r < 0)
-                        return ns_error_set(error, r, "Storing the activation flags in %s failed: %s", pin->path,
-                                            strerror(-r));
-        }
         kill_point("keyslot");
         return 0;
 }
@@ -615,13 +604,12 @@ static int complete_record(const VolumeConfig *v, SecretSource *s, struct crypt_
 }
 
 static int activate(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const char *device,
-                    const SecretValue *key, NsError *error) {
+                    const SecretValue *key, uint32_t flags, NsError *error) {
         char name[128];
         int r;
 
         mapper_name(v, name, sizeof(name));
-        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key->data, key->size,
-                                         activation_flags(&v->luks));
+        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key->data, key->size, flags);
         if (r == -EPERM || r == -ENOENT)
                 return ns_error_set(error, -EKEYREJECTED, "The key in Secret %s does not open %s; refusing",
                                     s->config->secrets.keys_secret, device);
@@ -637,10 +625,54 @@ static int activate(const VolumeConfig *v, SecretSource *s, struct crypt_device 
         return 0;
 }
 
-/* Already open on this device: keep it, but let a pending rotation converge. */
+/* The decided activation flags into nodeseal's own header (an adopted one is not rewritten for
+ * them: its own persistent flags apply along with the configured ones). */
+static int store_flags(const VolumeConfig *v, struct crypt_device *cd, uint32_t flags, const char *device,
+                       bool *ret_changed, NsError *error) {
+        char what[96];
+        int r;
+
+        if (!header_is_ours(cd))
+                return 0;
+        r = luks_flags_store(cd, flags, device, error);
+        if (r <= 0)
+                return r;
+        luks_flags_describe(flags, what, sizeof(what));
+        log_info("Volume %s: activation flags in the header of %s: %s.", v->name, device, what);
+        *ret_changed = true;
+        return 0;
+}
+
+/* An active mapping whose flags differ from the decided ones gets them on the fly (a table
+ * reload, as cryptsetup refresh does: the filesystem stays mounted). */
+static int refresh_flags(const VolumeConfig *v, struct crypt_device *cd, const SecretValue *key, uint32_t flags,
+                         bool *ret_changed, NsError *error) {
+        struct crypt_active_device cad = {};
+        char name[128], what[96];
+        int r;
+
+        mapper_name(v, name, sizeof(name));
+        r = crypt_get_active_device(cd, name, &cad);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot read the state of %s: %s", name, strerror(-r));
+        if ((cad.flags & LUKS_FLAGS_MANAGED) == flags)
+                return 0;
+        luks_flags_describe(flags, what, sizeof(what));
+        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key->data, key->size,
+                                         flags | CRYPT_ACTIVATE_REFRESH);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: reloading %s with the flags %s failed: %s", v->name, name, what,
+                                    strerror(-r));
+        log_info("Volume %s: %s reloaded with the flags %s.", v->name, name, what);
+        *ret_changed = true;
+        return 0;
+}
+
+/* Already open on this device: keep it, but let a pending rotation and changed flags converge. */
 static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(secret_value_freep) SecretValue *key = NULL;
+        uint32_t flags = luks_flags_for_device(&v->luks, device);
         char name[128];
         int r;
 
@@ -651,7 +683,13 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
         r = get_key(s, v, false, &key, error);
         if (r < 0)
                 return r;
-        return rotate_keys(cd, v, s, key, device, ret_changed, error);
+        r = rotate_keys(cd, v, s, key, device, ret_changed, error);
+        if (r < 0)
+                return r;
+        r = store_flags(v, cd, flags, device, ret_changed, error);
+        if (r < 0)
+                return r;
+        return refresh_flags(v, cd, key, flags, ret_changed, error);
 }
 
 /* Opens (or formats then opens) the LUKS device; *ret_changed when anything was done. */
@@ -661,6 +699,8 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
         _cleanup_(device_pin_freep) DevicePin *pin = NULL;
         FormatRecord rec;
         bool changed = false;
+        struct stat st;
+        uint32_t flags;
         int r, verdict;
 
         r = mapper_active(v, device, error);
@@ -696,6 +736,13 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
         r = rotate_keys(cd, v, s, key, device, &changed, error);
         if (r < 0)
                 return r;
+        flags = luks_flags_decide(&v->luks, fstat(pin->fd, &st) < 0 ? -ENODATA : luks_flags_rotational(&st));
+        r = device_pin_verify(pin, error);
+        if (r < 0)
+                return r;
+        r = store_flags(v, cd, flags, pin->path, &changed, error);
+        if (r < 0)
+                return r;
         r = format_record_read(s, v, &rec, error);
         if (r >= 0)
                 r = complete_record(v, s, cd, &rec, error);
@@ -710,7 +757,7 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 r = crypt_load(cd, CRYPT_LUKS, NULL);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot load the LUKS header of %s: %s", device, strerror(-r));
-        r = activate(v, s, cd, device, key, error);
+        r = activate(v, s, cd, device, key, flags, error);
         if (r < 0)
                 return r;
         *ret_changed = true;

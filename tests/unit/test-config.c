@@ -290,3 +290,32 @@ TEST(kubernetes_service_account_dir_and_watch_timeout) {
         ASSERT_REFUSED("{\"secrets\": {\"kubernetes\": {\"watch_timeout_sec\": 7200}}}",
                        "secrets.kubernetes.watch_timeout_sec: must be between 1 and 3600 seconds");
 }
+
+TEST(luks_workqueue_flags_auto_true_false) {
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse(VOL(""), &c, &e));
+        ASSERT_EQ(c->volumes[0].luks.no_read_workqueue, AUTO_BOOL_AUTO);
+        ASSERT_EQ(c->volumes[0].luks.no_write_workqueue, AUTO_BOOL_AUTO);
+        ASSERT_FALSE(c->volumes[0].luks.allow_discards);
+        config_free(c);
+
+        c = NULL;
+        ASSERT_OK(parse(VOL(", \"luks\": {\"no_read_workqueue\": false, \"no_write_workqueue\": true}"), &c, &e));
+        ASSERT_EQ(c->volumes[0].luks.no_read_workqueue, AUTO_BOOL_FALSE);
+        ASSERT_EQ(c->volumes[0].luks.no_write_workqueue, AUTO_BOOL_TRUE);
+        config_free(c);
+
+        c = NULL;
+        ASSERT_OK(parse(VOL(", \"luks\": {\"no_read_workqueue\": \"auto\"}"), &c, &e));
+        ASSERT_EQ(c->volumes[0].luks.no_read_workqueue, AUTO_BOOL_AUTO);
+        config_free(c);
+
+        ASSERT_REFUSED(VOL(", \"luks\": {\"no_read_workqueue\": \"yes\"}"),
+                       "volumes[0].luks.no_read_workqueue: must be true, false or \"auto\", not a string \"yes\"");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"no_write_workqueue\": 1}"),
+                       "volumes[0].luks.no_write_workqueue: must be true, false or \"auto\", not a number");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"allow_discards\": \"auto\"}"),
+                       "volumes[0].luks.allow_discards: must be true or false");
+}
