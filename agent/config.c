@@ -151,6 +151,18 @@ static int parse_path(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         return 0;
 }
 
+/* An absolute path, or false for none (NULL). */
+static int parse_path_or_false(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        if (cJSON_IsFalse(v)) {
+                free(*(char **) dst);
+                *(char **) dst = NULL;
+                return 0;
+        }
+        if (!cJSON_IsString(v))
+                return fail(ctx, path, "must be an absolute path or false, not %s", json_type_name(v));
+        return parse_path(ctx, path, v, dst);
+}
+
 static int parse_bool(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         if (!cJSON_IsBool(v))
                 return fail(ctx, path, "must be true or false, not %s", json_type_name(v));
@@ -440,7 +452,8 @@ static int volume_init(void *p) {
         };
         v->luks.cipher = strdup("aes-xts-plain64");
         v->mount_options = strdup("defaults");
-        return v->luks.cipher && v->mount_options ? 0 : -ENOMEM;
+        v->header_backup = strdup(HEADER_BACKUP_DEFAULT_DIR);
+        return v->luks.cipher && v->mount_options && v->header_backup ? 0 : -ENOMEM;
 }
 
 static int certificate_init(void *p) {
@@ -469,6 +482,7 @@ static int parse_volumes(Ctx *ctx, const char *path, const cJSON *v, void *dst) 
                 { "group", parse_string, offsetof(VolumeConfig, group) },
                 { "mode", parse_mode, offsetof(VolumeConfig, mode) },
                 { "luks", parse_luks, offsetof(VolumeConfig, luks) },
+                { "header_backup", parse_path_or_false, offsetof(VolumeConfig, header_backup) },
                 {}
         };
         Config *c = (Config *) ((uint8_t *) dst - offsetof(Config, volumes));
@@ -732,6 +746,7 @@ Config *config_free(Config *c) {
                 free(v->owner);
                 free(v->group);
                 free(v->luks.cipher);
+                free(v->header_backup);
         }
         free(c->volumes);
         for (size_t i = 0; i < c->n_certificates; i++) {

@@ -148,7 +148,10 @@ typedef struct VolumeConfig {
         char *group;
         mode_t mode;               /* of the filesystem root; default 0755 */
         LuksConfig luks;
+        char *header_backup;       /* directory of the LUKS2 header backups; NULL = none (false) */
 } VolumeConfig;
+
+#define HEADER_BACKUP_DEFAULT_DIR "/var/lib/nodeseal/luks-headers"
 
 /* One entry of "certificates". */
 typedef struct CertificateConfig {

@@ -15,6 +15,7 @@ const Verb verbs[] = {
         { "ca", verb_ca, "print the CA certificate clients should trust" },
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
+        { "recover", verb_recover, "restore a volume's LUKS2 header from its backup" },
         {}
 };
 

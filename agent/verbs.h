@@ -38,6 +38,7 @@ int verb_parse_simple(int argc, char *argv[], const char *usage);
 int verb_provision(int argc, char *argv[]);
 int verb_check(int argc, char *argv[]);
 int verb_close(int argc, char *argv[]);
+int verb_recover(int argc, char *argv[]);
 int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);

@@ -22,6 +22,7 @@
 
 #include "device-pin.h"
 #include "format-record.h"
+#include "header-backup.h"
 #include "log.h"
 #include "luks-flags.h"
 #include "mount.h"
@@ -692,6 +693,14 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
         return refresh_flags(v, cd, key, flags, ret_changed, error);
 }
 
+/* A header backup that cannot be made is reported, not fatal: the volume works without it. */
+static void backup_header(const VolumeConfig *v, const char *path, const char *display) {
+        NsError e = {};
+
+        if (header_backup_sync(v, path, display, &e) < 0)
+                log_warning("%s (the volume stays in use, without a current header backup).", e.message);
+}
+
 /* Opens (or formats then opens) the LUKS device; *ret_changed when anything was done. */
 static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
@@ -748,6 +757,7 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 r = complete_record(v, s, cd, &rec, error);
         if (r < 0)
                 return r;
+        backup_header(v, pin->fd_path, pin->path);
 
         /* device-mapper claims the device for the mapping: the pin has done its work. */
         crypt_free(TAKE_PTR(cd));
@@ -974,6 +984,8 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         r = set_root_owner(v, &changed, error);
         if (r < 0)
                 return r;
+        /* After the last header change of this pass (the mkfs-pending token cleared, a rotation). */
+        backup_header(v, device, device);
 
         /* The proof that counts: the path the datastore will use is on the dm-crypt device. */
         r = mounted_from(v, mapper, error);

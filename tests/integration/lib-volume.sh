@@ -20,14 +20,14 @@ loop_new() {
 sum_of() { sha256sum <"$1" | cut -d' ' -f1; }
 
 # volume_config FILE DEVICE [EXTRA-VOLUME-JSON] [SECRETS-JSON]: one volume "data" on DEVICE,
-# directory source in $T/secrets unless SECRETS-JSON replaces it.
+# directory source in $T/secrets unless SECRETS-JSON replaces it; header backups in $T/headers.
 volume_config() {
         cat >"$1" <<JSON
 {
   "node_name": "$NODE_NAME",
   "runtime_directory": "$T/run",
   "secrets": ${4:-{ \"directory\": \"$T/secrets\" \}},
-  "volumes": [ { "name": "data", "device": "$2", "mountpoint": "$T/mnt"${3:+, $3} } ]
+  "volumes": [ { "name": "data", "device": "$2", "mountpoint": "$T/mnt", "header_backup": "$T/headers"${3:+, $3} } ]
 }
 JSON
 }
@@ -81,7 +81,8 @@ kube_volume_config() {
         python3 - "$1" "$2" "$T/mnt" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3]}]
+c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3],
+                "header_backup": sys.argv[3] + ".headers"}]
 json.dump(c, open(sys.argv[1], "w"))
 PY
 }
