@@ -28,6 +28,7 @@
 #include "mount.h"
 #include "probe.h"
 #include "volume.h"
+#include "volume-grow.h"
 
 #define LUKS_SUBSYSTEM "nodeseal"
 #define GENERATED_KEY_BYTES 64
@@ -690,7 +691,17 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
         r = store_flags(v, cd, flags, device, ret_changed, error);
         if (r < 0)
                 return r;
-        return refresh_flags(v, cd, key, flags, ret_changed, error);
+        r = refresh_flags(v, cd, key, flags, ret_changed, error);
+        if (r < 0)
+                return r;
+        r = volume_grow_mapping(v, cd, key, error);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                *ret_changed = true;
+                kill_point("grow-mapping");
+        }
+        return 0;
 }
 
 /* A header backup that cannot be made is reported, not fatal: the volume works without it. */
@@ -980,6 +991,13 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
                 changed = true;
                 kill_point("mount");
         }
+
+        /* The mapping may be larger than its filesystem: grown above, or opened on a grown device. */
+        r = volume_grow_filesystem(v, mapper, error);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                changed = true;
 
         r = set_root_owner(v, &changed, error);
         if (r < 0)
