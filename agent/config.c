@@ -295,6 +295,10 @@ DEFINE_ENUM_PARSER(parse_profile, ProfileType, profile_type, "profile");
 
 /* ---- sections ---- */
 
+static int parse_u32(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        return get_integer(ctx, path, v, 0, 4294967295.0, dst);
+}
+
 static int parse_u32_positive(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         return get_integer(ctx, path, v, 1, 4294967295.0, dst);
 }
@@ -391,6 +395,7 @@ static int parse_luks(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
                 { "allow_discards", parse_bool, offsetof(LuksConfig, allow_discards) },
                 { "no_read_workqueue", parse_auto_bool, offsetof(LuksConfig, no_read_workqueue) },
                 { "no_write_workqueue", parse_auto_bool, offsetof(LuksConfig, no_write_workqueue) },
+                { "reencrypt_mib_per_sec", parse_u32, offsetof(LuksConfig, reencrypt_mib_per_sec) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -448,6 +453,7 @@ static int volume_init(void *p) {
                         .argon2_parallel = 1,
                         .no_read_workqueue = AUTO_BOOL_AUTO,
                         .no_write_workqueue = AUTO_BOOL_AUTO,
+                        .reencrypt_mib_per_sec = 64,
                 },
         };
         v->luks.cipher = strdup("aes-xts-plain64");

@@ -132,6 +132,7 @@ typedef struct LuksConfig {
         bool allow_discards;       /* default false: discards reveal which blocks are free */
         AutoBool no_read_workqueue;  /* default auto: on for a non-rotational device */
         AutoBool no_write_workqueue; /* default auto: on for a non-rotational device */
+        uint32_t reencrypt_mib_per_sec; /* bandwidth limit of a re-encryption; default 64, 0 none */
 } LuksConfig;
 
 /* One entry of "volumes". */

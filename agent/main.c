@@ -16,6 +16,7 @@ const Verb verbs[] = {
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
         { "recover", verb_recover, "restore a volume's LUKS2 header from its backup" },
+        { "reencrypt", verb_reencrypt, "re-encrypt a volume under a new volume key, online" },
         {}
 };
 

@@ -39,6 +39,7 @@ int verb_provision(int argc, char *argv[]);
 int verb_check(int argc, char *argv[]);
 int verb_close(int argc, char *argv[]);
 int verb_recover(int argc, char *argv[]);
+int verb_reencrypt(int argc, char *argv[]);
 int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);

@@ -79,8 +79,12 @@ static int mapping_sizes(struct crypt_device *cd, const char *name, uint64_t *re
         r = device ? block_size_of(device, &size) : -ENODEV;
         if (r < 0)
                 return ns_error_set(error, r, "Cannot read the size of the device under %s: %s", name, strerror(-r));
+        /* During a re-encryption the mapping is a stack of segments, sized by libcryptsetup: not
+         * grown until it finished (the next pass). */
+        if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE)
+                size = 0;
         *ret_mapped = cad.size * 512;
-        *ret_possible = size > cad.offset * 512 ? size - cad.offset * 512 : 0;
+        *ret_possible = size > crypt_get_data_offset(cd) * 512 ? size - crypt_get_data_offset(cd) * 512 : 0;
         return 0;
 }
 

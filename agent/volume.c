@@ -29,6 +29,7 @@
 #include "probe.h"
 #include "volume.h"
 #include "volume-grow.h"
+#include "volume-reencrypt.h"
 
 #define LUKS_SUBSYSTEM "nodeseal"
 #define GENERATED_KEY_BYTES 64
@@ -55,7 +56,7 @@ static void crypt_setup_logging(void) {
 
 /* A test seam: NODESEAL_TEST_KILL_AT=<step> makes the process SIGKILL itself right after that step,
  * so the suite can prove that a rerun converges from every intermediate state. */
-static void kill_point(const char *step) {
+void volume_kill_point(const char *step) {
         const char *at = secure_getenv("NODESEAL_TEST_KILL_AT");
         if (at && streq(at, step)) {
                 log_warning("NODESEAL_TEST_KILL_AT=%s: killing myself now.", step);
@@ -254,13 +255,13 @@ static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, 
         if (r < 0)
                 return ns_error_set(error, r, "Marking the new header of %s as awaiting its filesystem failed: %s",
                                     pin->path, strerror(-r));
-        kill_point("format");
+        volume_kill_point("format");
 
         r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *) key->data, key->size);
         if (r < 0)
                 return ns_error_set(error, r, "Adding the key slot to %s failed: %s", pin->path, strerror(-r));
 
-        kill_point("keyslot");
+        volume_kill_point("keyslot");
         return 0;
 }
 
@@ -344,7 +345,7 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
                         return ns_error_set(error, -EIO, "The new key was enrolled in %s but does not open it; the old key stays",
                                             device);
                 *ret_changed = true;
-                kill_point("rotate-add");
+                volume_kill_point("rotate-add");
         }
 
         if (old_slot >= 0 && old_slot != current_slot) {
@@ -623,7 +624,7 @@ static int activate(const VolumeConfig *v, SecretSource *s, struct crypt_device 
         if (r < 0)
                 return ns_error_set(error, r, "Opening %s as %s failed: %s", device, name, strerror(-r));
         log_info("Volume %s: %s opened as %s/%s.", v->name, device, crypt_get_dir(), name);
-        kill_point("activate");
+        volume_kill_point("activate");
         return 0;
 }
 
@@ -699,7 +700,7 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
                 return r;
         if (r > 0) {
                 *ret_changed = true;
-                kill_point("grow-mapping");
+                volume_kill_point("grow-mapping");
         }
         return 0;
 }
@@ -837,7 +838,7 @@ static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *re
                 r = mount_mkfs(mapper, v->filesystem, v->name, error);
                 if (r < 0)
                         return r;
-                kill_point("mkfs");
+                volume_kill_point("mkfs");
                 r = clear_mkfs_token(v, cd, token, error);
                 if (r < 0)
                         return r;
@@ -950,6 +951,16 @@ static int mounted_from(const VolumeConfig *v, const char *mapper, NsError *erro
         return 1;
 }
 
+/* Progress in the log, every tenth. */
+static void reencrypt_progress_log(const VolumeConfig *v, uint64_t done, uint64_t total, void *userdata) {
+        static unsigned last = 0;
+        unsigned tenth = total ? (unsigned) (done * 10 / total) : 0;
+
+        if (tenth != last && tenth < 10)
+                log_info("Volume %s: re-encryption %u%% done.", v->name, tenth * 10);
+        last = tenth;
+}
+
 int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, NsError *error) {
         _cleanup_free_ char *device = NULL;
         char mapper[PATH_MAX];
@@ -989,11 +1000,17 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
                 if (r < 0)
                         return r;
                 changed = true;
-                kill_point("mount");
+                volume_kill_point("mount");
         }
 
         /* The mapping may be larger than its filesystem: grown above, or opened on a grown device. */
         r = volume_grow_filesystem(v, mapper, error);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                changed = true;
+        /* A re-encryption the Secret requests, online, under the mounted filesystem. */
+        r = volume_reencrypt(v, s, device, reencrypt_progress_log, NULL, error);
         if (r < 0)
                 return r;
         if (r > 0)
