@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypt-util.h"
 #include "device-pin.h"
 #include "format-record.h"
 #include "header-backup.h"
@@ -28,11 +29,6 @@
 
 #define LUKS2_MAGIC_1ST "LUKS\xba\xbe"
 #define BACKUP_SUFFIX ".luks-header"
-
-static void crypt_freep(struct crypt_device **cd) {
-        if (*cd)
-                crypt_free(*cd);
-}
 
 static void copy_field(char *dst, size_t dst_size, const uint8_t *src, size_t src_size) {
         size_t n = strnlen((const char *) src, src_size);

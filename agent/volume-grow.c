@@ -15,15 +15,11 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "crypt-util.h"
 #include "log.h"
 #include "mount.h"
 #include "volume.h"
 #include "volume-grow.h"
-
-static void crypt_freep(struct crypt_device **cd) {
-        if (*cd)
-                crypt_free(*cd);
-}
 
 static int block_size_of(const char *path, uint64_t *ret) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crypt-util.h"
 #include "log.h"
 #include "time-util.h"
 #include "volume-reencrypt.h"
@@ -27,11 +28,6 @@
 
 #define TOKEN_TYPE "nodeseal-reencrypt"
 #define HOTZONE_BYTES (UINT64_C(1) << 20)
-
-static void crypt_freep(struct crypt_device **cd) {
-        if (*cd)
-                crypt_free(*cd);
-}
 
 /* The first 16 bytes of the request's SHA-256, in hex: what the header records. */
 static int request_id(const SecretValue *request, char ret[static 33]) {

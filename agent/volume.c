@@ -20,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "crypt-util.h"
 #include "device-pin.h"
 #include "format-record.h"
 #include "header-backup.h"
@@ -33,11 +34,6 @@
 
 #define LUKS_SUBSYSTEM "nodeseal"
 #define GENERATED_KEY_BYTES 64
-
-static void crypt_freep(struct crypt_device **cd) {
-        if (*cd)
-                crypt_free(*cd);
-}
 
 static void on_crypt_log(int level, const char *msg, void *usrptr) {
         (void) usrptr;
