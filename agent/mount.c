@@ -18,8 +18,8 @@
 
 extern char **environ;
 
-/* Runs argv (a tool of type's package) and waits for it; an error names it and how it ended. */
-static int spawn_wait(const char * const *argv, FilesystemType type, NsError *error) {
+/* Runs argv (a tool of type's package, on target) and waits for it; an error names it and how it ended. */
+static int spawn_wait(const char * const *argv, const char *target, FilesystemType type, NsError *error) {
         pid_t pid;
         int r, status;
 
@@ -32,7 +32,7 @@ static int spawn_wait(const char * const *argv, FilesystemType type, NsError *er
                 if (errno != EINTR)
                         return ns_error_set(error, -errno, "waitpid(%s): %s", argv[0], strerror(errno));
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return ns_error_set(error, -EIO, "%s %s failed (%s %d)", argv[0], argv[1],
+                return ns_error_set(error, -EIO, "%s %s failed (%s %d)", argv[0], target,
                                     WIFEXITED(status) ? "exit status" : "signal",
                                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         return 0;
@@ -64,7 +64,7 @@ int mount_mkfs(const char *device, FilesystemType type, const char *label, NsErr
         }
         argv[n++] = device;
         argv[n] = NULL;
-        return spawn_wait(argv, type, error);
+        return spawn_wait(argv, device, type, error);
 }
 
 int mount_grow_filesystem(const char *device, const char *mountpoint, FilesystemType type, NsError *error) {
@@ -85,7 +85,7 @@ int mount_grow_filesystem(const char *device, const char *mountpoint, Filesystem
                 return ns_error_set(error, -EINVAL, "Unknown filesystem type %d", type);
         }
         argv[2] = NULL;
-        return spawn_wait(argv, type, error);
+        return spawn_wait(argv, argv[1], type, error);
 }
 
 static const struct {
