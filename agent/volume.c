@@ -1005,12 +1005,17 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
                 return r;
         if (r > 0)
                 changed = true;
-        /* A re-encryption the Secret requests, online, under the mounted filesystem. */
-        r = volume_reencrypt(v, s, device, reencrypt_progress_log, NULL, error);
-        if (r < 0)
-                return r;
-        if (r > 0)
-                changed = true;
+        /* A re-encryption the Secret requests, online, under the mounted filesystem. One that
+         * cannot go on now is reported, not fatal: the volume is in place and usable meanwhile. */
+        {
+                NsError e = {};
+
+                r = volume_reencrypt(v, s, device, reencrypt_progress_log, NULL, &e);
+                if (r < 0)
+                        log_warning("%s", ns_error_message(&e, r));
+                if (r > 0)
+                        changed = true;
+        }
 
         r = set_root_owner(v, &changed, error);
         if (r < 0)
