@@ -52,7 +52,6 @@ rm -f "$KEYS_DIR/data.luks-uuid" "$KEYS_DIR/data.formatted"
 truncate -s 64M "$T/parted.img"
 echo 'start=2048, size=65536' | sfdisk -q "$T/parted.img" >/dev/null
 parted=$(losetup -f --show "$T/parted.img") || fail "no loop device for the partitioned image"
-cleanup_hooks+=("partx -d $parted; losetup -d $parted")
 partx -a "$parted" || fail "partx -a $parted failed"
 for i in $(seq 1 50); do [ -b "${parted}p1" ] && break; sleep 0.1; done
 [ -b "${parted}p1" ] || fail "${parted}p1 did not appear"
