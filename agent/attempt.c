@@ -10,6 +10,7 @@
 #include "provision.h"
 #include "string-table.h"
 #include "volume.h"
+#include "volume-grow.h"
 
 DEFINE_STRING_TABLE(attempt_kind, AttemptKind, ATTEMPT_KIND,
                     [ATTEMPT_CHECK] = "check",
@@ -141,6 +142,7 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
         if (!root || !cJSON_AddNumberToObject(root, "code", r->code) ||
             !cJSON_AddStringToObject(root, "error", strempty(r->error)) ||
             !cJSON_AddBoolToObject(root, "changed", r->changed) ||
+            !cJSON_AddBoolToObject(root, "provision_wanted", r->provision_wanted) ||
             (r->ca_pem && !cJSON_AddStringToObject(root, "ca_pem", r->ca_pem)) ||
             !add_u64(root, "ca_not_after", r->ca_not_after) || !add_u64(root, "ca_issue_limit", r->ca_issue_limit))
                 return -ENOMEM;
@@ -239,6 +241,7 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
                 return ns_error_set(error, -EBADMSG, "not a JSON object with a \"code\" (an errno, 0 or negative)");
         r.code = (int) code->valuedouble;
         r.changed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "changed"));
+        r.provision_wanted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "provision_wanted"));
         r.ca_not_after = json_u64(root, "ca_not_after");
         r.ca_issue_limit = json_u64(root, "ca_issue_limit");
         if ((json_str(root, "error") && !(r.error = strdup(json_str(root, "error")))) ||
@@ -323,7 +326,7 @@ static int provision_pass(const Config *c, AttemptKind kind, AttemptReport *repo
         return r;
 }
 
-static int check_volumes(const Config *c, ItemReport *items, NsError *error) {
+static int check_volumes(const Config *c, ItemReport *items, bool *ret_provision_wanted, NsError *error) {
         int first = 0;
 
         for (size_t i = 0; i < c->n_volumes; i++) {
@@ -334,6 +337,11 @@ static int check_volumes(const Config *c, ItemReport *items, NsError *error) {
                 items[i].state = r >= 0 ? ITEM_READY : ITEM_FAILED;
                 if (r < 0 && first == 0)
                         first = ns_error_set(error, r, "Volume %s: %s", v->name, ns_error_message(&e, r));
+                /* In place and usable, but grown underneath: the daemon provisions to follow it. */
+                if (r >= 0 && volume_grow_pending(v, &e) > 0) {
+                        log_info("Volume %s: %s.", v->name, e.message);
+                        *ret_provision_wanted = true;
+                }
         }
         return first;
 }
@@ -396,7 +404,7 @@ static int check_items(const Config *c, AttemptReport *report, NsError *error) {
         r = items_new(c, report);
         if (r < 0)
                 return r;
-        r = check_volumes(c, report->volumes, error);
+        r = check_volumes(c, report->volumes, &report->provision_wanted, error);
         k = check_certificates(c, report->ca_pem, report->certificates, error);
         return r < 0 ? r : k;
 }

@@ -39,6 +39,7 @@ typedef struct AttemptReport {
         int code;                 /* 0 all in place, else the negative errno of the first problem */
         char *error;              /* its message, naming the volume, CA or certificate */
         bool changed;             /* a volume was opened or a certificate written */
+        bool provision_wanted;    /* a check found something only a provision does (a volume's device grew) */
         char *ca_pem;             /* the trust bundle of the CA the attempt loaded, NULL none */
         uint64_t ca_not_after;
         uint64_t ca_issue_limit;  /* no certificate may outlive this */

@@ -27,6 +27,8 @@ DEFINE_STRING_TABLE(format_policy, FormatPolicy, FORMAT_POLICY,
                     [FORMAT_IF_BLANK] = "if-blank", [FORMAT_NEVER] = "never");
 DEFINE_STRING_TABLE(pbkdf_type, PbkdfType, PBKDF_TYPE,
                     [PBKDF_PBKDF2] = "pbkdf2", [PBKDF_ARGON2ID] = "argon2id");
+DEFINE_STRING_TABLE(auto_bool, AutoBool, AUTO_BOOL,
+                    [AUTO_BOOL_FALSE] = "false", [AUTO_BOOL_TRUE] = "true", [AUTO_BOOL_AUTO] = "auto");
 DEFINE_STRING_TABLE(filesystem_type, FilesystemType, FILESYSTEM_TYPE,
                     [FILESYSTEM_EXT4] = "ext4", [FILESYSTEM_XFS] = "xfs");
 DEFINE_STRING_TABLE(key_type, KeyType, KEY_TYPE,
@@ -155,10 +157,36 @@ static int parse_path(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         return 0;
 }
 
+/* An absolute path, or false for none (NULL). */
+static int parse_path_or_false(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        if (cJSON_IsFalse(v)) {
+                free(*(char **) dst);
+                *(char **) dst = NULL;
+                return 0;
+        }
+        if (!cJSON_IsString(v))
+                return fail(ctx, path, "must be an absolute path or false, not %s", json_type_name(v));
+        return parse_path(ctx, path, v, dst);
+}
+
 static int parse_bool(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         if (!cJSON_IsBool(v))
                 return fail(ctx, path, "must be true or false, not %s", json_type_name(v));
         *(bool *) dst = cJSON_IsTrue(v);
+        return 0;
+}
+
+/* true, false or "auto". */
+static int parse_auto_bool(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        if (cJSON_IsBool(v)) {
+                *(AutoBool *) dst = cJSON_IsTrue(v) ? AUTO_BOOL_TRUE : AUTO_BOOL_FALSE;
+                return 0;
+        }
+        if (!cJSON_IsString(v) || !streq(v->valuestring, "auto"))
+                return fail(ctx, path, "must be true, false or \"auto\", not %s%s%s%s", json_type_name(v),
+                            cJSON_IsString(v) ? " \"" : "", cJSON_IsString(v) ? v->valuestring : "",
+                            cJSON_IsString(v) ? "\"" : "");
+        *(AutoBool *) dst = AUTO_BOOL_AUTO;
         return 0;
 }
 
@@ -274,6 +302,10 @@ DEFINE_ENUM_PARSER(parse_profile, ProfileType, profile_type, "profile");
 DEFINE_ENUM_PARSER(parse_serve_check_protocol, ServeCheckProtocol, serve_check_protocol, "protocol");
 
 /* ---- sections ---- */
+
+static int parse_u32(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        return get_integer(ctx, path, v, 0, 4294967295.0, dst);
+}
 
 static int parse_u32_positive(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         return get_integer(ctx, path, v, 1, 4294967295.0, dst);
@@ -439,8 +471,9 @@ static int parse_luks(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
                 { "argon2_memory_kib", parse_u32_positive, offsetof(LuksConfig, argon2_memory_kib) },
                 { "argon2_parallel", parse_u32_positive, offsetof(LuksConfig, argon2_parallel) },
                 { "allow_discards", parse_bool, offsetof(LuksConfig, allow_discards) },
-                { "no_read_workqueue", parse_bool, offsetof(LuksConfig, no_read_workqueue) },
-                { "no_write_workqueue", parse_bool, offsetof(LuksConfig, no_write_workqueue) },
+                { "no_read_workqueue", parse_auto_bool, offsetof(LuksConfig, no_read_workqueue) },
+                { "no_write_workqueue", parse_auto_bool, offsetof(LuksConfig, no_write_workqueue) },
+                { "reencrypt_mib_per_sec", parse_u32, offsetof(LuksConfig, reencrypt_mib_per_sec) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -496,11 +529,15 @@ static int volume_init(void *p) {
                         .argon2_time = 4,
                         .argon2_memory_kib = 65536,
                         .argon2_parallel = 1,
+                        .no_read_workqueue = AUTO_BOOL_AUTO,
+                        .no_write_workqueue = AUTO_BOOL_AUTO,
+                        .reencrypt_mib_per_sec = 64,
                 },
         };
         v->luks.cipher = strdup("aes-xts-plain64");
         v->mount_options = strdup("defaults");
-        return v->luks.cipher && v->mount_options ? 0 : -ENOMEM;
+        v->header_backup = strdup(HEADER_BACKUP_DEFAULT_DIR);
+        return v->luks.cipher && v->mount_options && v->header_backup ? 0 : -ENOMEM;
 }
 
 static int certificate_init(void *p) {
@@ -529,6 +566,7 @@ static int parse_volumes(Ctx *ctx, const char *path, const cJSON *v, void *dst) 
                 { "group", parse_string, offsetof(VolumeConfig, group) },
                 { "mode", parse_mode, offsetof(VolumeConfig, mode) },
                 { "luks", parse_luks, offsetof(VolumeConfig, luks) },
+                { "header_backup", parse_path_or_false, offsetof(VolumeConfig, header_backup) },
                 {}
         };
         Config *c = (Config *) ((uint8_t *) dst - offsetof(Config, volumes));
@@ -846,6 +884,7 @@ Config *config_free(Config *c) {
                 free(v->owner);
                 free(v->group);
                 free(v->luks.cipher);
+                free(v->header_backup);
         }
         free(c->volumes);
         for (size_t i = 0; i < c->n_certificates; i++) {

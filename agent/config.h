@@ -37,6 +37,15 @@ typedef enum PbkdfType {
         _PBKDF_TYPE_INVALID = -EINVAL,
 } PbkdfType;
 
+/* A setting that is true, false, or decided by nodeseal from the device ("auto"). */
+typedef enum AutoBool {
+        AUTO_BOOL_FALSE,
+        AUTO_BOOL_TRUE,
+        AUTO_BOOL_AUTO,
+        _AUTO_BOOL_MAX,
+        _AUTO_BOOL_INVALID = -EINVAL,
+} AutoBool;
+
 typedef enum FilesystemType {
         FILESYSTEM_EXT4,
         FILESYSTEM_XFS,
@@ -157,9 +166,10 @@ typedef struct LuksConfig {
         uint32_t argon2_time;      /* iterations, default 4 */
         uint32_t argon2_memory_kib;/* default 65536 */
         uint32_t argon2_parallel;  /* default 1 */
-        bool allow_discards;
-        bool no_read_workqueue;
-        bool no_write_workqueue;
+        bool allow_discards;       /* default false: discards reveal which blocks are free */
+        AutoBool no_read_workqueue;  /* default auto: on for a non-rotational device */
+        AutoBool no_write_workqueue; /* default auto: on for a non-rotational device */
+        uint32_t reencrypt_mib_per_sec; /* bandwidth limit of a re-encryption; default 64, 0 none */
 } LuksConfig;
 
 /* One entry of "volumes". */
@@ -176,7 +186,10 @@ typedef struct VolumeConfig {
         char *group;
         mode_t mode;               /* of the filesystem root; default 0755 */
         LuksConfig luks;
+        char *header_backup;       /* directory of the LUKS2 header backups; NULL = none (false) */
 } VolumeConfig;
+
+#define HEADER_BACKUP_DEFAULT_DIR "/var/lib/nodeseal/luks-headers"
 
 /* One entry of "certificates". */
 typedef struct CertificateConfig {
@@ -237,6 +250,8 @@ const char *format_policy_to_string(FormatPolicy p) _pure_;
 FormatPolicy format_policy_from_string(const char *s) _pure_;
 const char *pbkdf_type_to_string(PbkdfType t) _pure_;
 PbkdfType pbkdf_type_from_string(const char *s) _pure_;
+const char *auto_bool_to_string(AutoBool b) _pure_;
+AutoBool auto_bool_from_string(const char *s) _pure_;
 const char *filesystem_type_to_string(FilesystemType t) _pure_;
 FilesystemType filesystem_type_from_string(const char *s) _pure_;
 const char *key_type_to_string(KeyType t) _pure_;

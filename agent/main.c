@@ -20,6 +20,8 @@ const Verb verbs[] = {
         { "wrap-keys", verb_wrap_keys, "wrap this node's plain volume keys in place (migration)" },
         { "recover-key", verb_recover_key, "open a wrapped volume key with the offline recovery key" },
         { "reload-sidecar", verb_reload_sidecar, "beside a datastore: reload it when its certificate files change" },
+        { "recover", verb_recover, "restore a volume's LUKS2 header from its backup" },
+        { "reencrypt", verb_reencrypt, "re-encrypt a volume under a new volume key, online" },
         {}
 };
 

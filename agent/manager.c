@@ -616,7 +616,12 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
                 m->follow_up = true;
         } else if (r < 0)
                 attempt_failed(m, r, outcome.message);
-        else if (kind == ATTEMPT_CHECK)
+        else if (kind == ATTEMPT_CHECK && report && report->provision_wanted) {
+                /* All in place, but a volume's device grew: the provision grows it online. */
+                manager_publish(m, m->status_text);
+                m->follow_up_kind = m->follow_up ? MAX(m->follow_up_kind, ATTEMPT_PROVISION) : ATTEMPT_PROVISION;
+                m->follow_up = true;
+        } else if (kind == ATTEMPT_CHECK)
                 manager_publish(m, m->status_text);
         else
                 attempt_succeeded(m);

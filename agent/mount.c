@@ -18,12 +18,30 @@
 
 extern char **environ;
 
+/* Runs argv (a tool of type's package, on target) and waits for it; an error names it and how it ended. */
+static int spawn_wait(const char * const *argv, const char *target, FilesystemType type, NsError *error) {
+        pid_t pid;
+        int r, status;
+
+        /* posix_spawnp: the tools live in /sbin or /usr/sbin depending on the system's merge. */
+        r = posix_spawnp(&pid, argv[0], NULL, NULL, (char **) argv, environ);
+        if (r != 0)
+                return ns_error_set(error, -r, "Cannot run %s: %s (is %s installed?)", argv[0], strerror(r),
+                                    type == FILESYSTEM_XFS ? "xfsprogs" : "e2fsprogs");
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return ns_error_set(error, -errno, "waitpid(%s): %s", argv[0], strerror(errno));
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return ns_error_set(error, -EIO, "%s %s failed (%s %d)", argv[0], target,
+                                    WIFEXITED(status) ? "exit status" : "signal",
+                                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        return 0;
+}
+
 int mount_mkfs(const char *device, FilesystemType type, const char *label, NsError *error) {
         char lbl[17];
         const char *argv[8];
         size_t n = 0;
-        pid_t pid;
-        int r, status;
 
         /* ext4 labels hold 16 bytes, xfs labels 12. */
         (void) snprintf(lbl, type == FILESYSTEM_XFS ? 13 : sizeof(lbl), "%s", label);
@@ -46,20 +64,28 @@ int mount_mkfs(const char *device, FilesystemType type, const char *label, NsErr
         }
         argv[n++] = device;
         argv[n] = NULL;
+        return spawn_wait(argv, device, type, error);
+}
 
-        /* posix_spawnp: mkfs lives in /sbin or /usr/sbin depending on the system's merge. */
-        r = posix_spawnp(&pid, argv[0], NULL, NULL, (char **) argv, environ);
-        if (r != 0)
-                return ns_error_set(error, -r, "Cannot run %s: %s (is %s installed?)", argv[0], strerror(r),
-                                    type == FILESYSTEM_XFS ? "xfsprogs" : "e2fsprogs");
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return ns_error_set(error, -errno, "waitpid(%s): %s", argv[0], strerror(errno));
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return ns_error_set(error, -EIO, "%s %s failed (%s %d)", argv[0], device,
-                                    WIFEXITED(status) ? "exit status" : "signal",
-                                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        return 0;
+int mount_grow_filesystem(const char *device, const char *mountpoint, FilesystemType type, NsError *error) {
+        const char *argv[4];
+
+        switch (type) {
+        case FILESYSTEM_EXT4:
+                /* On a mounted ext4, resize2fs grows it online to the size of the device. */
+                argv[0] = "resize2fs";
+                argv[1] = device;
+                break;
+        case FILESYSTEM_XFS:
+                /* xfs grows only while mounted, named by its mount point. */
+                argv[0] = "xfs_growfs";
+                argv[1] = mountpoint;
+                break;
+        default:
+                return ns_error_set(error, -EINVAL, "Unknown filesystem type %d", type);
+        }
+        argv[2] = NULL;
+        return spawn_wait(argv, argv[1], type, error);
 }
 
 static const struct {

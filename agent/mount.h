@@ -10,6 +10,10 @@
 /* Runs mkfs.ext4 / mkfs.xfs on device (posix_spawn, argv only) with label. */
 int mount_mkfs(const char *device, FilesystemType type, const char *label, NsError *error);
 
+/* Grows the mounted filesystem on device (mounted at mountpoint) to the device's size, online:
+ * resize2fs DEVICE for ext4, xfs_growfs MOUNTPOINT for xfs (posix_spawn, an argv, no shell). */
+int mount_grow_filesystem(const char *device, const char *mountpoint, FilesystemType type, NsError *error);
+
 /* Splits a comma list ("noatime,nodev,data=ordered") into mount(2) flags and the data string
  * the filesystem gets. Unknown words go to data; the kernel judges them. */
 int mount_options_parse(const char *options, unsigned long *ret_flags, char **ret_data);

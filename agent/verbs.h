@@ -54,6 +54,8 @@ int verb_close(int argc, char *argv[]);
 int verb_recover_key(int argc, char *argv[]);
 int verb_enrol(int argc, char *argv[]);
 int verb_wrap_keys(int argc, char *argv[]);
+int verb_recover(int argc, char *argv[]);
+int verb_reencrypt(int argc, char *argv[]);
 int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);

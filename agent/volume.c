@@ -20,20 +20,20 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "crypt-util.h"
 #include "device-pin.h"
 #include "format-record.h"
+#include "header-backup.h"
 #include "log.h"
+#include "luks-flags.h"
 #include "mount.h"
 #include "probe.h"
 #include "volume.h"
+#include "volume-grow.h"
+#include "volume-reencrypt.h"
 
 #define LUKS_SUBSYSTEM "nodeseal"
 #define GENERATED_KEY_BYTES 64
-
-static void crypt_freep(struct crypt_device **cd) {
-        if (*cd)
-                crypt_free(*cd);
-}
 
 static void on_crypt_log(int level, const char *msg, void *usrptr) {
         (void) usrptr;
@@ -52,7 +52,7 @@ static void crypt_setup_logging(void) {
 
 /* A test seam: NODESEAL_TEST_KILL_AT=<step> makes the process SIGKILL itself right after that step,
  * so the suite can prove that a rerun converges from every intermediate state. */
-static void kill_point(const char *step) {
+void volume_kill_point(const char *step) {
         const char *at = secure_getenv("NODESEAL_TEST_KILL_AT");
         if (at && streq(at, step)) {
                 log_warning("NODESEAL_TEST_KILL_AT=%s: killing myself now.", step);
@@ -78,12 +78,6 @@ int volume_mapper_path(const VolumeConfig *v, char *buf, size_t size) {
 
 static void mapper_name(const VolumeConfig *v, char *buf, size_t size) {
         (void) snprintf(buf, size, "%s%s", VOLUME_MAPPER_PREFIX, v->name);
-}
-
-static uint32_t activation_flags(const LuksConfig *l) {
-        return (l->allow_discards ? CRYPT_ACTIVATE_ALLOW_DISCARDS : 0) |
-               (l->no_read_workqueue ? CRYPT_ACTIVATE_NO_READ_WORKQUEUE : 0) |
-               (l->no_write_workqueue ? CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE : 0);
 }
 
 static int set_pbkdf(struct crypt_device *cd, const LuksConfig *l, NsError *error) {
@@ -249,19 +243,13 @@ static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, 
         if (r < 0)
                 return ns_error_set(error, r, "Marking the new header of %s as awaiting its filesystem failed: %s",
                                     pin->path, strerror(-r));
-        kill_point("format");
+        volume_kill_point("format");
 
         r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *) key->data, key->size);
         if (r < 0)
                 return ns_error_set(error, r, "Adding the key slot to %s failed: %s", pin->path, strerror(-r));
 
-        if (activation_flags(&v->luks) != 0) {
-                r = crypt_persistent_flags_set(cd, CRYPT_FLAGS_ACTIVATION, activation_flags(&v->luks));
-                if (r < 0)
-                        return ns_error_set(error, r, "Storing the activation flags in %s failed: %s", pin->path,
-                                            strerror(-r));
-        }
-        kill_point("keyslot");
+        volume_kill_point("keyslot");
         return 0;
 }
 
@@ -345,7 +333,7 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
                         return ns_error_set(error, -EIO, "The new key was enrolled in %s but does not open it; the old key stays",
                                             device);
                 *ret_changed = true;
-                kill_point("rotate-add");
+                volume_kill_point("rotate-add");
         }
 
         if (old_slot >= 0 && old_slot != current_slot) {
@@ -607,13 +595,12 @@ static int complete_record(const VolumeConfig *v, SecretSource *s, struct crypt_
 }
 
 static int activate(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const char *device,
-                    const SecretValue *key, NsError *error) {
+                    const SecretValue *key, uint32_t flags, NsError *error) {
         char name[128];
         int r;
 
         mapper_name(v, name, sizeof(name));
-        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key->data, key->size,
-                                         activation_flags(&v->luks));
+        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key->data, key->size, flags);
         if (r == -EPERM || r == -ENOENT)
                 return ns_error_set(error, -EKEYREJECTED, "The key in Secret %s does not open %s; refusing",
                                     s->config->secrets.keys_secret, device);
@@ -625,14 +612,58 @@ static int activate(const VolumeConfig *v, SecretSource *s, struct crypt_device 
         if (r < 0)
                 return ns_error_set(error, r, "Opening %s as %s failed: %s", device, name, strerror(-r));
         log_info("Volume %s: %s opened as %s/%s.", v->name, device, crypt_get_dir(), name);
-        kill_point("activate");
+        volume_kill_point("activate");
         return 0;
 }
 
-/* Already open on this device: keep it, but let a pending rotation converge. */
+/* The decided activation flags into nodeseal's own header (an adopted one is not rewritten for
+ * them: its own persistent flags apply along with the configured ones). */
+static int store_flags(const VolumeConfig *v, struct crypt_device *cd, uint32_t flags, const char *device,
+                       bool *ret_changed, NsError *error) {
+        char what[96];
+        int r;
+
+        if (!header_is_ours(cd))
+                return 0;
+        r = luks_flags_store(cd, flags, device, error);
+        if (r <= 0)
+                return r;
+        luks_flags_describe(flags, what, sizeof(what));
+        log_info("Volume %s: activation flags in the header of %s: %s.", v->name, device, what);
+        *ret_changed = true;
+        return 0;
+}
+
+/* An active mapping whose flags differ from the decided ones gets them on the fly (a table
+ * reload, as cryptsetup refresh does: the filesystem stays mounted). */
+static int refresh_flags(const VolumeConfig *v, struct crypt_device *cd, const SecretValue *key, uint32_t flags,
+                         bool *ret_changed, NsError *error) {
+        struct crypt_active_device cad = {};
+        char name[128], what[96];
+        int r;
+
+        mapper_name(v, name, sizeof(name));
+        r = crypt_get_active_device(cd, name, &cad);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot read the state of %s: %s", name, strerror(-r));
+        if ((cad.flags & LUKS_FLAGS_MANAGED) == flags)
+                return 0;
+        luks_flags_describe(flags, what, sizeof(what));
+        r = crypt_activate_by_passphrase(cd, name, CRYPT_ANY_SLOT, (const char *) key->data, key->size,
+                                         flags | CRYPT_ACTIVATE_REFRESH);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: reloading %s with the flags %s failed: %s", v->name, name, what,
+                                    strerror(-r));
+        log_info("Volume %s: %s reloaded with the flags %s.", v->name, name, what);
+        *ret_changed = true;
+        return 0;
+}
+
+/* Already open on this device: keep it, but let a pending rotation and changed flags converge. */
 static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(secret_value_freep) SecretValue *key = NULL;
+        uint32_t flags = luks_flags_for_device(&v->luks, device);
         char name[128];
         int r;
 
@@ -643,7 +674,31 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
         r = get_key(s, v, false, &key, error);
         if (r < 0)
                 return r;
-        return rotate_keys(cd, v, s, key, device, ret_changed, error);
+        r = rotate_keys(cd, v, s, key, device, ret_changed, error);
+        if (r < 0)
+                return r;
+        r = store_flags(v, cd, flags, device, ret_changed, error);
+        if (r < 0)
+                return r;
+        r = refresh_flags(v, cd, key, flags, ret_changed, error);
+        if (r < 0)
+                return r;
+        r = volume_grow_mapping(v, cd, key, error);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                *ret_changed = true;
+                volume_kill_point("grow-mapping");
+        }
+        return 0;
+}
+
+/* A header backup that cannot be made is reported, not fatal: the volume works without it. */
+static void backup_header(const VolumeConfig *v, const char *path, const char *display) {
+        NsError e = {};
+
+        if (header_backup_sync(v, path, display, &e) < 0)
+                log_warning("%s (the volume stays in use, without a current header backup).", e.message);
 }
 
 /* Opens (or formats then opens) the LUKS device; *ret_changed when anything was done. */
@@ -653,6 +708,8 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
         _cleanup_(device_pin_freep) DevicePin *pin = NULL;
         FormatRecord rec;
         bool changed = false;
+        struct stat st;
+        uint32_t flags;
         int r, verdict;
 
         r = mapper_active(v, device, error);
@@ -688,11 +745,19 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
         r = rotate_keys(cd, v, s, key, device, &changed, error);
         if (r < 0)
                 return r;
+        flags = luks_flags_decide(&v->luks, fstat(pin->fd, &st) < 0 ? -ENODATA : luks_flags_rotational(&st));
+        r = device_pin_verify(pin, error);
+        if (r < 0)
+                return r;
+        r = store_flags(v, cd, flags, pin->path, &changed, error);
+        if (r < 0)
+                return r;
         r = format_record_read(s, v, &rec, error);
         if (r >= 0)
                 r = complete_record(v, s, cd, &rec, error);
         if (r < 0)
                 return r;
+        backup_header(v, pin->fd_path, pin->path);
 
         /* device-mapper claims the device for the mapping: the pin has done its work. */
         crypt_free(TAKE_PTR(cd));
@@ -702,7 +767,7 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 r = crypt_load(cd, CRYPT_LUKS, NULL);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot load the LUKS header of %s: %s", device, strerror(-r));
-        r = activate(v, s, cd, device, key, error);
+        r = activate(v, s, cd, device, key, flags, error);
         if (r < 0)
                 return r;
         *ret_changed = true;
@@ -761,7 +826,7 @@ static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *re
                 r = mount_mkfs(mapper, v->filesystem, v->name, error);
                 if (r < 0)
                         return r;
-                kill_point("mkfs");
+                volume_kill_point("mkfs");
                 r = clear_mkfs_token(v, cd, token, error);
                 if (r < 0)
                         return r;
@@ -874,6 +939,16 @@ static int mounted_from(const VolumeConfig *v, const char *mapper, NsError *erro
         return 1;
 }
 
+/* Progress in the log, every tenth. */
+static void reencrypt_progress_log(const VolumeConfig *v, uint64_t done, uint64_t total, void *userdata) {
+        static unsigned last = 0;
+        unsigned tenth = total ? (unsigned) (done * 10 / total) : 0;
+
+        if (tenth != last && tenth < 10)
+                log_info("Volume %s: re-encryption %u%% done.", v->name, tenth * 10);
+        last = tenth;
+}
+
 int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, NsError *error) {
         _cleanup_free_ char *device = NULL;
         char mapper[PATH_MAX];
@@ -913,12 +988,32 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
                 if (r < 0)
                         return r;
                 changed = true;
-                kill_point("mount");
+                volume_kill_point("mount");
+        }
+
+        /* The mapping may be larger than its filesystem: grown above, or opened on a grown device. */
+        r = volume_grow_filesystem(v, mapper, error);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                changed = true;
+        /* A re-encryption the Secret requests, online, under the mounted filesystem. One that
+         * cannot go on now is reported, not fatal: the volume is in place and usable meanwhile. */
+        {
+                NsError e = {};
+
+                r = volume_reencrypt(v, s, device, reencrypt_progress_log, NULL, &e);
+                if (r < 0)
+                        log_warning("%s", ns_error_message(&e, r));
+                if (r > 0)
+                        changed = true;
         }
 
         r = set_root_owner(v, &changed, error);
         if (r < 0)
                 return r;
+        /* After the last header change of this pass (the mkfs-pending token cleared, a rotation). */
+        backup_header(v, device, device);
 
         /* The proof that counts: the path the datastore will use is on the dm-crypt device. */
         r = mounted_from(v, mapper, error);

@@ -8,26 +8,36 @@ command -v losetup >/dev/null || skip "losetup (util-linux) is needed"
 command -v cryptsetup >/dev/null || skip "cryptsetup (cryptsetup-bin) is needed"
 
 # loop_new FILE SIZE_MB: a zeroed image attached to a free loop device, detached at exit; prints it.
+# Called as $(loop_new ...), a subshell: the detach is detach_loops' below, not a hook of its own.
 loop_new() {
         local dev
         rm -f "$1"
         truncate -s "${2}M" "$1"
         dev=$(losetup -f --show "$1") || fail "no loop device for $1 (losetup -f failed)"
-        cleanup_hooks+=("losetup -d $dev")
         echo "$dev"
 }
+
+# At exit: every loop device whose image is in $T (partitions first, as partx added them).
+detach_loops() {
+        local dev
+        for dev in $(losetup -n -O NAME,BACK-FILE -l | awk -v t="$T/" 'index($2, t) == 1 { print $1 }'); do
+                partx -d "$dev" 2>/dev/null || true
+                losetup -d "$dev" || true
+        done
+}
+cleanup_hooks+=(detach_loops)
 
 sum_of() { sha256sum <"$1" | cut -d' ' -f1; }
 
 # volume_config FILE DEVICE [EXTRA-VOLUME-JSON] [SECRETS-JSON]: one volume "data" on DEVICE,
-# directory source in $T/secrets unless SECRETS-JSON replaces it.
+# directory source in $T/secrets unless SECRETS-JSON replaces it; header backups in $T/headers.
 volume_config() {
         cat >"$1" <<JSON
 {
   "node_name": "$NODE_NAME",
   "runtime_directory": "$T/run",
   "secrets": ${4:-{ \"directory\": \"$T/secrets\" \}},
-  "volumes": [ { "name": "data", "device": "$2", "mountpoint": "$T/mnt"${3:+, $3} } ]
+  "volumes": [ { "name": "data", "device": "$2", "mountpoint": "$T/mnt", "header_backup": "$T/headers"${3:+, $3} } ]
 }
 JSON
 }
@@ -81,7 +91,8 @@ kube_volume_config() {
         python3 - "$1" "$2" "$T/mnt" <<'PY'
 import json, sys
 c = json.load(open(sys.argv[1]))
-c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3]}]
+c["volumes"] = [{"name": "data", "device": sys.argv[2], "mountpoint": sys.argv[3],
+                "header_backup": sys.argv[3] + ".headers"}]
 json.dump(c, open(sys.argv[1], "w"))
 PY
 }

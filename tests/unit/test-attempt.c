@@ -8,7 +8,7 @@ TEST(report_round_trip) {
         ItemReport cert = { .name = (char *) "db", .state = ITEM_READY, .not_after = UINT64_C(1800000000000000),
                             .renew_at = UINT64_C(1790000000000001) };
         AttemptReport in = { .code = -EKEYREJECTED, .error = (char *) "Volume pgdata: wrong key", .changed = true,
-                             .ca_pem = (char *) "PEM\n", .ca_not_after = UINT64_C(1900000000000000),
+                             .provision_wanted = true, .ca_pem = (char *) "PEM\n", .ca_not_after = UINT64_C(1900000000000000),
                              .ca_issue_limit = 7, .volumes = &vol, .n_volumes = 1, .certificates = &cert,
                              .n_certificates = 1 };
         SecretVersion seen[] = { { (char *) "nodeseal-ca", (char *) "42" }, { (char *) "nodeseal-keys-n1", NULL } };
@@ -23,6 +23,7 @@ TEST(report_round_trip) {
         ASSERT_EQ(out.code, -EKEYREJECTED);
         ASSERT_STREQ(out.error, "Volume pgdata: wrong key");
         ASSERT_TRUE(out.changed);
+        ASSERT_TRUE(out.provision_wanted);
         ASSERT_STREQ(out.ca_pem, "PEM\n");
         ASSERT_EQ(out.ca_not_after, in.ca_not_after);
         ASSERT_EQ(out.ca_issue_limit, 7);

@@ -399,3 +399,32 @@ TEST(metrics) {
         ASSERT_REFUSED("{\"metrics\": {\"listen\": \"[127.0.0.1]:9464\"}}", "metrics.listen:");
         ASSERT_REFUSED("{\"metrics\": {\"port\": 9464}}", "metrics.port: unknown field");
 }
+
+TEST(luks_workqueue_flags_auto_true_false) {
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse(VOL(""), &c, &e));
+        ASSERT_EQ(c->volumes[0].luks.no_read_workqueue, AUTO_BOOL_AUTO);
+        ASSERT_EQ(c->volumes[0].luks.no_write_workqueue, AUTO_BOOL_AUTO);
+        ASSERT_FALSE(c->volumes[0].luks.allow_discards);
+        config_free(c);
+
+        c = NULL;
+        ASSERT_OK(parse(VOL(", \"luks\": {\"no_read_workqueue\": false, \"no_write_workqueue\": true}"), &c, &e));
+        ASSERT_EQ(c->volumes[0].luks.no_read_workqueue, AUTO_BOOL_FALSE);
+        ASSERT_EQ(c->volumes[0].luks.no_write_workqueue, AUTO_BOOL_TRUE);
+        config_free(c);
+
+        c = NULL;
+        ASSERT_OK(parse(VOL(", \"luks\": {\"no_read_workqueue\": \"auto\"}"), &c, &e));
+        ASSERT_EQ(c->volumes[0].luks.no_read_workqueue, AUTO_BOOL_AUTO);
+        config_free(c);
+
+        ASSERT_REFUSED(VOL(", \"luks\": {\"no_read_workqueue\": \"yes\"}"),
+                       "volumes[0].luks.no_read_workqueue: must be true, false or \"auto\", not a string \"yes\"");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"no_write_workqueue\": 1}"),
+                       "volumes[0].luks.no_write_workqueue: must be true, false or \"auto\", not a number");
+        ASSERT_REFUSED(VOL(", \"luks\": {\"allow_discards\": \"auto\"}"),
+                       "volumes[0].luks.allow_discards: must be true or false");
+}

@@ -229,6 +229,30 @@ TEST(attempt_check_failure_provisions_at_once) {
         manager_free(m);
 }
 
+TEST(attempt_check_grown_volume_provisions_at_once) {
+        Manager *m = fake_manager("", 0);
+        AttemptReport ok = ok_report(), grown = ok_report();
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        /* A check that finds everything in place and nothing wanted starts nothing more. */
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_CHECK));
+        ok.changed = false;
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(fake_started, 2);
+        /* All in place, but a volume's device grew: a provision follows at once, still ready. */
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_CHECK));
+        grown.changed = false;
+        grown.provision_wanted = true;
+        manager_attempt_done(m, &grown, NULL);
+        ASSERT_EQ(fake_started, 4);
+        ASSERT_EQ(fake_kind, ATTEMPT_PROVISION);
+        ASSERT_EQ(m->state, MANAGER_READY);
+        ASSERT_EQ(m->attempt, 0);
+        manager_free(m);
+}
+
 typedef struct Reply {
         unsigned calls;
         int code;

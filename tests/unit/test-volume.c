@@ -107,8 +107,9 @@ static Config *make_config(const char *image, const char *extra) {
         snprintf(secrets_dir, sizeof(secrets_dir), "%s/secrets", test_tmpdir);
         snprintf(json, sizeof(json),
                  "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", \"secrets\": {\"directory\": \"%s\"},"
-                 "\"volumes\": [{\"name\": \"data\", \"device\": \"%s\", \"mountpoint\": \"%s/mnt\"%s}]}",
-                 test_tmpdir, secrets_dir, image, test_tmpdir, extra ? extra : "");
+                 "\"volumes\": [{\"name\": \"data\", \"device\": \"%s\", \"mountpoint\": \"%s/mnt\","
+                 " \"header_backup\": \"%s/headers\"%s}]}",
+                 test_tmpdir, secrets_dir, image, test_tmpdir, test_tmpdir, extra ? extra : "");
         if (config_parse(json, strlen(json), "t.json", &c, &e) < 0) {
                 fprintf(stderr, "%s\n", e.message);
                 abort();

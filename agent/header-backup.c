@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* LUKS2 header backups: one file per volume in a root-only directory, kept current by comparing the
+ * header's sequence id (LUKS2 increments it on every metadata write: format, key slot added or
+ * removed, flags, tokens, re-encryption), and restored by "nodeseal recover" onto a device whose
+ * header is damaged, only after the backup, the format record and the device's own data agree
+ * that it is this volume's disk.
+ *
+ * Why the data check: with the header gone nothing on the disk says whose it is, and writing a
+ * header onto the wrong disk hides what that disk held. The backup's volume key decrypts the first
+ * sector of the data area; only the volume's own filesystem superblock there lets the restore go on. */
+#include <endian.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libcryptsetup.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypt-util.h"
+#include "device-pin.h"
+#include "format-record.h"
+#include "header-backup.h"
+#include "log.h"
+#include "path-util.h"
+#include "probe.h"
+#include "secure.h"
+
+#define LUKS2_MAGIC_1ST "LUKS\xba\xbe"
+#define BACKUP_SUFFIX ".luks-header"
+
+static void copy_field(char *dst, size_t dst_size, const uint8_t *src, size_t src_size) {
+        size_t n = strnlen((const char *) src, src_size);
+        if (n >= dst_size)
+                n = dst_size - 1;
+        memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
+int header_identity_read(int fd, HeaderIdentity *ret) {
+        uint8_t h[512];
+        uint64_t seqid;
+        ssize_t n;
+
+        n = pread(fd, h, sizeof(h), 0);
+        if (n < 0)
+                return -errno;
+        if (n != (ssize_t) sizeof(h) || memcmp(h, LUKS2_MAGIC_1ST, 6) != 0 || h[6] != 0 || h[7] != 2)
+                return -EBADMSG;
+        memcpy(&seqid, h + 16, sizeof(seqid));
+        *ret = (HeaderIdentity) { .seqid = be64toh(seqid) };
+        copy_field(ret->label, sizeof(ret->label), h + 24, 48);
+        copy_field(ret->uuid, sizeof(ret->uuid), h + 168, 40);
+        copy_field(ret->subsystem, sizeof(ret->subsystem), h + 208, 48);
+        return 0;
+}
+
+static int identity_of_path(const char *path, HeaderIdentity *ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return header_identity_read(fd, ret);
+}
+
+int header_backup_path(const VolumeConfig *v, char *buf, size_t size) {
+        int n;
+
+        if (!v->header_backup)
+                return -ENOENT;
+        n = snprintf(buf, size, "%s/%s%s", v->header_backup, v->name, BACKUP_SUFFIX);
+        return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The backup directory, created root-only when missing, reached without symlinks below
+ * directories only root can change. */
+static int open_backup_dir(const VolumeConfig *v, bool create, int *ret_fd, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        int r;
+
+        r = path_open_dir_safe(v->header_backup, create ? PATH_SAFE_MKDIR : 0, (uid_t) -1, (gid_t) -1, &fd, error);
+        if (r < 0)
+                return r;
+        if (fstat(fd, &st) < 0)
+                return ns_error_set(error, -errno, "%s: %s", v->header_backup, strerror(errno));
+        if (st.st_uid != 0 && st.st_uid != geteuid())
+                return ns_error_set(error, -EPERM, "Header backup directory %s is not root's; refusing", v->header_backup);
+        if ((st.st_mode & 07777) != 0700 && fchmod(fd, 0700) < 0)
+                return ns_error_set(error, -errno, "chmod 0700 %s: %s", v->header_backup, strerror(errno));
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* "/proc/self/fd/N/name": a file in the opened directory, for libcryptsetup, which takes paths. */
+static void at_path(int dir_fd, const char *name, char *buf, size_t size) {
+        (void) snprintf(buf, size, "/proc/self/fd/%d/%s", dir_fd, name);
+}
+
+int header_backup_sync(const VolumeConfig *v, const char *path, const char *display, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        HeaderIdentity dev, have, made;
+        char name[128], tmp[160], p[512], q[512];
+        int r;
+
+        if (!v->header_backup)
+                return 0;
+        r = identity_of_path(path, &dev);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: cannot read the LUKS2 header of %s to back it up: %s", v->name,
+                                    display, strerror(-r));
+        r = open_backup_dir(v, true, &dir_fd, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Volume %s: header backup", v->name);
+        (void) snprintf(name, sizeof(name), "%s%s", v->name, BACKUP_SUFFIX);
+        at_path(dir_fd, name, p, sizeof(p));
+        if (identity_of_path(p, &have) >= 0 && streq(have.uuid, dev.uuid) && have.seqid == dev.seqid)
+                return 0;
+
+        (void) snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+        at_path(dir_fd, tmp, q, sizeof(q));
+        (void) unlinkat(dir_fd, tmp, 0);
+        r = crypt_init(&cd, path);
+        if (r >= 0)
+                r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        if (r >= 0)
+                r = crypt_header_backup(cd, CRYPT_LUKS2, q);
+        if (r < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return ns_error_set(error, r, "Volume %s: backing up the LUKS2 header of %s into %s failed: %s", v->name,
+                                    display, v->header_backup, strerror(-r));
+        }
+        /* What was written must be the header that was read: else (a change meanwhile) keep the old. */
+        r = identity_of_path(q, &made);
+        if (r < 0 || !streq(made.uuid, dev.uuid) || made.seqid < dev.seqid) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return ns_error_set(error, -ESTALE, "Volume %s: the header backup of %s does not match its header; kept the previous one",
+                                    v->name, display);
+        }
+        {
+                _cleanup_close_ int fd = openat(dir_fd, tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0 || fchmod(fd, 0400) < 0 || fsync(fd) < 0) {
+                        (void) unlinkat(dir_fd, tmp, 0);
+                        return ns_error_set(error, -errno, "Volume %s: %s/%s: %s", v->name, v->header_backup, tmp, strerror(errno));
+                }
+        }
+        if (renameat(dir_fd, tmp, dir_fd, name) < 0 || fsync(dir_fd) < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return ns_error_set(error, -errno, "Volume %s: storing %s/%s: %s", v->name, v->header_backup, name,
+                                    strerror(errno));
+        }
+        log_info("Volume %s: LUKS2 header of %s (UUID %s, seqid %" PRIu64 ") backed up to %s/%s.", v->name, display,
+                 made.uuid, made.seqid, v->header_backup, name);
+        return 1;
+}
+
+/* Decrypts the first sector of the data area with the volume key in cd (the backup's header, the
+ * device as data device) and looks for the volume's filesystem there. 0 when found. */
+static int data_is_volume(const VolumeConfig *v, struct crypt_device *cd, int data_fd, const SecretValue *key,
+                          const char *display, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *vk = NULL;
+        EVP_CIPHER_CTX *ctx = NULL;
+        uint8_t in[4096], out[4096], iv[16] = {};
+        size_t vk_size = (size_t) crypt_get_volume_key_size(cd);
+        uint64_t offset = crypt_get_data_offset(cd) * 512;
+        int r, n = 0, m = 0;
+        bool found;
+
+        if (!streq(strempty(crypt_get_cipher(cd)), "aes") || !streq(strempty(crypt_get_cipher_mode(cd)), "xts-plain64") ||
+            (vk_size != 32 && vk_size != 64))
+                return ns_error_set(error, -EOPNOTSUPP, "Volume %s: the backup's cipher %s-%s cannot be checked against the data of %s; refusing",
+                                    v->name, strna(crypt_get_cipher(cd)), strna(crypt_get_cipher_mode(cd)), display);
+        r = secret_value_new(vk_size, &vk);
+        if (r < 0)
+                return r;
+        r = crypt_volume_key_get(cd, CRYPT_ANY_SLOT, (char *) vk->data, &vk_size, (const char *) key->data, key->size);
+        if (r < 0)
+                return ns_error_set(error, -EKEYREJECTED, "Volume %s: the key in the Secret does not open the header backup; refusing",
+                                    v->name);
+        if (pread(data_fd, in, sizeof(in), (off_t) offset) != (ssize_t) sizeof(in))
+                return ns_error_set(error, -EIO, "Volume %s: cannot read the data area of %s at %" PRIu64, v->name, display, offset);
+
+        /* aes-xts-plain64: the first sector's IV is 0 whatever the sector size. */
+        ctx = EVP_CIPHER_CTX_new();
+        r = ctx && EVP_DecryptInit_ex(ctx, vk_size == 64 ? EVP_aes_256_xts() : EVP_aes_128_xts(), NULL, vk->data, iv) == 1 &&
+            EVP_DecryptUpdate(ctx, out, &n, in, (int) crypt_get_sector_size(cd)) == 1 &&
+            EVP_DecryptFinal_ex(ctx, out + n, &m) == 1;
+        EVP_CIPHER_CTX_free(ctx);
+        if (!r) {
+                OPENSSL_cleanse(out, sizeof(out));
+                return ns_error_set(error, -EIO, "Volume %s: decrypting the data area of %s failed", v->name, display);
+        }
+        if (v->filesystem == FILESYSTEM_XFS)
+                found = memcmp(out, "XFSB", 4) == 0;
+        else
+                found = out[1024 + 0x38] == 0x53 && out[1024 + 0x39] == 0xEF;
+        OPENSSL_cleanse(out, sizeof(out));
+        if (!found)
+                return ns_error_set(error, -EUCLEAN,
+                                    "Volume %s: the data area of %s does not decrypt to an %s filesystem with the backup's volume key: "
+                                    "this is not the disk the backup was taken of (or its filesystem is damaged too); refusing (nothing written)",
+                                    v->name, display, filesystem_type_to_string(v->filesystem));
+        return 0;
+}
+
+/* The backup's identity, checked against the format record and the volume. */
+static int check_backup(const VolumeConfig *v, SecretSource *s, const char *path, HeaderIdentity *ret, NsError *error) {
+        FormatRecord rec;
+        int r;
+
+        r = identity_of_path(path, ret);
+        if (r == -ENOENT)
+                return ns_error_set(error, r, "Volume %s has no header backup at %s", v->name, path);
+        if (r < 0)
+                return ns_error_set(error, r, "%s is not a LUKS2 header backup: %s", path,
+                                    r == -EBADMSG ? "no LUKS2 header in it" : strerror(-r));
+        r = format_record_read(s, v, &rec, error);
+        if (r < 0)
+                return r;
+        if (!rec.uuid[0])
+                return ns_error_set(error, -EUCLEAN,
+                                    "No format record of volume %s names its LUKS UUID, so nothing tells whether the backup %s (UUID %s) is of its disk; refusing",
+                                    v->name, path, ret->uuid);
+        if (strcasecmp(rec.uuid, ret->uuid) != 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "The backup %s is of LUKS UUID %s, but the format record of volume %s names %s: it is a backup of another device; refusing (nothing written)",
+                                    path, ret->uuid, v->name, rec.uuid);
+        if (!streq(ret->label, v->name))
+                return ns_error_set(error, -EUCLEAN, "The backup %s is of volume \"%s\", not \"%s\"; refusing", path, ret->label,
+                                    v->name);
+        return 0;
+}
+
+/* What the device's header is now: 0 and a description when damaged (the restore may go on), 1
+ * when it is intact and the key opens it (nothing to do), an error when it is another header. */
+static int judge_damage(const VolumeConfig *v, const DevicePin *pin, const HeaderIdentity *b, const SecretValue *key,
+                        char *what, size_t size, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        int r;
+
+        r = crypt_init(&cd, pin->fd_path);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot open %s: %s", pin->path, strerror(-r));
+        r = crypt_load(cd, CRYPT_LUKS, NULL);
+        if (r < 0) {
+                (void) snprintf(what, size, "no LUKS header that loads (%s)", strerror(-r));
+                return 0;
+        }
+        if (strcasecmp(strempty(crypt_get_uuid(cd)), b->uuid) != 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "%s holds a LUKS header with UUID %s, not the backup's %s: another volume's disk; refusing (nothing written)",
+                                    pin->path, strna(crypt_get_uuid(cd)), b->uuid);
+        if (crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) key->data, key->size, 0) >= 0) {
+                log_info("Volume %s: the LUKS2 header of %s is intact and the key opens it; nothing to restore.", v->name,
+                         pin->path);
+                return 1;
+        }
+        (void) snprintf(what, size, "its LUKS2 header (UUID %s) loads, but the key no longer opens it", b->uuid);
+        return 0;
+}
+
+static int restore(const VolumeConfig *v, DevicePin *pin, const char *backup, const SecretValue *key, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_free_ char *now = NULL;
+        int r;
+
+        /* The device as configured still names the pinned one, just before the write. */
+        r = device_pin_verify(pin, error);
+        if (r >= 0)
+                r = probe_resolve_device(v->device, &now, error);
+        if (r >= 0)
+                r = device_pin_verify_path(pin, now, error);
+        if (r < 0)
+                return r;
+        r = crypt_init(&cd, pin->fd_path);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot open %s: %s", pin->path, strerror(-r));
+        device_pin_release_claim(pin);
+        r = crypt_header_restore(cd, CRYPT_LUKS2, backup);
+        if (r < 0)
+                return ns_error_set(error, r, "Restoring the header backup %s onto %s failed: %s", backup, pin->path, strerror(-r));
+        crypt_free(TAKE_PTR(cd));
+        r = crypt_init(&cd, pin->fd_path);
+        if (r >= 0)
+                r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        if (r >= 0)
+                r = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) key->data, key->size, 0);
+        if (r < 0)
+                return ns_error_set(error, r, "The header restored onto %s does not open with the key: %s", pin->path, strerror(-r));
+        return 0;
+}
+
+int header_backup_recover(const VolumeConfig *v, SecretSource *s, HeaderRestoreConfirm confirm, void *userdata,
+                          NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *bcd = NULL;
+        _cleanup_(secret_value_freep) SecretValue *key = NULL;
+        _cleanup_(device_pin_freep) DevicePin *pin = NULL;
+        _cleanup_free_ char *device = NULL;
+        _cleanup_close_ int dir_fd = -EBADF;
+        char path[512], backup[512], mapper[128], what[256], plan[2048];
+        HeaderIdentity b;
+        int r;
+
+        r = header_backup_path(v, path, sizeof(path));
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s keeps no header backup (\"header_backup\": false)", v->name);
+        r = open_backup_dir(v, false, &dir_fd, error);
+        if (r < 0)
+                return r;
+        (void) snprintf(backup, sizeof(backup), "/proc/self/fd/%d/%s%s", dir_fd, v->name, BACKUP_SUFFIX);
+        r = check_backup(v, s, backup, &b, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "%s", path);
+
+        (void) snprintf(mapper, sizeof(mapper), "nodeseal-%s", v->name);
+        r = crypt_status(NULL, mapper);
+        if (r == CRYPT_ACTIVE || r == CRYPT_BUSY)
+                return ns_error_set(error, -EBUSY, "Volume %s is open (%s): its header is not damaged; close it first", v->name,
+                                    mapper);
+        r = probe_resolve_device(v->device, &device, error);
+        if (r < 0)
+                return r;
+        r = device_pin_new(device, &pin, error);
+        if (r < 0)
+                return r;
+        r = secret_source_get_volume_key(s, v, false, &key, error);
+        if (r < 0)
+                return r;
+        r = judge_damage(v, pin, &b, key, what, sizeof(what), error);
+        if (r != 0)
+                return r < 0 ? r : 0;
+
+        r = crypt_init_data_device(&bcd, backup, pin->fd_path);
+        if (r >= 0)
+                r = crypt_load(bcd, CRYPT_LUKS2, NULL);
+        if (r < 0)
+                return ns_error_set(error, r, "The header backup %s does not load: %s", path, strerror(-r));
+        r = data_is_volume(v, bcd, pin->fd, key, pin->path, error);
+        if (r < 0)
+                return r;
+
+        (void) snprintf(plan, sizeof(plan),
+                        "Volume %s: the device %s has %s.\n"
+                        "Restore the LUKS2 header backup %s (UUID %s, seqid %" PRIu64 ", the UUID the format record names) onto %s.\n"
+                        "The data area of %s decrypts with that header's volume key to an %s filesystem: it is this volume's disk.\n"
+                        "Only the header area (the first %" PRIu64 " bytes) is written.\n",
+                        v->name, pin->path, what, path, b.uuid, b.seqid, pin->path, pin->path,
+                        filesystem_type_to_string(v->filesystem), crypt_get_data_offset(bcd) * 512);
+        crypt_free(TAKE_PTR(bcd));
+        r = confirm(plan, userdata);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return ns_error_set(error, -ECANCELED, "Not confirmed; nothing written");
+
+        r = restore(v, pin, backup, key, error);
+        if (r < 0)
+                return r;
+        log_info("Volume %s: header restored onto %s from %s; the key opens it. Run nodeseal provision to open it.", v->name,
+                 pin->path, path);
+        return 1;
+}

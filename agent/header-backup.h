@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* LUKS2 header backups of the volumes, kept current after every header change, and their restore. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "error.h"
+#include "secret.h"
+
+/* What identifies a LUKS2 header: its UUID, label and subsystem, and its sequence id (LUKS2 counts
+ * every write of the metadata: a backup is current while its seqid is the device's). */
+typedef struct HeaderIdentity {
+        char uuid[41];
+        char label[49];
+        char subsystem[49];
+        uint64_t seqid;
+} HeaderIdentity;
+
+/* The primary LUKS2 binary header at the start of fd. -EBADMSG when there is none. */
+int header_identity_read(int fd, HeaderIdentity *ret);
+
+/* "<dir>/<volume>.luks-header" into buf; -ENOENT when the volume keeps no backup. */
+int header_backup_path(const VolumeConfig *v, char *buf, size_t size);
+
+/* Makes the backup of v current: when it is missing or its UUID or seqid differ from the header
+ * of the device at path (display names it in messages), a new one is written with
+ * crypt_header_backup() into the root-only backup directory (made 0700, reached without
+ * symlinks), checked to load with the same identity, and renamed over the old one. 1 when written,
+ * 0 when it was current or the volume keeps none. */
+int header_backup_sync(const VolumeConfig *v, const char *path, const char *display, NsError *error);
+
+/* Asked with the plan (what will be written where, and why it is believed safe): 1 to go on. */
+typedef int (*HeaderRestoreConfirm)(const char *plan, void *userdata);
+
+/* nodeseal recover: restores the backup of v onto its device, whose header is damaged, once
+ * confirm() agreed to the plan. Refused, writing nothing, when the volume is open, the backup's
+ * UUID is not the one the format record names, the device carries another header or a header the
+ * key still opens, or the device's data area does not decrypt (with the backup's volume key) to the
+ * volume's filesystem: a backup is never written onto another disk. 1 when restored. */
+int header_backup_recover(const VolumeConfig *v, SecretSource *s, HeaderRestoreConfirm confirm, void *userdata,
+                          NsError *error);

@@ -1,0 +1,102 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# reencrypt-volume-writer-kill-resumes: a mounted volume is re-encrypted under a new volume key
+# while a writer keeps writing to it. "<key>.reencrypt" in the Secret requests it; nodeseal
+# reencrypt is killed (SIGKILL) after adding the new key slot and after writing the reencryption
+# metadata, stopped (SIGTERM, as systemd or the daemon's deadline stop it) at 40 % of the data, and
+# a provision (what the daemon runs when the Secret changes) that resumes it is killed (SIGKILL) at
+# 70 %, its device stack left in place as by a power loss: closed and opened again (as after a
+# reboot), the next provision finishes it. Every file written before, during and after reads back
+# intact; the old volume key no longer opens the device; the same request is never run twice.
+set -euo pipefail
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+
+if ! in_guest; then
+	vm_require
+	scratch_dir
+	make_disk "$SCRATCH/disk.img" 64
+	vm_nodeseal_self --disk "$SCRATCH/disk.img"
+	exit 0
+fi
+
+# --- in the guest ---------------------------------------------------------------------------------
+[[ ${1:-} == --guest ]] && shift
+mnt=/srv/reencrypt map=nodeseal-data work=/var/lib/reencrypt-test
+mkdir -p "$work"
+ns_config "{ \"name\": \"data\", \"device\": \"/dev/vda\", \"mountpoint\": \"$mnt\", \"header_backup\": \"$work/headers\",
+             \"luks\": { \"reencrypt_mib_per_sec\": 32 } }"
+ns_key data
+key=$(ns_key_file data)
+ns_ok provision
+head -c 6M /dev/urandom > "$mnt/before"
+sum_before=$(sha256_of "$mnt/before")
+cryptsetup luksDump --dump-volume-key --volume-key-file "$work/old.vk" --batch-mode --key-file "$key" /dev/vda > /dev/null
+
+# The writer: a file every moment, its sum beside it, synced, until told to stop.
+writer() {
+	local i=0
+	[[ ! -e $work/sums ]] || i=$(wc -l < "$work/sums")
+	while [[ ! -e $work/stop ]]; do
+		head -c 256K /dev/urandom > "$mnt/w$i"
+		sync "$mnt/w$i"
+		echo "$(sha256_of "$mnt/w$i") w$i" >> "$work/sums"
+		i=$((i + 1))
+		sleep 0.2
+	done
+}
+writer &
+writer_pid=$!
+
+head -c 64 /dev/urandom > "$(ns_key_file data.reencrypt)"
+killed_at() {
+	local rc=0
+	NODESEAL_TEST_KILL_AT=$1 "$NODESEAL" --config "$NS_CONFIG" --log-format text "${@:3}" > "$work/$1.log" 2>&1 || rc=$?
+	sed 's/^/  | /' "$work/$1.log" >&2
+	assert_eq "$2" "$rc" "exit status of ${*:3} killed at $1"
+}
+killed_at reencrypt-slot 137 reencrypt data
+killed_at reencrypt-init 137 reencrypt data
+cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption under way after the kill at reencrypt-init"
+killed_at reencrypt-term-40 143 reencrypt data
+assert_contains "$(cat "$work/reencrypt-term-40.log")" "re-encryption stopped by a signal"
+mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is no longer mounted after the kills"
+killed_at reencrypt-70 137 provision
+cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption under way after the kill at 70 %"
+
+# As after a power loss: the writer stops, the volume is closed and opened again.
+touch "$work/stop"
+wait "$writer_pid"
+ns_ok close
+rm "$work/stop"
+ns_ok provision
+assert_contains "$out" "re-encrypted under a new volume key"
+writer &
+writer_pid=$!
+cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' && fail "the re-encryption is still marked under way"
+ns_ok provision
+[[ $out != *re-encrypt* ]] || fail "the same request was carried out again: $out"
+ns_ok reencrypt data
+assert_contains "$out" "already carried out"
+
+sleep 1
+touch "$work/stop"
+wait "$writer_pid"
+n=$(wc -l < "$work/sums")
+((n > 5)) || fail "the writer wrote only $n files"
+(cd "$mnt" && sha256sum --quiet -c "$work/sums") || fail "a file written during the re-encryption does not read back"
+assert_eq "$sum_before" "$(sha256_of "$mnt/before")" "the file written before"
+head -c 2M /dev/urandom > "$mnt/after"
+sum_after=$(sha256_of "$mnt/after")
+ns_ok close
+
+# The old volume key no longer opens the device; the key from the Secret does, with the new one.
+cryptsetup open --volume-key-file "$work/old.vk" /dev/vda oldkey 2> "$work/old.err" && fail "the old volume key still opens the device"
+log "old volume key refused: $(cat "$work/old.err")"
+cryptsetup luksDump --dump-volume-key --volume-key-file "$work/new.vk" --batch-mode --key-file "$key" /dev/vda > /dev/null
+cmp -s "$work/old.vk" "$work/new.vk" && fail "the volume key did not change"
+ns_ok provision
+assert_eq "$sum_before" "$(sha256_of "$mnt/before")" "the file written before, after a reopen"
+assert_eq "$sum_after" "$(sha256_of "$mnt/after")" "the file written after, after a reopen"
+(cd "$mnt" && sha256sum --quiet -c "$work/sums") || fail "a file written during does not read back after a reopen"
+ns_ok close
+log "ok"
