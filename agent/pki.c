@@ -1327,19 +1327,21 @@ static int issue_and_write(const Config *c, const CertificateConfig *cc, const C
         if (r < 0)
                 return ns_error_set(error, r, "Failed to encode the certificate: %s", strerror(-r));
 
-        /* Trust first, so that a peer's new certificate is trusted before ours changes. Then key,
-         * then certificate, each replaced atomically: a crash between the two leaves a new key with
-         * the old certificate, which the next run sees as a mismatch and replaces; and a datastore
-         * that reloads when the certificate file changes finds the matching key already there. */
+        /* Trust first, so that a peer's new certificate is trusted before ours changes. Then key
+         * and certificate, both written and synced before either replaces its name, then renamed
+         * key first, back to back: a datastore or peer that reads the pair per handshake (etcd)
+         * finds a mismatch only in the microseconds between the two renames; a crash between them
+         * leaves a new key with the old certificate, which the next run sees as a mismatch and
+         * replaces; a datastore that reloads when the certificate file changes finds its key. */
         r = update_ca_file(dfd, ca, f, error);
         if (r < 0)
                 return r;
-        r = write_file_atomic_at(dfd, file_name(f->key_path), key_pem->data, key_pem->size, f->key_mode, f->uid, f->gid);
+        r = write_files_atomic_at(dfd, (const AtomicFile[]) {
+                { file_name(f->key_path), key_pem->data, key_pem->size, f->key_mode, f->uid, f->gid },
+                { file_name(f->cert_path), cert_pem, strlen(cert_pem), f->cert_mode, f->uid, f->gid },
+        }, 2);
         if (r < 0)
-                return ns_error_set(error, r, "Failed to write %s: %s", f->key_path, strerror(-r));
-        r = write_file_atomic_at(dfd, file_name(f->cert_path), cert_pem, strlen(cert_pem), f->cert_mode, f->uid, f->gid);
-        if (r < 0)
-                return ns_error_set(error, r, "Failed to write %s: %s", f->cert_path, strerror(-r));
+                return ns_error_set(error, r, "Failed to write %s and %s: %s", f->key_path, f->cert_path, strerror(-r));
         *ret_not_after = not_after;
         return 0;
 }

@@ -341,39 +341,21 @@ static int temp_name(const char *base, char *buf, size_t n) {
         return 0;
 }
 
-static int write_file_atomic_named(int dfd, const char *base, const void *data, size_t size, mode_t mode,
-                                   uid_t uid, gid_t gid) {
+/* Writes data, synced, under a new random temporary name beside base (in ret_tmp): an unnamed file
+ * linked in where the filesystem has them, else a named one created O_EXCL. Nothing is replaced. */
+static int stage_file_at(int dfd, const char *base, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid,
+                         char ret_tmp[static NAME_MAX + 1]) {
         _cleanup_close_ int fd = -EBADF;
-        char tmp[NAME_MAX + 1];
-        int r;
-
-        r = temp_name(base, tmp, sizeof(tmp));
-        if (r < 0)
-                return r;
-        fd = openat(dfd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode & 0700);
-        if (fd < 0)
-                return -errno;
-        r = fill_and_sync(fd, data, size, mode, uid, gid);
-        if (r >= 0 && renameat(dfd, tmp, dfd, base) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlinkat(dfd, tmp, 0);
-                return r;
-        }
-        if (fsync(dfd) < 0)
-                return -errno;
-        return 0;
-}
-
-int write_file_atomic_at(int dfd, const char *base, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
-        _cleanup_close_ int fd = -EBADF;
-        char tmp[NAME_MAX + 1], proc[64];
+        char proc[64];
         int r;
 
         if (isempty(base) || strchr(base, '/') || streq(base, ".") || streq(base, ".."))
                 return -EINVAL;
         if (strlen(base) > NAME_MAX - 24)
                 return -ENAMETOOLONG;
+        r = temp_name(base, ret_tmp, NAME_MAX + 1);
+        if (r < 0)
+                return r;
 
         /* O_TMPFILE: the new content has no name until it is complete, so nothing half-written is
          * ever visible and nothing is left behind if we die. Created with the final mode from the
@@ -382,30 +364,60 @@ int write_file_atomic_at(int dfd, const char *base, const void *data, size_t siz
         if (fd < 0) {
                 if (!IN_SET_TMPFILE_UNSUPPORTED(errno))
                         return -errno;
-                return write_file_atomic_named(dfd, base, data, size, mode, uid, gid);
-        }
-
-        r = fill_and_sync(fd, data, size, mode, uid, gid);
-        if (r < 0)
+                fd = openat(dfd, ret_tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode & 0700);
+                if (fd < 0)
+                        return -errno;
+                r = fill_and_sync(fd, data, size, mode, uid, gid);
+                if (r < 0)
+                        (void) unlinkat(dfd, ret_tmp, 0);
                 return r;
-        r = temp_name(base, tmp, sizeof(tmp));
+        }
+        r = fill_and_sync(fd, data, size, mode, uid, gid);
         if (r < 0)
                 return r;
         (void) snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
         /* linkat(AT_EMPTY_PATH) needs CAP_DAC_READ_SEARCH; the /proc path with AT_SYMLINK_FOLLOW does not.
-         * The name is new and random (linkat never replaces); renameat replaces the name itself,
-         * a symlink planted there included, and follows nothing. */
-        if (linkat(AT_FDCWD, proc, dfd, tmp, AT_SYMLINK_FOLLOW) < 0)
+         * The name is new and random (linkat never replaces). */
+        if (linkat(AT_FDCWD, proc, dfd, ret_tmp, AT_SYMLINK_FOLLOW) < 0)
                 return -errno;
+        return 0;
+}
 
-        if (renameat(dfd, tmp, dfd, base) < 0) {
-                r = -errno;
-                (void) unlinkat(dfd, tmp, 0);
-                return r;
+int write_files_atomic_at(int dfd, const AtomicFile *files, size_t n) {
+        char tmp[8][NAME_MAX + 1];
+        size_t staged = 0;
+        int r = 0;
+
+        if (n > ELEMENTSOF(tmp))
+                return -E2BIG;
+        for (; staged < n; staged++) {
+                r = stage_file_at(dfd, files[staged].name, files[staged].data, files[staged].size, files[staged].mode,
+                                  files[staged].uid, files[staged].gid, tmp[staged]);
+                if (r < 0)
+                        goto fail;
         }
+        /* All written and synced: now only renames, back to back, so a reader that opens the files
+         * one after the other finds a mismatched set only in the microseconds between two renames
+         * (not across the fsyncs of a second write). renameat replaces the name itself, a symlink
+         * planted there included, and follows nothing. */
+        for (size_t i = 0; i < n; i++)
+                if (renameat(dfd, tmp[i], dfd, files[i].name) < 0) {
+                        r = -errno;
+                        for (size_t j = i; j < n; j++)
+                                (void) unlinkat(dfd, tmp[j], 0);
+                        return r;
+                }
         if (fsync(dfd) < 0)
                 return -errno;
         return 0;
+fail:
+        for (size_t j = 0; j < staged; j++)
+                (void) unlinkat(dfd, tmp[j], 0);
+        return r;
+}
+
+int write_file_atomic_at(int dfd, const char *base, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {
+        return write_files_atomic_at(dfd, &(AtomicFile) { base, data, size, mode, uid, gid }, 1);
 }
 
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid) {

@@ -61,6 +61,19 @@ int write_full_fd(int fd, const void *data, size_t size);
  * (uid_t)-1/(gid_t)-1 leave ownership as created. A reader never sees half a file and a crash
  * leaves the old file or the new one, never a mix. */
 int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
+/* Several files of one directory replaced as one change as far as it can be: each written, synced
+ * and linked under a temporary name first, then renamed over its name in the order given, back to
+ * back, then the directory synced (a key and its certificate: a reader never sees one new and the
+ * other old across a slow fsync). A failure before the renames replaces nothing. At most 8. */
+typedef struct AtomicFile {
+        const char *name;
+        const void *data;
+        size_t size;
+        mode_t mode;
+        uid_t uid;
+        gid_t gid;
+} AtomicFile;
+int write_files_atomic_at(int dir_fd, const AtomicFile *files, size_t n);
 /* The same for a path: its directory is opened with path_open_dir_safe() (no symlinks, ancestors
  * only root can change, the directory root's or uid's), so -ELOOP/-ENOTDIR/-EPERM as it says. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode, uid_t uid, gid_t gid);
