@@ -28,6 +28,7 @@
 #include "path-util.h"
 #include "pki.h"
 #include "profile.h"
+#include "seam.h"
 #include "time-util.h"
 
 #define PKI_FILE_MAX (1024 * 1024)
@@ -1031,16 +1032,6 @@ int ca_generate(const char *common_name, KeyType key_type, uint32_t days, char *
 
 /* ---- node certificates on disk ---- */
 
-/* Test seam: NODESEAL_TEST_PAUSE_AT=<step> stops the process (SIGSTOP) at that step, so that a test
- * can change the filesystem there and let it go on with SIGCONT. It only ever pauses. */
-static void pause_point(const char *step) {
-        const char *at = secure_getenv("NODESEAL_TEST_PAUSE_AT");
-        if (at && streq(at, step)) {
-                log_warning("NODESEAL_TEST_PAUSE_AT=%s: stopping myself now.", step);
-                (void) raise(SIGSTOP);
-        }
-}
-
 /* The file name of one of a ProfileFiles' paths ("<directory>/<name>"). */
 static const char *file_name(const char *path) {
         return strrchr(path, '/') + 1;
@@ -1373,7 +1364,7 @@ int certificate_provision_gated(const Config *c, const CertificateConfig *cc, co
         r = path_open_dir_safe(cc->directory, PATH_SAFE_MKDIR, f.uid, f.gid, &dfd, error);
         if (r < 0)
                 return r;
-        pause_point("certificate-directory");
+        seam_pause("certificate-directory");
 
         if (force)
                 r = ns_error_set(&why, -ECANCELED, "renewal requested");

@@ -180,6 +180,23 @@ int secure_openssl_memory_setup(void) {
         return CRYPTO_set_mem_functions(openssl_malloc, openssl_realloc, openssl_free) == 1 ? 0 : -EBUSY;
 }
 
+/* Reads into buf until EOF or until cap bytes are in; the count in *done. */
+static int read_until_eof(int fd, uint8_t *buf, size_t cap, size_t *done) {
+        *done = 0;
+        while (*done < cap) {
+                ssize_t k = read(fd, buf + *done, cap - *done);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                *done += (size_t) k;
+        }
+        return 0;
+}
+
 int read_secret_fd(int fd, size_t max, SecretValue **ret) {
         _cleanup_(secret_value_freep) SecretValue *v = NULL;
         struct stat st;
@@ -201,17 +218,9 @@ int read_secret_fd(int fd, size_t max, SecretValue **ret) {
 
         /* The size can change underneath (a Secret volume is updated through symlink swaps, which
          * we never see half-way, but be careful anyway): read until EOF, never past the buffer. */
-        while (done < v->size) {
-                ssize_t k = read(fd, v->data + done, v->size - done);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                done += (size_t) k;
-        }
+        r = read_until_eof(fd, v->data, v->size, &done);
+        if (r < 0)
+                return r;
         v->size = done;
         *ret = TAKE_PTR(v);
         return 0;
@@ -465,18 +474,10 @@ int read_secret_stream(int fd, size_t max, SecretValue **ret) {
         r = secret_value_new(max + 1, &buf);
         if (r < 0)
                 return r;
-        for (;;) {
-                ssize_t k = read(fd, buf->data + done, buf->size - done);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                done += (size_t) k;
-                if (done > max)
-                        return -EFBIG;
-        }
+        r = read_until_eof(fd, buf->data, buf->size, &done);
+        if (r < 0)
+                return r;
+        if (done > max)
+                return -EFBIG;
         return secret_value_new_copy(buf->data, done, ret);
 }

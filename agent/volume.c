@@ -28,6 +28,7 @@
 #include "luks-flags.h"
 #include "mount.h"
 #include "probe.h"
+#include "seam.h"
 #include "volume.h"
 #include "volume-grow.h"
 #include "volume-reencrypt.h"
@@ -57,17 +58,6 @@ void volume_kill_point(const char *step) {
         if (at && streq(at, step)) {
                 log_warning("NODESEAL_TEST_KILL_AT=%s: killing myself now.", step);
                 (void) raise(SIGKILL);
-        }
-}
-
-/* A test seam like kill_point: NODESEAL_TEST_PAUSE_AT=<step> stops the process (SIGSTOP) at that
- * step, so the suite can change the world (re-point a path, edit a Secret) at a known moment and
- * let it go on with SIGCONT. */
-static void pause_point(const char *step) {
-        const char *at = secure_getenv("NODESEAL_TEST_PAUSE_AT");
-        if (at && streq(at, step)) {
-                log_info("NODESEAL_TEST_PAUSE_AT=%s: stopping until SIGCONT.", step);
-                (void) raise(SIGSTOP);
         }
 }
 
@@ -337,7 +327,7 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
         }
 
         if (old_slot >= 0 && old_slot != current_slot) {
-                pause_point("rotate-destroy");
+                seam_pause("rotate-destroy");
                 r = key_still_current(s, v, key, error);
                 if (r <= 0)
                         return r;
@@ -543,7 +533,7 @@ static int format_pinned(const VolumeConfig *v, SecretSource *s, DevicePin *pin,
         r = format_record_begin(s, v, uuid, pin->path, &stored, error);
         if (r < 0)
                 return r;
-        pause_point("before-format");
+        seam_pause("before-format");
 
         r = format_record_read(s, v, &again, error);
         if (r < 0)
