@@ -10,7 +10,9 @@ invariant broke (each violation is printed with what was seen).
 Invariants:
 - the certificate on disk chains to a CA that was in the CA Secret within the window before it was
   written (never to a CA that was never there, nor to a Secret whose certificate and key disagree);
-- whenever D-Bus says Ready, "nodeseal check" passes; the status file says what D-Bus says;
+- whenever D-Bus says Ready, "nodeseal check" passes, or starts to pass again within the daemon's
+  re-check interval plus one attempt (a change it does not watch, such as a re-pointed device
+  path, is seen at its next re-check); the status file says what D-Bus says;
 - the daemon is the same process throughout and its watchdog pings never stop for the watchdog
   interval; open fds and resident memory are flat;
 - after the last fault, it is ready on the last CA within the backoff cap plus one attempt.
@@ -42,6 +44,9 @@ CTX.verify_mode = ssl.CERT_NONE
 SECRET_PATH = "/api/v1/namespaces/nodeseal/secrets/nodeseal-ca"
 
 violations = []
+# How long D-Bus may still say Ready after the files stopped passing check: the daemon's re-check
+# interval plus one attempt.
+AGREE_LAG = float(E.get("CHAOS_RECHECK_SEC", "5")) + float(E.get("CHAOS_ATTEMPT_SEC", "10"))
 figures = {}
 lock = threading.Lock()
 
@@ -347,19 +352,31 @@ class Watcher:
                 os.fsync(f.fileno())
             self.marker_written = True
 
+    disagree_since = None
+    longest_disagreement = 0.0
+
     def agreement(self):
+        """Ready on D-Bus implies that check passes, within a bounded lag: the daemon learns of a
+        change it does not watch (a device path re-pointed) at its next re-check, so a disagreement
+        may last up to recheck_sec plus one attempt; one that lasts longer is a violation."""
         r1 = ready_on_bus()
-        if not r1:
+        ok, out = (True, "") if not r1 else check_passes()
+        if r1:
+            self.checks += 1
+        if ok or not ready_on_bus():
+            if self.disagree_since is not None:
+                self.longest_disagreement = max(self.longest_disagreement, time.monotonic() - self.disagree_since)
+            self.disagree_since = None
             return
-        ok, out = check_passes()
-        self.checks += 1
-        if ok:
-            return
-        # A write in progress shows as a changed certificate; anything else is a disagreement.
-        r2 = ready_on_bus()
-        if r2:
+        now = time.monotonic()
+        if self.disagree_since is None:
+            self.disagree_since = now
             self.disagreements += 1
-            violation(f"D-Bus says Ready but nodeseal check fails: {out.strip()[-300:]}")
+            self.first_disagreement = out.strip()[-300:]
+        elif now - self.disagree_since > AGREE_LAG:
+            violation(f"D-Bus says Ready but nodeseal check has failed for {now - self.disagree_since:.1f} s "
+                      f"(more than {AGREE_LAG:.0f} s): {out.strip()[-300:]}")
+            self.disagree_since = now
 
     def status_file(self):
         try:
@@ -465,6 +482,8 @@ def main():
     figures["events_by_kind"] = " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
     figures["certificates_written"] = w.certs_seen - 1
     figures["ready_checks"] = w.checks
+    figures["disagreements_within_lag"] = w.disagreements
+    figures["longest_disagreement_s"] = round(w.longest_disagreement, 2)
     figures["longest_watchdog_gap_s"] = round(w.longest_gap, 2)
     flat(w.samples, 1, "open_fds", 3)
     flat(w.samples, 2, "rss_kib", 8192)
