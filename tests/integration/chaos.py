@@ -423,6 +423,9 @@ class Watcher:
 
 
 def flat(samples, index, what, limit):
+    if not samples:
+        violation(f"{what}: no samples (the daemon was never ready)")
+        return
     n = max(1, len(samples) // 10)
     first = sorted(s[index] for s in samples[:n])[n // 2]
     last = sorted(s[index] for s in samples[-n:])[n // 2]
@@ -435,7 +438,10 @@ def flat(samples, index, what, limit):
 
 
 def main():
-    random.seed(int(E.get("CHAOS_SEED", "0")) or None)
+    seed = int(E.get("CHAOS_SEED", "0")) or int.from_bytes(os.urandom(4), "little") or 1
+    random.seed(seed)
+    figures["seed"] = seed
+    print(f"seed: {seed} (CHAOS_SEED / NODESEAL_SOAK_SEED replays this schedule)", flush=True)
     duration = float(E.get("CHAOS_SECONDS", "60"))
     pid = int(E["DAEMON_PID"])
     backoff_cap = float(E["CHAOS_BACKOFF_CAP"])

@@ -11,6 +11,11 @@ set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
 if ! in_guest; then
+	# CI replays one schedule (every event kind, device swaps included) so that its result says
+	# something about the code, not about the dice; NODESEAL_SOAK_SEED=0 draws a new one each run.
+	# A drawn schedule once left the volume "active but not a LUKS mapping" for good (README, "The
+	# chaos soak"): that hunt is what the random and the hour-long runs are for.
+	seed=3585928233
 	vm_require
 	scratch_dir
 	make_disk "$SCRATCH/blank.img" 64
@@ -20,7 +25,7 @@ if ! in_guest; then
 	: "${SOURCE_ROOT:=$(cd "$VM_DIR/../.." && pwd)}"
 	vm_nodeseal_self --copy "$SOURCE_ROOT/tests/fake-kube:/run/nodeseal-fake-kube" \
 		--copy "$SOURCE_ROOT/tests/integration:/run/nodeseal-it" \
-		--env "NODESEAL_SOAK_SEC=${NODESEAL_SOAK_SEC:-60}" --env "NODESEAL_SOAK_SEED=${NODESEAL_SOAK_SEED:-0}" \
+		--env "NODESEAL_SOAK_SEC=${NODESEAL_SOAK_SEC:-60}" --env "NODESEAL_SOAK_SEED=${NODESEAL_SOAK_SEED:-$seed}" \
 		--disk "$SCRATCH/blank.img" --disk "$SCRATCH/decoy.img" --timeout 900
 	exit 0
 fi
@@ -89,7 +94,11 @@ env FAKE_KUBE_URL="$FAKE_KUBE_URL" FAKE_KUBE_ADMIN_TOKEN="$FAKE_KUBE_ADMIN_TOKEN
 	CHAOS_KEYS_SECRET=nodeseal-keys-vm-node CHAOS_KEY_NAME=data CHAOS_KEY_FILE="$w/key" \
 	$py /run/nodeseal-it/chaos.py || rc=$?
 kill -0 "$daemon" || fail "the daemon died: $(tail -n 30 "$w/daemon.log")"
-((rc == 0)) || fail "invariants broke under chaos; daemon log tail: $(tail -n 40 "$w/daemon.log")"
+if ((rc != 0)); then
+	# The whole log, not its tail: what went wrong is usually near where it began.
+	grep -v 'provisioning again' "$w/daemon.log" | head -n 120 >&2
+	fail "invariants broke under chaos (seed $NODESEAL_SOAK_SEED)"
+fi
 grep -q 'formatting' "$w/daemon.log" || log "note: no 'formatting' line in the daemon log"
 ! grep -qF "$(base64 -w0 < "$w/key")" "$w/daemon.log" || fail "the volume key (base64) is in the daemon's log"
 log "ok"
