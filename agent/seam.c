@@ -15,3 +15,12 @@ void seam_pause(const char *step) {
                 (void) raise(SIGSTOP);
         }
 }
+
+void seam_kill(const char *step) {
+        const char *at = secure_getenv("NODESEAL_TEST_KILL_AT");
+
+        if (at && streq(at, step)) {
+                log_warning("NODESEAL_TEST_KILL_AT=%s: killing myself now.", step);
+                (void) raise(SIGKILL);
+        }
+}

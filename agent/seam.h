@@ -6,3 +6,7 @@
  * what nodeseal acts on (re-point a path, edit a Secret) or kill it there, at a known moment. It
  * only ever pauses; without the variable it does nothing. */
 void seam_pause(const char *step);
+
+/* NODESEAL_TEST_KILL_AT=<step> makes the process SIGKILL itself right after that step, so the suite
+ * can prove that a rerun converges from every intermediate state. */
+void seam_kill(const char *step);

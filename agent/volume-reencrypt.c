@@ -22,6 +22,7 @@
 
 #include "crypt-util.h"
 #include "log.h"
+#include "seam.h"
 #include "time-util.h"
 #include "volume-reencrypt.h"
 #include "volume.h"
@@ -182,7 +183,7 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
                 if (new_slot < 0)
                         return ns_error_set(error, new_slot, "Volume %s: adding the key slot of the new volume key failed: %s",
                                             v->name, strerror(-new_slot));
-                volume_kill_point("reencrypt-slot");
+                seam_kill("reencrypt-slot");
         }
         token = find_token(cd, other, state);
         r = set_token(cd, token >= 0 ? token : CRYPT_ANY_TOKEN, id, "running");
@@ -195,7 +196,7 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
                                                crypt_get_cipher(cd), crypt_get_cipher_mode(cd), &params);
         if (r < 0)
                 return ns_error_set(error, r, "Volume %s: starting the re-encryption failed: %s", v->name, strerror(-r));
-        volume_kill_point("reencrypt-init");
+        seam_kill("reencrypt-init");
         return 0;
 }
 

@@ -51,16 +51,6 @@ static void crypt_setup_logging(void) {
         }
 }
 
-/* A test seam: NODESEAL_TEST_KILL_AT=<step> makes the process SIGKILL itself right after that step,
- * so the suite can prove that a rerun converges from every intermediate state. */
-void volume_kill_point(const char *step) {
-        const char *at = secure_getenv("NODESEAL_TEST_KILL_AT");
-        if (at && streq(at, step)) {
-                log_warning("NODESEAL_TEST_KILL_AT=%s: killing myself now.", step);
-                (void) raise(SIGKILL);
-        }
-}
-
 int volume_mapper_path(const VolumeConfig *v, char *buf, size_t size) {
         int n = snprintf(buf, size, "%s/%s%s", crypt_get_dir(), VOLUME_MAPPER_PREFIX, v->name);
         return n < 0 || (size_t) n >= size ? -ENAMETOOLONG : 0;
@@ -233,13 +223,13 @@ static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, 
         if (r < 0)
                 return ns_error_set(error, r, "Marking the new header of %s as awaiting its filesystem failed: %s",
                                     pin->path, strerror(-r));
-        volume_kill_point("format");
+        seam_kill("format");
 
         r = crypt_keyslot_add_by_volume_key(cd, CRYPT_ANY_SLOT, NULL, 0, (const char *) key->data, key->size);
         if (r < 0)
                 return ns_error_set(error, r, "Adding the key slot to %s failed: %s", pin->path, strerror(-r));
 
-        volume_kill_point("keyslot");
+        seam_kill("keyslot");
         return 0;
 }
 
@@ -323,7 +313,7 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
                         return ns_error_set(error, -EIO, "The new key was enrolled in %s but does not open it; the old key stays",
                                             device);
                 *ret_changed = true;
-                volume_kill_point("rotate-add");
+                seam_kill("rotate-add");
         }
 
         if (old_slot >= 0 && old_slot != current_slot) {
@@ -602,7 +592,7 @@ static int activate(const VolumeConfig *v, SecretSource *s, struct crypt_device 
         if (r < 0)
                 return ns_error_set(error, r, "Opening %s as %s failed: %s", device, name, strerror(-r));
         log_info("Volume %s: %s opened as %s/%s.", v->name, device, crypt_get_dir(), name);
-        volume_kill_point("activate");
+        seam_kill("activate");
         return 0;
 }
 
@@ -678,7 +668,7 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
                 return r;
         if (r > 0) {
                 *ret_changed = true;
-                volume_kill_point("grow-mapping");
+                seam_kill("grow-mapping");
         }
         return 0;
 }
@@ -816,7 +806,7 @@ static int ensure_filesystem(const VolumeConfig *v, const char *mapper, bool *re
                 r = mount_mkfs(mapper, v->filesystem, v->name, error);
                 if (r < 0)
                         return r;
-                volume_kill_point("mkfs");
+                seam_kill("mkfs");
                 r = clear_mkfs_token(v, cd, token, error);
                 if (r < 0)
                         return r;
@@ -978,7 +968,7 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
                 if (r < 0)
                         return r;
                 changed = true;
-                volume_kill_point("mount");
+                seam_kill("mount");
         }
 
         /* The mapping may be larger than its filesystem: grown above, or opened on a grown device. */

@@ -8,8 +8,6 @@
 
 #define VOLUME_MAPPER_PREFIX "nodeseal-"
 
-/* A test seam: NODESEAL_TEST_KILL_AT=<step> makes the process SIGKILL itself at that step. */
-void volume_kill_point(const char *step);
 
 /* "/dev/mapper/nodeseal-<name>" into buf. */
 int volume_mapper_path(const VolumeConfig *v, char *buf, size_t size);
