@@ -245,8 +245,11 @@ static void round_start(Reload *r) {
                 return;   /* on_action_done / on_probe_exit start the next round */
         if (r->retry_source)
                 (void) sd_event_source_set_enabled(r->retry_source, SD_EVENT_OFF);
-        if (r->pending)
-                r->restarted = false;   /* new files: they need a restart of their own */
+        /* New files need a restart of their own only when they are what the datastore reads at start
+         * (a CA for etcd): a certificate it re-reads per handshake, arriving while a restarted
+         * datastore comes back, is checked with it, never worth a second restart. */
+        if (reload_action(cc, r->pending) == RELOAD_ACTION_RESTART)
+                r->restarted = false;
         r->current |= r->pending;
         r->pending = 0;
         if (r->current == 0)
