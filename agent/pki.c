@@ -1316,6 +1316,8 @@ static int check_names_fit(const Ca *ca, const WantedNames *w, NsError *error) {
                 r = add_subject_alt_names(probe, &one);
                 if (r < 0)
                         return r;
+                /* The check reads the names OpenSSL caches from the extensions: have it cache them. */
+                (void) X509_get_extension_flags(probe);
                 r = NAME_CONSTRAINTS_check(probe, nc);
                 ERR_clear_error();
                 if (r != X509_V_OK)
