@@ -25,6 +25,34 @@ static int unwrap_intermediate_key(const Config *c, const WrapKek *kek, const Se
         return 0;
 }
 
+/* Sets key of secret to value while it holds expected (NULL: absent); -ESTALE when it changed.
+ * Where the source cannot replace a Secret (kubernetes), the old value is removed only while it is
+ * still expected, then the new one stored if missing and read back: killed in between, the key is
+ * absent, which the next run (or the node, with its message) treats as never set. */
+static int set_key(SecretSource *s, const char *secret, const char *key, SecretValue *expected, SecretValue *value,
+                   NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *stored = NULL;
+        int r;
+
+        if (s->vtable->replace) {
+                SecretValue *e[] = { expected }, *v[] = { value };
+                const char *k[] = { key };
+                return secret_source_replace(s, secret, k, e, v, 1, error);
+        }
+        if (expected) {
+                r = secret_source_remove_key_if(s, secret, key, expected, error);
+                if (r < 0 && r != -ENOKEY)
+                        return r;
+        }
+        r = secret_source_put_record(s, secret, key, value, &stored, error);
+        if (r < 0)
+                return r;
+        if (stored->size != value->size || memcmp(stored->data, value->data, value->size) != 0)
+                return ns_error_set(error, -ESTALE, "%s of Secret %s changed while it was being set; run again", key,
+                                    secret);
+        return 0;
+}
+
 int intermediate_request(const Config *c, SecretSource *s, KeyType t, char **ret_csr, bool *ret_new, NsError *error) {
         const WrappingConfig *w = &c->secrets.wrapping;
         const char *secret = c->secrets.keys_secret;
@@ -92,10 +120,7 @@ int intermediate_request(const Config *c, SecretSource *s, KeyType t, char **ret
         /* A request stored earlier for this key stays (its signature differs, its key does not); one
          * for another key (an earlier key that was removed) is replaced, and only that one. */
         if (!intermediate_csr_matches_key((const char *) stored_csr->data, stored_csr->size, key)) {
-                SecretValue *expected[] = { stored_csr }, *values[] = { csr_value };
-                const char *keys[] = { INTERMEDIATE_CSR };
-
-                r = secret_source_replace(s, secret, keys, expected, values, 1, error);
+                r = set_key(s, secret, INTERMEDIATE_CSR, stored_csr, csr_value, error);
                 if (r < 0)
                         return ns_error_prefix(error, r, "Replacing the stale %s of Secret %s", INTERMEDIATE_CSR, secret);
                 stored = TAKE_PTR(csr);
@@ -140,14 +165,9 @@ int intermediate_issue_for(SecretSource *s, const Ca *ca, const char *node, cons
         r = secret_value_new_copy(pem, strlen(pem), &value);
         if (r < 0)
                 return r;
-        {
-                SecretValue *expected[] = { old }, *values[] = { value };
-                const char *keys[] = { INTERMEDIATE_CRT };
-
-                r = secret_source_replace(s, keys_secret, keys, expected, values, 1, error);
-                if (r < 0)
-                        return r;
-        }
+        r = set_key(s, keys_secret, INTERMEDIATE_CRT, old, value, error);
+        if (r < 0)
+                return r;
         *ret_pem = TAKE_PTR(pem);
         return 0;
 }
