@@ -163,6 +163,37 @@ static void names_for(IntermediateNames *n, const char *dns, const char *range) 
         }
 }
 
+/* A root, and an intermediate it issued for the key of csr with the names dns and range. */
+typedef struct Issued {
+        Ca *ca;
+        char *root_pem, *pem;
+        X509 *root, *inter;
+        IntermediateNames n;
+} Issued;
+
+static void issued_done(Issued *i) {
+        X509_free(i->root);
+        X509_free(i->inter);
+        free(i->root_pem);
+        free(i->pem);
+        intermediate_names_done(&i->n);
+        ca_free(i->ca);
+}
+
+static int issue_for(Issued *i, const char *csr, const char *dns, const char *range) {
+        NsError e = {};
+        int r;
+
+        i->ca = new_root(&i->root_pem, NULL);
+        names_for(&i->n, dns, range);
+        r = intermediate_issue(i->ca, csr, strlen(csr), "node-a", &i->n, 30, &i->pem, &e);
+        if (r < 0)
+                return r;
+        i->root = first_cert(i->root_pem);
+        i->inter = first_cert(i->pem);
+        return i->root && i->inter ? 0 : -EBADMSG;
+}
+
 TEST(dns_names_checked_and_normalised) {
         IntermediateNames n = {};
         NsError e = {};
@@ -252,82 +283,60 @@ TEST(constraints_built_from_the_names) {
 
 TEST(issue_ignores_the_requests_names) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *ikey = ec_key();
-        _cleanup_(X509_freep) X509 *root = NULL, *inter = NULL, *own = NULL, *other = NULL, *own_ip = NULL,
-                                    *other_ip = NULL, *asked = NULL;
-        IntermediateNames n = {};
-        char *root_pem = NULL, *csr, *pem = NULL;
-        Ca *ca = new_root(&root_pem, NULL);
+        _cleanup_(X509_freep) X509 *own = NULL, *other = NULL, *own_ip = NULL, *other_ip = NULL, *asked = NULL;
+        _cleanup_(issued_done) Issued i = {};
         NAME_CONSTRAINTS *nc;
         BASIC_CONSTRAINTS *bc;
-        NsError e = {};
-        char cn[128];
+        char cn[128], *csr;
 
         /* The request asks for another subject and for names of its own choosing. */
         csr = make_csr(ikey, NULL, "evil", "DNS:node-b.example,DNS:*.example,IP:10.0.0.0");
-        names_for(&n, "node-a.example", "10.0.0.5/32");
-        ASSERT_OK(intermediate_issue(ca, csr, strlen(csr), "node-a", &n, 30, &pem, &e));
-        root = first_cert(root_pem);
-        inter = first_cert(pem);
-        ASSERT_TRUE(inter != NULL);
-        ASSERT_CONTAINS(pem + 30, "BEGIN CERTIFICATE");   /* the root follows */
+        ASSERT_OK(issue_for(&i, csr, "node-a.example", "10.0.0.5/32"));
+        free(csr);
+        ASSERT_CONTAINS(i.pem + 30, "BEGIN CERTIFICATE");   /* the root follows */
 
-        X509_NAME_get_text_by_NID(X509_get_subject_name(inter), NID_commonName, cn, sizeof(cn));
+        X509_NAME_get_text_by_NID(X509_get_subject_name(i.inter), NID_commonName, cn, sizeof(cn));
         ASSERT_STREQ(cn, "nodeseal intermediate node-a");
-        ASSERT_TRUE(X509_get_ext_d2i(inter, NID_subject_alt_name, NULL, NULL) == NULL);
-        ASSERT_EQ(X509_get_ext_count(inter), 5);   /* bc, ku, nc, ski, aki: nothing from the request */
-        bc = X509_get_ext_d2i(inter, NID_basic_constraints, NULL, NULL);
+        ASSERT_TRUE(X509_get_ext_d2i(i.inter, NID_subject_alt_name, NULL, NULL) == NULL);
+        ASSERT_EQ(X509_get_ext_count(i.inter), 5);   /* bc, ku, nc, ski, aki: nothing from the request */
+        bc = X509_get_ext_d2i(i.inter, NID_basic_constraints, NULL, NULL);
         ASSERT_TRUE(bc && bc->ca && bc->pathlen && ASN1_INTEGER_get(bc->pathlen) == 0);
         BASIC_CONSTRAINTS_free(bc);
-        ASSERT_EQ(X509_get_key_usage(inter), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
-        nc = X509_get_ext_d2i(inter, NID_name_constraints, NULL, NULL);
+        ASSERT_EQ(X509_get_key_usage(i.inter), KU_KEY_CERT_SIGN | KU_CRL_SIGN);
+        nc = X509_get_ext_d2i(i.inter, NID_name_constraints, NULL, NULL);
         ASSERT_TRUE(nc && sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) == 2);
         NAME_CONSTRAINTS_free(nc);
-        ASSERT_EQ(X509_get_ext_by_critical(inter, 1, -1) >= 0, 1);
-        ASSERT_TRUE(EVP_PKEY_eq(X509_get0_pubkey(inter), ikey) == 1);
-        ASSERT_TRUE(X509_cmp_time(X509_get0_notAfter(inter), &(time_t) { time(NULL) + 31 * 86400 }) < 0);
+        ASSERT_EQ(X509_get_ext_by_critical(i.inter, 1, -1) >= 0, 1);
+        ASSERT_TRUE(EVP_PKEY_eq(X509_get0_pubkey(i.inter), ikey) == 1);
+        ASSERT_TRUE(X509_cmp_time(X509_get0_notAfter(i.inter), &(time_t) { time(NULL) + 31 * 86400 }) < 0);
 
         /* What the intermediate's holder can mint: its names pass, the request's do not. */
-        own = mint_leaf(inter, ikey, "DNS:www.node-a.example");
-        own_ip = mint_leaf(inter, ikey, "IP:10.0.0.5");
-        other = mint_leaf(inter, ikey, "DNS:node-b.example");
-        other_ip = mint_leaf(inter, ikey, "IP:10.0.0.6");
-        asked = mint_leaf(inter, ikey, "DNS:x.example");
-        ASSERT_EQ(verify_with(root, inter, own), X509_V_OK);
-        ASSERT_EQ(verify_with(root, inter, own_ip), X509_V_OK);
-        ASSERT_EQ(verify_with(root, inter, other), X509_V_ERR_PERMITTED_VIOLATION);
-        ASSERT_EQ(verify_with(root, inter, other_ip), X509_V_ERR_PERMITTED_VIOLATION);
-        ASSERT_EQ(verify_with(root, inter, asked), X509_V_ERR_PERMITTED_VIOLATION);
-
-        free(csr);
-        free(pem);
-        free(root_pem);
-        intermediate_names_done(&n);
-        ca_free(ca);
+        own = mint_leaf(i.inter, ikey, "DNS:www.node-a.example");
+        own_ip = mint_leaf(i.inter, ikey, "IP:10.0.0.5");
+        other = mint_leaf(i.inter, ikey, "DNS:node-b.example");
+        other_ip = mint_leaf(i.inter, ikey, "IP:10.0.0.6");
+        asked = mint_leaf(i.inter, ikey, "DNS:x.example");
+        ASSERT_EQ(verify_with(i.root, i.inter, own), X509_V_OK);
+        ASSERT_EQ(verify_with(i.root, i.inter, own_ip), X509_V_OK);
+        ASSERT_EQ(verify_with(i.root, i.inter, other), X509_V_ERR_PERMITTED_VIOLATION);
+        ASSERT_EQ(verify_with(i.root, i.inter, other_ip), X509_V_ERR_PERMITTED_VIOLATION);
+        ASSERT_EQ(verify_with(i.root, i.inter, asked), X509_V_ERR_PERMITTED_VIOLATION);
 }
 
 TEST(issue_without_range_permits_no_address) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *ikey = ec_key();
-        _cleanup_(X509_freep) X509 *root = NULL, *inter = NULL, *v4 = NULL, *v6 = NULL, *dns = NULL;
-        IntermediateNames n = {};
-        char *root_pem = NULL, *csr = make_csr(ikey, NULL, "x", NULL), *pem = NULL;
-        Ca *ca = new_root(&root_pem, NULL);
-        NsError e = {};
+        _cleanup_(X509_freep) X509 *v4 = NULL, *v6 = NULL, *dns = NULL;
+        _cleanup_(issued_done) Issued i = {};
+        char *csr = make_csr(ikey, NULL, "x", NULL);
 
-        names_for(&n, "node-a.example", NULL);
-        ASSERT_OK(intermediate_issue(ca, csr, strlen(csr), "node-a", &n, 30, &pem, &e));
-        root = first_cert(root_pem);
-        inter = first_cert(pem);
-        dns = mint_leaf(inter, ikey, "DNS:node-a.example");
-        v4 = mint_leaf(inter, ikey, "DNS:node-a.example,IP:192.0.2.1");
-        v6 = mint_leaf(inter, ikey, "DNS:node-a.example,IP:2001:db8::1");
-        ASSERT_EQ(verify_with(root, inter, dns), X509_V_OK);
-        ASSERT_EQ(verify_with(root, inter, v4), X509_V_ERR_EXCLUDED_VIOLATION);
-        ASSERT_EQ(verify_with(root, inter, v6), X509_V_ERR_EXCLUDED_VIOLATION);
+        ASSERT_OK(issue_for(&i, csr, "node-a.example", NULL));
         free(csr);
-        free(pem);
-        free(root_pem);
-        intermediate_names_done(&n);
-        ca_free(ca);
+        dns = mint_leaf(i.inter, ikey, "DNS:node-a.example");
+        v4 = mint_leaf(i.inter, ikey, "DNS:node-a.example,IP:192.0.2.1");
+        v6 = mint_leaf(i.inter, ikey, "DNS:node-a.example,IP:2001:db8::1");
+        ASSERT_EQ(verify_with(i.root, i.inter, dns), X509_V_OK);
+        ASSERT_EQ(verify_with(i.root, i.inter, v4), X509_V_ERR_EXCLUDED_VIOLATION);
+        ASSERT_EQ(verify_with(i.root, i.inter, v6), X509_V_ERR_EXCLUDED_VIOLATION);
 }
 
 TEST(issue_refuses_bad_requests) {
