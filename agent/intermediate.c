@@ -222,6 +222,11 @@ int intermediate_load(const Config *c, SecretSource *s, Ca **ret, NsError *error
                 return ns_error_prefix(error, r, "%s of Secret %s (issued under a CA the trust bundle no longer holds? "
                                                  "after a CA rotation's activate step, re-issue it with \"nodeseal "
                                                  "intermediate issue --node %s\")", INTERMEDIATE_CRT, secret, c->node_name);
+        if (r == -EKEYREJECTED && ns_error_is_set(error) && strstr(error->message, "does not match"))
+                return ns_error_reset(error, r, "%s of Secret %s certifies another key than %s holds (the key was "
+                                              "made again?): have the operator issue it again (\"nodeseal "
+                                              "intermediate issue --node %s\")", INTERMEDIATE_CRT, secret,
+                                    INTERMEDIATE_KEY_WRAPPED, c->node_name);
         if (r < 0)
                 return ns_error_prefix(error, r, "%s of Secret %s", INTERMEDIATE_CRT, secret);
         return 0;

@@ -70,4 +70,16 @@ assert_eq "$(sha256sum <"$T/node-b/tls/tls.crt")" "$sum_b" "node-b's certificate
 op intermediate issue --node node-b --dns node-b.test
 provision node-b "re-issued after finish"
 verifies_with "$T/new-root.crt" node-b || fail "node-b did not move to its new intermediate"
+
+# node-b's key made again (its node key was lost): the old intermediate.crt no longer fits, and the
+# node says so; a new request issued fixes it.
+mv "$T/node-b/node.key" "$T/node-b/lost.key"
+rm "$S/nodeseal-keys-node-b/intermediate.key.wrapped" "$S/nodeseal-keys-node-b/intermediate.csr"
+ns -c "$T/node-b.json" intermediate request
+assert_eq "$rc" 0 "request again on node-b: $out"
+ns -c "$T/node-b.json" provision
+[ "$rc" -ne 0 ] || fail "node-b signed with an intermediate.crt for another key: $out"
+assert_contains "$out" "intermediate.crt of Secret nodeseal-keys-node-b certifies another key than intermediate.key.wrapped holds"
+op intermediate issue --node node-b --dns node-b.test
+provision node-b "a new key, issued"
 pass
