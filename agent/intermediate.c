@@ -136,7 +136,8 @@ int intermediate_request(const Config *c, SecretSource *s, KeyType t, char **ret
 }
 
 int intermediate_issue_for(SecretSource *s, const Ca *ca, const char *node, const char *keys_secret,
-                           const IntermediateNames *n, uint32_t days, char **ret_pem, NsError *error) {
+                           const IntermediateNames *n, const char *key_sha256, uint32_t days, char **ret_pem,
+                           char ret_key_sha256[static 65], NsError *error) {
         _cleanup_(secret_value_freep) SecretValue *csr = NULL, *old = NULL, *value = NULL;
         _cleanup_free_ char *pem = NULL;
         NsError e = {};
@@ -152,7 +153,9 @@ int intermediate_issue_for(SecretSource *s, const Ca *ca, const char *node, cons
                         *error = e;
                 return r;
         }
-        r = intermediate_issue(ca, (const char *) csr->data, csr->size, node, n, days, &pem, error);
+        r = intermediate_issue(ca, (const char *) csr->data, csr->size, node, n, key_sha256, days, &pem, error);
+        if (r >= 0)
+                r = intermediate_csr_key_sha256((const char *) csr->data, csr->size, ret_key_sha256, error);
         if (r < 0)
                 return ns_error_prefix(error, r, "%s of Secret %s", INTERMEDIATE_CSR, keys_secret);
 

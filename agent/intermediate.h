@@ -23,9 +23,12 @@
 int intermediate_request(const Config *c, SecretSource *s, KeyType t, char **ret_csr, bool *ret_new, NsError *error);
 
 /* The operator's side: certifies the request in node's keys Secret (keys_secret) with the CA of the
- * CA Secret, for the names in n, and stores it as intermediate.crt there. ret_pem: what was stored. */
+ * CA Secret, for the names in n, and stores it as intermediate.crt there; key_sha256 (NULL: not
+ * checked) is what the node printed for its key. ret_pem: what was stored; ret_key_sha256 (optional)
+ * the digest of the key certified. */
 int intermediate_issue_for(SecretSource *s, const Ca *ca, const char *node, const char *keys_secret,
-                           const IntermediateNames *n, uint32_t days, char **ret_pem, NsError *error);
+                           const IntermediateNames *n, const char *key_sha256, uint32_t days, char **ret_pem,
+                           char ret_key_sha256[static 65], NsError *error);
 
 /* What signs this node's certificates with secrets.signer "intermediate": intermediate.crt and the
  * unwrapped key from the keys Secret, checked against the trust bundle of the CA Secret (ca.crt,

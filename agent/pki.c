@@ -1742,6 +1742,39 @@ static int csr_public_key(const char *csr, size_t len, EVP_PKEY **ret, NsError *
         return 0;
 }
 
+/* SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex: what "openssl pkey -pubin -outform DER |
+ * sha256sum" prints for the same key. */
+static int key_sha256(EVP_PKEY *pub, char ret[static 65]) {
+        unsigned char *der = NULL, md[32];
+        unsigned n = 0;
+        int len;
+
+        len = i2d_PUBKEY(pub, &der);
+        if (len <= 0) {
+                ERR_clear_error();
+                return -EINVAL;
+        }
+        if (EVP_Digest(der, (size_t) len, md, &n, EVP_sha256(), NULL) != 1 || n != sizeof(md)) {
+                OPENSSL_free(der);
+                ERR_clear_error();
+                return -EIO;
+        }
+        OPENSSL_free(der);
+        for (size_t i = 0; i < sizeof(md); i++)
+                (void) snprintf(ret + 2 * i, 3, "%02x", md[i]);
+        return 0;
+}
+
+int intermediate_csr_key_sha256(const char *csr, size_t len, char ret[static 65], NsError *error) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        int r;
+
+        r = csr_public_key(csr, len, &pub, error);
+        if (r < 0)
+                return r;
+        return key_sha256(pub, ret);
+}
+
 int intermediate_csr_matches_key(const char *csr, size_t len, const SecretValue *key_pem) {
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL, *key = NULL;
         bool eq;
@@ -1910,7 +1943,7 @@ int intermediate_name_constraints(const IntermediateNames *n, NAME_CONSTRAINTS *
 }
 
 int intermediate_issue(const Ca *ca, const char *csr, size_t csr_len, const char *node, const IntermediateNames *n,
-                       uint32_t days, char **ret_pem, NsError *error) {
+                       const char *key_sha256_expected, uint32_t days, char **ret_pem, NsError *error) {
         static const int usage[] = { KU_BIT_KEY_CERT_SIGN, KU_BIT_CRL_SIGN };
         _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = NULL;
         _cleanup_(BASIC_CONSTRAINTS_freep) BASIC_CONSTRAINTS *bc = NULL;
@@ -1929,6 +1962,20 @@ int intermediate_issue(const Ca *ca, const char *csr, size_t csr_len, const char
         r = csr_public_key(csr, csr_len, &pub, error);
         if (r < 0)
                 return r;
+        /* Any node can write any node's keys Secret: the key the node itself reported is the proof
+         * that this request is its own. */
+        if (key_sha256_expected) {
+                char got[65];
+
+                r = key_sha256(pub, got);
+                if (r < 0)
+                        return ns_error_set(error, r, "intermediate.csr: cannot digest its key");
+                if (strcasecmp(got, key_sha256_expected) != 0)
+                        return ns_error_set(error, -EKEYREJECTED,
+                                            "intermediate.csr: its key's SHA-256 is %s, not %s (--key-sha256, what the "
+                                            "node printed): the request is not the one the node made; refusing",
+                                            got, key_sha256_expected);
+        }
         if (ca_key_class(pub, &t) < 0)
                 return ns_error_set(error, -EKEYREJECTED,
                                     "intermediate.csr: its key is of a type nodeseal does not use for CAs "

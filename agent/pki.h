@@ -86,6 +86,9 @@ int certificate_issued_by(const CertificateConfig *cc, const char *issuer_pem, s
 int pki_key_new_pem(KeyType t, SecretValue **ret, NsError *error);
 /* A certificate request (PEM) for key_pem: subject "nodeseal intermediate NODE", no extensions. */
 int intermediate_csr_new(const SecretValue *key_pem, const char *node, char **ret, NsError *error);
+/* The SHA-256 of the request's public key (DER SubjectPublicKeyInfo, hex), once its signature
+ * verifies: what "openssl pkey -pubin -outform DER | sha256sum" prints. */
+int intermediate_csr_key_sha256(const char *csr, size_t len, char ret[static 65], NsError *error);
 /* Whether the request verifies and is for the key: 1 yes, 0 no. */
 int intermediate_csr_matches_key(const char *csr, size_t len, const SecretValue *key_pem);
 
@@ -109,11 +112,12 @@ int intermediate_names_add_range(IntermediateNames *n, const char *s, NsError *e
 typedef struct NAME_CONSTRAINTS_st NAME_CONSTRAINTS;
 int intermediate_name_constraints(const IntermediateNames *n, NAME_CONSTRAINTS **ret);
 
-/* Certifies the key of the request csr (whose signature must verify) as node's intermediate CA:
+/* Certifies the key of the request csr (whose signature must verify, and whose key has the SHA-256
+ * key_sha256_expected unless NULL) as node's intermediate CA:
  * CA:TRUE pathlen 0, keyCertSign and cRLSign, the name constraints of n, valid for days (capped at
  * the CA's). The request's subject and extensions are ignored. ret_pem: the intermediate followed by
  * the CA's tls.crt. */
 int intermediate_issue(const Ca *ca, const char *csr, size_t csr_len, const char *node, const IntermediateNames *n,
-                       uint32_t days, char **ret_pem, NsError *error);
+                       const char *key_sha256_expected, uint32_t days, char **ret_pem, NsError *error);
 /* A short text description of the first certificate of pem (subject, validity, extensions). */
 int intermediate_cert_info(const char *pem, size_t len, char **ret_text, NsError *error);

@@ -497,6 +497,7 @@ static int intermediate_request_main(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *csr = NULL;
         KeyType t = KEY_TYPE_EC_P256;
+        char sha[65];
         NsError error = {};
         bool made = false;
         int opt, r;
@@ -509,7 +510,8 @@ static int intermediate_request_main(int argc, char *argv[]) {
                               "On the node: makes this node's intermediate CA key unless its keys Secret has one,\n"
                               "stores it there wrapped to this node (and to the recovery key) as\n"
                               "\"" INTERMEDIATE_KEY_WRAPPED "\", and stores a certificate request for it as\n"
-                              "\"" INTERMEDIATE_CSR "\" (also printed). Needs secrets.wrapping.\n",
+                              "\"" INTERMEDIATE_CSR "\". Prints the key's SHA-256 (for issue --key-sha256) and\n"
+                              "the request. Needs secrets.wrapping.\n",
                               stdout);
                         return 0;
                 case 't':
@@ -533,8 +535,14 @@ static int intermediate_request_main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Intermediate CA request of node %s: %s", c->node_name,
                                        ns_error_message(&error, r));
+        r = intermediate_csr_key_sha256(csr, strlen(csr), sha, &error);
+        if (r < 0)
+                return log_error_errno(r, "The request just made: %s", ns_error_message(&error, r));
         log_info("%s the intermediate CA key of node %s (Secret %s, %s); its request is in %s.",
                  made ? "Made" : "Kept", c->node_name, c->secrets.keys_secret, INTERMEDIATE_KEY_WRAPPED, INTERMEDIATE_CSR);
+        /* What the operator passes to "intermediate issue --key-sha256", read from here over a channel
+         * they trust: the keys Secret itself can be written by every node. */
+        printf("key-sha256: %s\n", sha);
         fputs(csr, stdout);
         return fflush(stdout) == 0 ? 0 : log_error_errno(-EIO, "Failed to write to stdout: %m");
 }
@@ -546,6 +554,7 @@ static int intermediate_issue_main(int argc, char *argv[]) {
                 { "dns", required_argument, NULL, 'D' },
                 { "ip", required_argument, NULL, 'I' },
                 { "days", required_argument, NULL, 'd' },
+                { "key-sha256", required_argument, NULL, 'K' },
                 {}
         };
         _cleanup_(intermediate_names_done) IntermediateNames names = {};
@@ -554,12 +563,13 @@ static int intermediate_issue_main(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_(ca_freep) Ca *ca = NULL;
         unsigned long days = INTERMEDIATE_DEFAULT_DAYS;
-        const char *node = NULL;
+        const char *node = NULL, *key_sha256 = NULL;
         NsError error = {};
+        char certified[65];
         int opt, r;
 
         optind = 0;
-        while ((opt = getopt_long(argc, argv, "hN:D:I:d:", options, NULL)) >= 0)
+        while ((opt = getopt_long(argc, argv, "hN:D:I:d:K:", options, NULL)) >= 0)
                 switch (opt) {
                 case 'h':
                         fputs("Usage: nodeseal intermediate issue --node NODE --dns NAME... [--ip ADDR[/BITS]...]\n"
@@ -572,7 +582,10 @@ static int intermediate_issue_main(int argc, char *argv[]) {
                               "  --dns NAME    a DNS name it may sign, with the names below it (\".NAME\": only\n"
                               "                those below); repeatable, at least one\n"
                               "  --ip RANGE    an address or CIDR range it may sign; repeatable; none: no address\n"
-                              "  --days N      validity in days (default 365; never past the CA's)\n",
+                              "  --days N      validity in days (default 365; never past the CA's)\n"
+                              "  --key-sha256 H  refuse unless the request's key has this SHA-256 (what\n"
+                              "                \"intermediate request\" printed on the node): any node can\n"
+                              "                write any keys Secret, so only this proves the request is NODE's\n",
                               stdout);
                         return 0;
                 case 'N':
@@ -589,6 +602,11 @@ static int intermediate_issue_main(int argc, char *argv[]) {
                         r = intermediate_names_add_range(&names, optarg, &error);
                         if (r < 0)
                                 return log_error_errno(r, "%s", ns_error_message(&error, r));
+                        break;
+                case 'K':
+                        if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64)
+                                return log_error_errno(-EINVAL, "--key-sha256: \"%s\" is not 64 hexadecimal digits", optarg);
+                        key_sha256 = optarg;
                         break;
                 case 'd': {
                         char *end;
@@ -631,9 +649,14 @@ static int intermediate_issue_main(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "CA (Secret %s) is not usable: %s", c->secrets.ca_secret,
                                        ns_error_message(&error, r));
-        r = intermediate_issue_for(source, ca, node, secret, &names, (uint32_t) days, &pem, &error);
+        r = intermediate_issue_for(source, ca, node, secret, &names, key_sha256, (uint32_t) days, &pem, certified,
+                                   &error);
         if (r < 0)
                 return log_error_errno(r, "Intermediate CA of node %s: %s", node, ns_error_message(&error, r));
+        if (!key_sha256)
+                log_notice("Certified the key with SHA-256 %s without --key-sha256: compare it with what \"nodeseal "
+                           "intermediate request\" printed on node %s (any node can replace another's request).",
+                           certified, node);
         if (intermediate_cert_info(pem, strlen(pem), &info, NULL) >= 0)
                 fputs(info, stdout);
         log_info("Stored the intermediate CA of node %s as %s in Secret %s.", node, INTERMEDIATE_CRT, secret);

@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (intermediate_names_add_dns(&n, "node-a.example", &e) < 0 ||
             intermediate_names_add_range(&n, "10.0.0.0/24", &e) < 0)
                 abort();
-        if (intermediate_issue(fuzz_ca(), (const char *) data, size, "node-a", &n, 30, &pem, &e) >= 0 && !pem)
+        if (intermediate_issue(fuzz_ca(), (const char *) data, size, "node-a", &n, NULL, 30, &pem, &e) >= 0 && !pem)
                 abort();
         if (intermediate_cert_info((const char *) data, size, &info, &e) >= 0)
                 free(info);

@@ -57,10 +57,15 @@ ns -c "$T/node-a.json" provision
 assert_contains "$out" "has no intermediate.crt yet: run \"nodeseal intermediate request\""
 [ ! -e "$T/node-a/tls/tls.crt" ] || fail "a certificate was written without an intermediate"
 
+declare -A keysha
 for n in node-a node-b; do
         ns -c "$T/$n.json" intermediate request
         assert_eq "$rc" 0 "intermediate request on $n: $out"
         assert_contains "$out" "BEGIN CERTIFICATE REQUEST"
+        keysha[$n]=$(sed -n 's/^key-sha256: //p' <<<"$out")
+        # The digest the operator checks is openssl's of the request's key.
+        assert_eq "${keysha[$n]}" "$(openssl req -in "$S/nodeseal-keys-$n/intermediate.csr" -pubkey -noout |
+                openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)" "key-sha256 printed by $n"
 done
 # The key is stored wrapped only: the node's name and the label are bound to it.
 [ ! -e "$S/nodeseal-keys-node-a/intermediate.key" ] || fail "a plain intermediate key was stored"
@@ -75,6 +80,20 @@ assert_contains "$out" "Kept the intermediate CA key of node node-a"
 assert_eq "$(cat "$S/nodeseal-keys-node-a/intermediate.key.wrapped")" "$wrapped_before" "wrapped key after a second request"
 assert_eq "$(cat "$S/nodeseal-keys-node-a/intermediate.csr")" "$csr_before" "request after a second request"
 
+# A compromised node-b replaces node-a's request with one for its own key: the operator, given the
+# digest node-a printed, refuses it; node-a's next request puts its own back.
+cp "$S/nodeseal-keys-node-a/intermediate.csr" "$T/csr-a"
+openssl req -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout "$T/b-own.key" \
+        -subj "/CN=nodeseal intermediate node-a" -out "$S/nodeseal-keys-node-a/intermediate.csr" 2>/dev/null
+ns -c "$T/operator.json" intermediate issue --node node-a --dns node-a.test --key-sha256 "${keysha[node-a]}"
+[ "$rc" -ne 0 ] || fail "the operator certified a request node-b planted: $out"
+assert_contains "$out" "the request is not the one the node made"
+[ ! -e "$S/nodeseal-keys-node-a/intermediate.crt" ] || fail "intermediate.crt written for a planted request"
+ns -c "$T/node-a.json" intermediate request
+assert_eq "$rc" 0 "node-a's request after the planted one: $out"
+cmp -s "$S/nodeseal-keys-node-a/intermediate.csr" "$T/csr-a" && fail "the request was not made again" || true
+assert_eq "$(sed -n 's/^key-sha256: //p' <<<"$out")" "${keysha[node-a]}" "node-a's key after the planted request"
+
 # The operator refuses without names, and ignores any names a request asks for.
 ns -c "$T/operator.json" intermediate issue --node node-a
 [ "$rc" -ne 0 ] || fail "issued without --dns: $out"
@@ -82,10 +101,11 @@ assert_contains "$out" "no --dns given for node node-a"
 ns -c "$T/operator.json" intermediate issue --node node-a --dns node-a.test --ip 0.0.0.0/0
 [ "$rc" -ne 0 ] || fail "issued for every address: $out"
 assert_contains "$out" "is wider than /8"
-ns -c "$T/operator.json" intermediate issue --node node-a --dns node-a.test --ip 127.0.0.1/32
+ns -c "$T/operator.json" intermediate issue --node node-a --dns node-a.test --ip 127.0.0.1/32 --key-sha256 "${keysha[node-a]}"
 assert_eq "$rc" 0 "issue node-a: $out"
 ns -c "$T/operator.json" intermediate issue --node node-b --dns node-b.test --ip 127.0.0.2
 assert_eq "$rc" 0 "issue node-b: $out"
+assert_contains "$out" "Certified the key with SHA-256 ${keysha[node-b]} without --key-sha256"
 int_a=$T/int-a.crt
 openssl x509 -in "$S/nodeseal-keys-node-a/intermediate.crt" -out "$int_a"
 text=$(openssl x509 -in "$int_a" -noout -text)

@@ -186,7 +186,7 @@ static int issue_for(Issued *i, const char *csr, const char *dns, const char *ra
 
         i->ca = new_root(&i->root_pem, NULL);
         names_for(&i->n, dns, range);
-        r = intermediate_issue(i->ca, csr, strlen(csr), "node-a", &i->n, 30, &i->pem, &e);
+        r = intermediate_issue(i->ca, csr, strlen(csr), "node-a", &i->n, NULL, 30, &i->pem, &e);
         if (r < 0)
                 return r;
         i->root = first_cert(i->root_pem);
@@ -350,7 +350,7 @@ TEST(issue_refuses_bad_requests) {
 
         /* Signed by another key than the one it asks to certify: the sender may not hold it. */
         csr = make_csr(ikey, other, "x", NULL);
-        ASSERT_ERROR(intermediate_issue(ca, csr, strlen(csr), "node-a", &n, 30, &pem, &e), EKEYREJECTED);
+        ASSERT_ERROR(intermediate_issue(ca, csr, strlen(csr), "node-a", &n, NULL, 30, &pem, &e), EKEYREJECTED);
         ASSERT_CONTAINS(e.message, "its signature does not verify");
         ASSERT_TRUE(pem == NULL);
         free(csr);
@@ -372,20 +372,47 @@ TEST(issue_refuses_bad_requests) {
                 X509_REQ_free(req);
                 csr = bio_text(b);
                 e = (NsError) {};
-                ASSERT_ERROR(intermediate_issue(ca, csr, strlen(csr), "node-a", &n, 30, &pem, &e), EKEYREJECTED);
+                ASSERT_ERROR(intermediate_issue(ca, csr, strlen(csr), "node-a", &n, NULL, 30, &pem, &e), EKEYREJECTED);
                 ASSERT_CONTAINS(e.message, "its signature does not verify");
                 free(csr);
         }
 
         /* Not a request at all. */
         e = (NsError) {};
-        ASSERT_ERROR(intermediate_issue(ca, "garbage", 7, "node-a", &n, 30, &pem, &e), EBADMSG);
+        ASSERT_ERROR(intermediate_issue(ca, "garbage", 7, "node-a", &n, NULL, 30, &pem, &e), EBADMSG);
         ASSERT_CONTAINS(e.message, "not a PEM certificate request");
+
+        /* The key the node reported: another key's digest is refused, its own (computed here from the
+         * key, not from the request) accepted, in either case. */
+        {
+                unsigned char *der = NULL, md[32];
+                char hex[65], got[65];
+                int len = i2d_PUBKEY(ikey, &der);
+
+                ASSERT_TRUE(len > 0 && EVP_Digest(der, (size_t) len, md, NULL, EVP_sha256(), NULL) == 1);
+                OPENSSL_free(der);
+                for (size_t j = 0; j < 32; j++)
+                        snprintf(hex + 2 * j, 3, "%02X", md[j]);
+                csr = make_csr(ikey, NULL, "x", NULL);
+                ASSERT_OK(intermediate_csr_key_sha256(csr, strlen(csr), got, &e));
+                ASSERT_EQ(strcasecmp(got, hex), 0);
+                e = (NsError) {};
+                ASSERT_ERROR(intermediate_issue(ca, csr, strlen(csr), "node-a", &n,
+                                                "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", 30,
+                                                &pem, &e), EKEYREJECTED);
+                ASSERT_CONTAINS(e.message, "not the one the node made");
+                ASSERT_TRUE(pem == NULL);
+                e = (NsError) {};
+                ASSERT_OK(intermediate_issue(ca, csr, strlen(csr), "node-a", &n, hex, 30, &pem, &e));
+                free(pem);
+                pem = NULL;
+                free(csr);
+        }
 
         /* No names from the operator. */
         csr = make_csr(ikey, NULL, "x", NULL);
         e = (NsError) {};
-        ASSERT_ERROR(intermediate_issue(ca, csr, strlen(csr), "node-a", &none, 30, &pem, &e), EINVAL);
+        ASSERT_ERROR(intermediate_issue(ca, csr, strlen(csr), "node-a", &none, NULL, 30, &pem, &e), EINVAL);
         ASSERT_CONTAINS(e.message, "no DNS names given for node node-a");
         ASSERT_TRUE(pem == NULL);
         free(csr);
@@ -433,7 +460,7 @@ TEST(node_refuses_names_outside_its_intermediate) {
         NsError e = {};
 
         names_for(&n, "node-a.example", "127.0.0.1/32");
-        ASSERT_OK(intermediate_issue(root, csr, strlen(csr), "node-a", &n, 30, &pem, &e));
+        ASSERT_OK(intermediate_issue(root, csr, strlen(csr), "node-a", &n, NULL, 30, &pem, &e));
         crt = str_secret(pem, strlen(pem));
         bundle = str_secret(root_pem, strlen(root_pem));
         ASSERT_OK(ca_from_pem(crt, key, bundle, &inter, &e));
