@@ -218,8 +218,8 @@ static bool cert_equal(X509 *a, X509 *b) {
 
 /* Verifies target against the trust anchors with the untrusted certificates as possible links, at
  * pki's "now"; purpose 0 checks the chain only. On failure ret_reason says why. */
-static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *untrusted, int purpose,
-                        const char **ret_reason) {
+static int verify_chain_flags(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *untrusted, int purpose,
+                              unsigned long flags, const char **ret_reason) {
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
         _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
         int r;
@@ -235,7 +235,14 @@ static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *unt
                 return -ENOMEM;
         if (purpose > 0 && X509_STORE_CTX_set_purpose(ctx, purpose) != 1)
                 return -EINVAL;
-        X509_STORE_CTX_set_time(ctx, 0, pki_now());
+        /* A time set wins over X509_V_FLAG_NO_CHECK_TIME: set one or the other. */
+        if (flags & X509_V_FLAG_NO_CHECK_TIME)
+                X509_STORE_CTX_set_flags(ctx, flags);
+        else {
+                X509_STORE_CTX_set_time(ctx, 0, pki_now());
+                if (flags != 0)
+                        X509_STORE_CTX_set_flags(ctx, flags);
+        }
 
         r = X509_verify_cert(ctx);
         ERR_clear_error();
@@ -244,6 +251,11 @@ static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *unt
         if (ret_reason)
                 *ret_reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
         return -EKEYREJECTED;
+}
+
+static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *untrusted, int purpose,
+                        const char **ret_reason) {
+        return verify_chain_flags(target, trust, untrusted, purpose, 0, ret_reason);
 }
 
 static int bio_to_string(BIO *b, char **ret) {
@@ -1290,7 +1302,7 @@ int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca
 
 /* A signer with name constraints (a node's intermediate CA) signs only names inside them: a name
  * outside would give a certificate every verifier rejects, so it is refused here, named. */
-static int check_names_fit(const Ca *ca, const WantedNames *w, NsError *error) {
+static int check_names_fit(const Ca *ca, const WantedNames *w, const char *cn, NsError *error) {
         _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = NULL;
         char ip[INET6_ADDRSTRLEN];
 
@@ -1326,6 +1338,26 @@ static int check_names_fit(const Ca *ca, const WantedNames *w, NsError *error) {
                                             "(%s): have the operator issue it with this name, or drop the name",
                                             what, CERT_NAME(ca->cert), X509_verify_cert_error_string(r));
         }
+        /* Without a DNS name, verifiers hold the common name (the node name) to the DNS constraints
+         * when it looks like a host name. */
+        if (w->n_dns == 0) {
+                _cleanup_(X509_NAME_freep) X509_NAME *subject = X509_NAME_new();
+                _cleanup_(X509_freep) X509 *probe = X509_new();
+                int r;
+
+                if (!probe || !subject ||
+                    X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8, (const unsigned char *) cn, -1,
+                                               -1, 0) != 1 || X509_set_subject_name(probe, subject) != 1)
+                        return -ENOMEM;
+                r = NAME_CONSTRAINTS_check_CN(probe, nc);
+                ERR_clear_error();
+                if (r != X509_V_OK)
+                        return ns_error_set(error, -EKEYREJECTED,
+                                            "the common name %s (what verifiers check when a certificate has no DNS "
+                                            "name) is outside the name constraints of the signing intermediate CA \"%s\" "
+                                            "(%s): give the certificate a DNS name inside them",
+                                            cn, CERT_NAME(ca->cert), X509_verify_cert_error_string(r));
+        }
         return 0;
 }
 
@@ -1356,6 +1388,20 @@ static int issue_and_write(const Config *c, const CertificateConfig *cc, const C
         r = issue_leaf(ca, key, c->node_name, w, not_before, not_after, &leaf);
         if (r < 0)
                 return ns_error_set(error, r, "Failed to issue the certificate: %s", strerror(-r));
+        /* What replaces the files must verify as peers will check it: never a good certificate
+         * replaced by one they reject (name constraints of an intermediate, a path length). Dates
+         * are left out: the CA was valid when it was loaded, and a leaf back-dated to it is too. */
+        {
+                const char *why = NULL;
+
+                r = verify_chain_flags(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_SERVER, X509_V_FLAG_NO_CHECK_TIME, &why);
+                if (r >= 0)
+                        r = verify_chain_flags(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_CLIENT,
+                                               X509_V_FLAG_NO_CHECK_TIME, &why);
+                if (r < 0)
+                        return ns_error_set(error, r, "The new certificate does not verify against the trust bundle "
+                                                      "(%s); nothing written", strna(why));
+        }
         r = certs_to_pem(leaf, ca->chain, &cert_pem);
         if (r >= 0)
                 r = key_to_pem(key, &key_pem);
@@ -1404,7 +1450,7 @@ int certificate_provision_gated(const Config *c, const CertificateConfig *cc, co
         r = wanted_names_collect(c, cc, &w, error);
         if (r < 0)
                 return r;
-        r = check_names_fit(ca, &w, error);
+        r = check_names_fit(ca, &w, c->node_name, error);
         if (r < 0)
                 return r;
         /* Everything below goes through this fd, never through the path again. */

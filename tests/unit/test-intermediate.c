@@ -483,6 +483,17 @@ TEST(node_refuses_names_outside_its_intermediate) {
         e = (NsError) {};
         ASSERT_EQ(certificate_provision(c, &c->certificates[2], inter, NULL, &e), 1);
         ASSERT_OK(certificate_check(c, &c->certificates[2], root_pem, 0, NULL, NULL, &e));
+        config_free(c);
+
+        /* No DNS name: verifiers check the common name (a dotted node name) against the constraints. */
+        snprintf(json, sizeof(json),
+                 "{\"node_name\": \"node-z.example\", \"runtime_directory\": \"%s/run\", \"certificates\": ["
+                 "{\"name\": \"cn\", \"directory\": \"%s/cn\", \"dns_names\": [], \"ip_addresses\": [\"127.0.0.1\"]}]}",
+                 test_tmpdir, test_tmpdir);
+        ASSERT_OK(config_parse(json, strlen(json), "t.json", &c, &e));
+        e = (NsError) {};
+        ASSERT_ERROR(certificate_provision(c, &c->certificates[0], inter, NULL, &e), EKEYREJECTED);
+        ASSERT_CONTAINS(e.message, "the common name node-z.example (what verifiers check when a certificate has no DNS name)");
 
         config_free(c);
         secret_value_free(crt);
@@ -494,4 +505,76 @@ TEST(node_refuses_names_outside_its_intermediate) {
         intermediate_names_done(&n);
         ca_free(inter);
         ca_free(root);
+}
+
+/* A signing CA that chains but whose leaves peers reject (its extendedKeyUsage allows clients only:
+ * no server certificate under it verifies): nothing is written, rather than a certificate that
+ * fails every check and would be issued again on every pass. */
+TEST(unverifiable_leaf_not_written) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *ikey = ec_key(), *rkey = NULL;
+        _cleanup_(X509_freep) X509 *root = NULL, *inter = X509_new();
+        char *root_pem = NULL, *inter_pem, json[1024], path[512];
+        SecretValue *root_key = NULL, *crt, *key = key_secret(ikey), *bundle;
+        Ca *ca = new_root(&root_pem, &root_key), *signer = NULL;
+        X509_NAME *name = X509_NAME_new();
+        Config *c = NULL;
+        NsError e = {};
+        BIO *b;
+
+        b = BIO_new_mem_buf(root_key->data, (int) root_key->size);
+        rkey = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+        BIO_free(b);
+        root = first_cert(root_pem);
+        ASSERT_TRUE(rkey && root);
+
+        X509_set_version(inter, X509_VERSION_3);
+        ASN1_INTEGER_set(X509_get_serialNumber(inter), 77);
+        X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8, (const unsigned char *) "clients only", -1, -1, 0);
+        X509_set_subject_name(inter, name);
+        X509_NAME_free(name);
+        X509_set_issuer_name(inter, X509_get_subject_name(root));
+        X509_gmtime_adj(X509_getm_notBefore(inter), -60);
+        X509_gmtime_adj(X509_getm_notAfter(inter), 10 * 86400);
+        X509_set_pubkey(inter, ikey);
+        {
+                const struct { int nid; const char *v; } exts[] = {
+                        { NID_basic_constraints, "critical,CA:TRUE" },
+                        { NID_key_usage, "critical,keyCertSign" },
+                        { NID_ext_key_usage, "clientAuth" },
+                };
+                X509V3_CTX ctx;
+                X509V3_set_ctx(&ctx, root, inter, NULL, NULL, 0);
+                for (size_t i = 0; i < ELEMENTSOF(exts); i++) {
+                        X509_EXTENSION *x = X509V3_EXT_conf_nid(NULL, &ctx, exts[i].nid, exts[i].v);
+                        ASSERT_TRUE(x && X509_add_ext(inter, x, -1));
+                        X509_EXTENSION_free(x);
+                }
+        }
+        ASSERT_TRUE(X509_sign(inter, rkey, EVP_sha256()) > 0);
+        b = BIO_new(BIO_s_mem());
+        PEM_write_bio_X509(b, inter);
+        inter_pem = bio_text(b);
+        crt = str_secret(inter_pem, strlen(inter_pem));
+        bundle = str_secret(root_pem, strlen(root_pem));
+        ASSERT_OK(ca_from_pem(crt, key, bundle, &signer, &e));
+
+        snprintf(json, sizeof(json), "{\"node_name\": \"node-a\", \"runtime_directory\": \"%s/run\", \"certificates\": ["
+                 "{\"name\": \"c\", \"directory\": \"%s/eku\"}]}", test_tmpdir, test_tmpdir);
+        ASSERT_OK(config_parse(json, strlen(json), "t.json", &c, &e));
+        ASSERT_ERROR(certificate_provision(c, &c->certificates[0], signer, NULL, &e), EKEYREJECTED);
+        ASSERT_CONTAINS(e.message, "The new certificate does not verify against the trust bundle (unsuitable certificate purpose)");
+        snprintf(path, sizeof(path), "%s/eku/tls.crt", test_tmpdir);
+        ASSERT_TRUE(access(path, F_OK) < 0);
+        snprintf(path, sizeof(path), "%s/eku/tls.key", test_tmpdir);
+        ASSERT_TRUE(access(path, F_OK) < 0);
+
+        config_free(c);
+        secret_value_free(crt);
+        secret_value_free(key);
+        secret_value_free(bundle);
+        secret_value_free(root_key);
+        free(inter_pem);
+        free(root_pem);
+        ca_free(signer);
+        ca_free(ca);
 }
