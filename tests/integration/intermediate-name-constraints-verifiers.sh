@@ -10,12 +10,13 @@
 # issue ignores the names a request asks for and refuses a request whose signature does not verify.
 . "$(dirname "$0")/lib.sh"
 
-command -v go >/dev/null || skip "Go is not installed (package golang-go; tests/run-all installs it)"
-pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-[ -x "$pgbin/initdb" ] || skip "PostgreSQL server not installed (tests/run-all installs it)"
-id postgres >/dev/null 2>&1 || skip "no postgres user"
+# Every verifier is required (tests/run-all installs them): a run without one would prove nothing.
 [ "$(id -u)" -eq 0 ] || skip "needs root (node keys are root's; PostgreSQL runs as postgres)"
-command -v etcd >/dev/null && command -v etcdctl >/dev/null || skip "etcd is not installed (etcd-server, etcd-client)"
+command -v go >/dev/null || fail "Go is needed (package golang-go; tests/run-all installs it)"
+pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+[ -x "$pgbin/initdb" ] || fail "the PostgreSQL server is needed (package postgresql; tests/run-all installs it)"
+id postgres >/dev/null 2>&1 || fail "no postgres user (package postgresql)"
+command -v etcd >/dev/null && command -v etcdctl >/dev/null || fail "etcd is needed (packages etcd-server, etcd-client)"
 chmod 0755 "$T"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
