@@ -7,13 +7,11 @@
 # A node whose intermediate was not re-issued is refused after finish, naming what to run, and its
 # certificate files stay as they were.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-intermediate.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (node keys are root's)"
 S=$T/secrets
-ns bootstrap --directory "$S" --node node-a --node node-b
-assert_eq "$rc" 0 "bootstrap: $out"
-openssl genpkey -algorithm X25519 -out "$T/recovery.key" 2>/dev/null
-openssl pkey -in "$T/recovery.key" -pubout -out "$T/recovery.pub"
+intermediate_setup node-a node-b
 for n in node-a node-b; do
         mkdir -p -m 0700 "$T/$n"
         cat >"$T/$n.json" <<JSON
@@ -23,7 +21,6 @@ for n in node-a node-b; do
   "certificates": [ { "name": "node", "directory": "$T/$n/tls", "dns_names": ["$n.test"] } ] }
 JSON
 done
-echo "{ \"node_name\": \"operator\", \"secrets\": { \"directory\": \"$S\" } }" >"$T/operator.json"
 op() { ns -c "$T/operator.json" "$@"; assert_eq "$rc" 0 "$*: $out"; }
 provision() { ns -c "$T/$1.json" provision; assert_eq "$rc" 0 "provision $1 ($2): $out"; }
 issuer_root() { openssl x509 -in "$T/$1/tls.crt" -noout -issuer; }

@@ -9,6 +9,7 @@
 # signs without tls.key in the CA Secret, refuses a name outside its constraints, and the operator's
 # issue ignores the names a request asks for and refuses a request whose signature does not verify.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-intermediate.sh"
 
 # Every verifier is required (tests/run-all installs them): a run without one would prove nothing.
 [ "$(id -u)" -eq 0 ] || skip "needs root (node keys are root's; PostgreSQL runs as postgres)"
@@ -28,12 +29,9 @@ cp "$SOURCE_ROOT/tests/integration/go-tls-probe.go" "$T/go/main.go"
 probe() { "$T/go/probe" "$@"; }
 
 # ---- one setup for every verifier ----
-ns bootstrap --directory "$T/secrets" --node node-a --node node-b
-assert_eq "$rc" 0 "bootstrap: $out"
+intermediate_setup node-a node-b
 S=$T/secrets
 cp "$S/nodeseal-ca/ca.crt" "$T/root.crt"
-openssl genpkey -algorithm X25519 -out "$T/recovery.key" 2>/dev/null
-openssl pkey -in "$T/recovery.key" -pubout -out "$T/recovery.pub"
 
 # node_config NODE DNS IP [EXTRA_DNS]: signer intermediate, node key in $T/NODE, one generic certificate.
 node_config() {
@@ -46,9 +44,6 @@ node_config() {
     "dns_names": ["$2"${4:+, \"$4\"}], "ip_addresses": ["$3"] } ] }
 JSON
 }
-cat >"$T/operator.json" <<JSON
-{ "node_name": "operator", "secrets": { "directory": "$S" } }
-JSON
 node_config node-a node-a.test 127.0.0.1
 node_config node-b node-b.test 127.0.0.2
 

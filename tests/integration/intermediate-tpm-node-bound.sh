@@ -5,12 +5,10 @@
 # to another machine) unwrap nothing, issue nothing and leave the certificate files as they were.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-tpm.sh"
+. "$(dirname "$0")/lib-intermediate.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (node keys are root's)"
-ns bootstrap --directory "$T/secrets" --node node-1
-assert_eq "$rc" 0 "bootstrap: $out"
-openssl genpkey -algorithm X25519 -out "$T/recovery.key" 2>/dev/null
-openssl pkey -in "$T/recovery.key" -pubout -out "$T/recovery.pub"
+intermediate_setup node-1
 mkdir -m 0700 "$T/node"
 # node_config TCTI
 node_config() {
@@ -22,7 +20,6 @@ node_config() {
   "certificates": [ { "name": "node", "directory": "$T/certs", "dns_names": ["node-1.test"] } ] }
 JSON
 }
-echo "{ \"node_name\": \"operator\", \"secrets\": { \"directory\": \"$T/secrets\" } }" >"$T/operator.json"
 
 start_swtpm tpm-a
 node_config "$TCTI"

@@ -6,12 +6,10 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-cert.sh"
 . "$(dirname "$0")/lib-daemon.sh"
+. "$(dirname "$0")/lib-intermediate.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "needs root (node keys are root's)"
-ns bootstrap --directory "$T/secrets" --node node-1
-assert_eq "$rc" 0 "bootstrap: $out"
-openssl genpkey -algorithm X25519 -out "$T/recovery.key" 2>/dev/null
-openssl pkey -in "$T/recovery.key" -pubout -out "$T/recovery.pub"
+intermediate_setup node-1
 mkdir -m 0700 "$T/node"
 cat >"$T/nodeseal.json" <<JSON
 { "node_name": "node-1", "runtime_directory": "$T/run",
@@ -21,7 +19,6 @@ cat >"$T/nodeseal.json" <<JSON
   "daemon": { "poll_sec": 0.5, "recheck_sec": 3600, "renew_jitter_sec": 0.5, "hook_timeout_sec": 5 },
   "certificates": [ { "name": "node", "directory": "$T/certs", "dns_names": ["{node}"], "reload": false } ] }
 JSON
-echo "{ \"node_name\": \"operator\", \"secrets\": { \"directory\": \"$T/secrets\" } }" >"$T/operator.json"
 ns -c "$T/nodeseal.json" intermediate request
 assert_eq "$rc" 0 "request: $out"
 ns -c "$T/operator.json" intermediate issue --node node-1 --dns node-1 --days 30
