@@ -23,6 +23,8 @@
 
 DEFINE_STRING_TABLE(secret_source_type, SecretSourceType, SECRET_SOURCE_TYPE,
                     [SECRET_SOURCE_DIRECTORY] = "directory", [SECRET_SOURCE_KUBERNETES] = "kubernetes");
+DEFINE_STRING_TABLE(signer_type, SignerType, SIGNER_TYPE,
+                    [SIGNER_CA] = "ca", [SIGNER_INTERMEDIATE] = "intermediate");
 DEFINE_STRING_TABLE(format_policy, FormatPolicy, FORMAT_POLICY,
                     [FORMAT_IF_BLANK] = "if-blank", [FORMAT_NEVER] = "never");
 DEFINE_STRING_TABLE(pbkdf_type, PbkdfType, PBKDF_TYPE,
@@ -286,6 +288,7 @@ static int parse_strv(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         }
 
 static const char parse_source_type_choices[] = "directory or kubernetes";
+static const char parse_signer_choices[] = "ca or intermediate";
 static const char parse_format_policy_choices[] = "if-blank or never";
 static const char parse_pbkdf_choices[] = "pbkdf2 or argon2id";
 static const char parse_filesystem_choices[] = "ext4 or xfs";
@@ -294,6 +297,7 @@ static const char parse_serve_check_protocol_choices[] = "tls, postgres or mysql
 static const char parse_profile_choices[] = "postgresql, mysql, redis, tikv, pd, etcd, rqlite, banyandb or generic";
 
 DEFINE_ENUM_PARSER(parse_source_type, SecretSourceType, secret_source_type, "secret source");
+DEFINE_ENUM_PARSER(parse_signer, SignerType, signer_type, "signer");
 DEFINE_ENUM_PARSER(parse_format_policy, FormatPolicy, format_policy, "format policy");
 DEFINE_ENUM_PARSER(parse_pbkdf, PbkdfType, pbkdf_type, "PBKDF");
 DEFINE_ENUM_PARSER(parse_filesystem, FilesystemType, filesystem_type, "filesystem");
@@ -388,6 +392,7 @@ static int parse_secrets(Ctx *ctx, const char *path, const cJSON *v, void *dst) 
                 { "keys_secret", parse_string, offsetof(SourceConfig, keys_secret) },
                 { "kubernetes", parse_kubernetes, offsetof(SourceConfig, kubernetes) },
                 { "wrapping", parse_wrapping, offsetof(SourceConfig, wrapping) },
+                { "signer", parse_signer, offsetof(SourceConfig, signer) },
                 {}
         };
         return dispatch(ctx, path, v, fields, dst);
@@ -667,6 +672,11 @@ static int validate_volumes(Ctx *ctx, const Config *c) {
                                     v->name);
                 if (!secret_key_is_valid(v->key ?: v->name))
                         return fail(ctx, VPATH(".key"), "\"%s\" is not a valid Secret key", v->key);
+                /* The keys Secret holds the node's intermediate CA under these names. */
+                if (strneq(v->key ?: v->name, "intermediate.", 13))
+                        return fail(ctx, VPATH(v->key ? ".key" : ".name"),
+                                    "\"%s\": Secret keys starting with \"intermediate.\" are reserved for the node's "
+                                    "intermediate CA", v->key ?: v->name);
                 if (v->device[0] != '/' && !strneq(v->device, "UUID=", 5) && !strneq(v->device, "LABEL=", 6) &&
                     !strneq(v->device, "PARTLABEL=", 10))
                         return fail(ctx, VPATH(".device"),
@@ -842,6 +852,11 @@ static int validate_secrets(Ctx *ctx, Config *c) {
                 return fail(ctx, "secrets.kubernetes.watch_timeout_sec", "must be between 1 and 3600 seconds");
         if (c->retry.max_usec < c->retry.initial_usec)
                 return fail(ctx, "retry.max_sec", "must not be less than retry.initial_sec");
+        /* The intermediate's key is stored wrapped to this node: no wrapping, no intermediate. */
+        if (s->signer == SIGNER_INTERMEDIATE && !s->wrapping.enabled)
+                return fail(ctx, "secrets.signer",
+                            "\"intermediate\" needs secrets.wrapping: the intermediate CA's key is stored wrapped to "
+                            "this node, so that no other node can read it");
         return validate_wrapping(ctx, &s->wrapping);
 }
 

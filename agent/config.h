@@ -23,6 +23,14 @@ typedef enum SecretSourceType {
         _SECRET_SOURCE_TYPE_INVALID = -EINVAL,
 } SecretSourceType;
 
+/* "secrets.signer": what signs this node's certificates. */
+typedef enum SignerType {
+        SIGNER_CA,                 /* the CA Secret's tls.crt/tls.key (default) */
+        SIGNER_INTERMEDIATE,       /* this node's intermediate CA (intermediate.h); never the root key */
+        _SIGNER_TYPE_MAX,
+        _SIGNER_TYPE_INVALID = -EINVAL,
+} SignerType;
+
 typedef enum FormatPolicy {
         FORMAT_IF_BLANK,
         FORMAT_NEVER,
@@ -129,6 +137,7 @@ typedef struct SourceConfig {
         char *keys_secret;         /* default "nodeseal-keys-{node}", already expanded */
         KubeConfig kubernetes;
         WrappingConfig wrapping;
+        SignerType signer;         /* default ca */
 } SourceConfig;
 
 /* "retry" section: exponential backoff with jitter between provisioning attempts. */
@@ -246,6 +255,8 @@ int config_resolve_group(const char *name, gid_t *ret);
 
 const char *secret_source_type_to_string(SecretSourceType t) _pure_;
 SecretSourceType secret_source_type_from_string(const char *s) _pure_;
+const char *signer_type_to_string(SignerType t) _pure_;
+SignerType signer_type_from_string(const char *s) _pure_;
 const char *format_policy_to_string(FormatPolicy p) _pure_;
 FormatPolicy format_policy_from_string(const char *s) _pure_;
 const char *pbkdf_type_to_string(PbkdfType t) _pure_;

@@ -16,6 +16,7 @@ const Verb verbs[] = {
         { "ca-rotate", verb_ca_rotate, "replace the CA in stages: prepare, activate, finish" },
         { "close", verb_close, "unmount and close the volumes" },
         { "bootstrap", verb_bootstrap, "print Secrets with a new CA and new volume keys" },
+        { "intermediate", verb_intermediate, "per-node intermediate CAs: request (node), issue (operator)" },
         { "enrol", verb_enrol, "make or load this node's key for wrapped volume keys; print its id" },
         { "wrap-keys", verb_wrap_keys, "wrap this node's plain volume keys in place (migration)" },
         { "recover-key", verb_recover_key, "open a wrapped volume key with the offline recovery key" },

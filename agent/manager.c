@@ -673,10 +673,12 @@ static int on_secret_changed(SecretSource *s, const char *secret, void *userdata
         return 0;
 }
 
-/* The Secrets the daemon watches, in names (3 entries): the CA's, and the keys' when there are volumes. */
+/* The Secrets the daemon watches, in names (3 entries): the CA's, and the keys' when there are volumes
+ * or when this node's intermediate CA (intermediate.crt there) signs its certificates. */
 static char **watched_secrets(Manager *m, char **names) {
         names[0] = m->config->secrets.ca_secret;
-        names[1] = m->config->n_volumes > 0 ? m->config->secrets.keys_secret : NULL;
+        names[1] = m->config->n_volumes > 0 || m->config->secrets.signer == SIGNER_INTERMEDIATE
+                           ? m->config->secrets.keys_secret : NULL;
         names[2] = NULL;
         return names;
 }

@@ -4,6 +4,7 @@
 #define OPENSSL_NO_DEPRECATED 1
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
@@ -51,6 +52,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_BIT_STRING *, ASN1_BIT_STRING_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BASIC_CONSTRAINTS *, BASIC_CONSTRAINTS_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(AUTHORITY_KEYID *, AUTHORITY_KEYID_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EXTENDED_KEY_USAGE *, EXTENDED_KEY_USAGE_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NAME_CONSTRAINTS *, NAME_CONSTRAINTS_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(X509_REQ *, X509_REQ_free);
 
 static void x509_stack_freep(STACK_OF(X509) **s) {
         if (*s)
@@ -215,8 +218,8 @@ static bool cert_equal(X509 *a, X509 *b) {
 
 /* Verifies target against the trust anchors with the untrusted certificates as possible links, at
  * pki's "now"; purpose 0 checks the chain only. On failure ret_reason says why. */
-static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *untrusted, int purpose,
-                        const char **ret_reason) {
+static int verify_chain_flags(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *untrusted, int purpose,
+                              unsigned long flags, const char **ret_reason) {
         _cleanup_(X509_STORE_CTX_freep) X509_STORE_CTX *ctx = NULL;
         _cleanup_(X509_STORE_freep) X509_STORE *store = NULL;
         int r;
@@ -232,7 +235,14 @@ static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *unt
                 return -ENOMEM;
         if (purpose > 0 && X509_STORE_CTX_set_purpose(ctx, purpose) != 1)
                 return -EINVAL;
-        X509_STORE_CTX_set_time(ctx, 0, pki_now());
+        /* A time set wins over X509_V_FLAG_NO_CHECK_TIME: set one or the other. */
+        if (flags & X509_V_FLAG_NO_CHECK_TIME)
+                X509_STORE_CTX_set_flags(ctx, flags);
+        else {
+                X509_STORE_CTX_set_time(ctx, 0, pki_now());
+                if (flags != 0)
+                        X509_STORE_CTX_set_flags(ctx, flags);
+        }
 
         r = X509_verify_cert(ctx);
         ERR_clear_error();
@@ -241,6 +251,11 @@ static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *unt
         if (ret_reason)
                 *ret_reason = X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
         return -EKEYREJECTED;
+}
+
+static int verify_chain(X509 *target, STACK_OF(X509) *trust, STACK_OF(X509) *untrusted, int purpose,
+                        const char **ret_reason) {
+        return verify_chain_flags(target, trust, untrusted, purpose, 0, ret_reason);
 }
 
 static int bio_to_string(BIO *b, char **ret) {
@@ -1285,6 +1300,67 @@ int certificate_provision(const Config *c, const CertificateConfig *cc, const Ca
         return certificate_provision_full(c, cc, ca, false, ret_not_after, error);
 }
 
+/* A signer with name constraints (a node's intermediate CA) signs only names inside them: a name
+ * outside would give a certificate every verifier rejects, so it is refused here, named. */
+static int check_names_fit(const Ca *ca, const WantedNames *w, const char *cn, NsError *error) {
+        _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = NULL;
+        char ip[INET6_ADDRSTRLEN];
+
+        nc = X509_get_ext_d2i(ca->cert, NID_name_constraints, NULL, NULL);
+        ERR_clear_error();
+        if (!nc)
+                return 0;
+        for (size_t i = 0; i < w->n_dns + w->n_ips; i++) {
+                _cleanup_(X509_freep) X509 *probe = X509_new();
+                WantedNames one = {};
+                char what[300];
+                int r;
+
+                if (!probe)
+                        return -ENOMEM;
+                if (i < w->n_dns) {
+                        one = (WantedNames) { .dns = w->dns + i, .n_dns = 1 };
+                        (void) snprintf(what, sizeof(what), "DNS:%s", w->dns[i]);
+                } else {
+                        one = (WantedNames) { .ips = w->ips + (i - w->n_dns), .n_ips = 1 };
+                        (void) snprintf(what, sizeof(what), "IP:%s", ip_to_string(one.ips, ip, sizeof(ip)));
+                }
+                r = add_subject_alt_names(probe, &one);
+                if (r < 0)
+                        return r;
+                /* The check reads the names OpenSSL caches from the extensions: have it cache them. */
+                (void) X509_get_extension_flags(probe);
+                r = NAME_CONSTRAINTS_check(probe, nc);
+                ERR_clear_error();
+                if (r != X509_V_OK)
+                        return ns_error_set(error, -EKEYREJECTED,
+                                            "%s is outside the name constraints of the signing intermediate CA \"%s\" "
+                                            "(%s): have the operator issue it with this name, or drop the name",
+                                            what, CERT_NAME(ca->cert), X509_verify_cert_error_string(r));
+        }
+        /* Without a DNS name, verifiers hold the common name (the node name) to the DNS constraints
+         * when it looks like a host name. */
+        if (w->n_dns == 0) {
+                _cleanup_(X509_NAME_freep) X509_NAME *subject = X509_NAME_new();
+                _cleanup_(X509_freep) X509 *probe = X509_new();
+                int r;
+
+                if (!probe || !subject ||
+                    X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8, (const unsigned char *) cn, -1,
+                                               -1, 0) != 1 || X509_set_subject_name(probe, subject) != 1)
+                        return -ENOMEM;
+                r = NAME_CONSTRAINTS_check_CN(probe, nc);
+                ERR_clear_error();
+                if (r != X509_V_OK)
+                        return ns_error_set(error, -EKEYREJECTED,
+                                            "the common name %s (what verifiers check when a certificate has no DNS "
+                                            "name) is outside the name constraints of the signing intermediate CA \"%s\" "
+                                            "(%s): give the certificate a DNS name inside them",
+                                            cn, CERT_NAME(ca->cert), X509_verify_cert_error_string(r));
+        }
+        return 0;
+}
+
 /* A new key and certificate, written with the trust bundle into dfd. */
 static int issue_and_write(const Config *c, const CertificateConfig *cc, const Ca *ca, int dfd, const ProfileFiles *f,
                            const WantedNames *w, time_t *ret_not_after, NsError *error) {
@@ -1312,6 +1388,20 @@ static int issue_and_write(const Config *c, const CertificateConfig *cc, const C
         r = issue_leaf(ca, key, c->node_name, w, not_before, not_after, &leaf);
         if (r < 0)
                 return ns_error_set(error, r, "Failed to issue the certificate: %s", strerror(-r));
+        /* What replaces the files must verify as peers will check it: never a good certificate
+         * replaced by one they reject (name constraints of an intermediate, a path length). Dates
+         * are left out: the CA was valid when it was loaded, and a leaf back-dated to it is too. */
+        {
+                const char *why = NULL;
+
+                r = verify_chain_flags(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_SERVER, X509_V_FLAG_NO_CHECK_TIME, &why);
+                if (r >= 0)
+                        r = verify_chain_flags(leaf, ca->trust, ca->chain, X509_PURPOSE_SSL_CLIENT,
+                                               X509_V_FLAG_NO_CHECK_TIME, &why);
+                if (r < 0)
+                        return ns_error_set(error, r, "The new certificate does not verify against the trust bundle "
+                                                      "(%s); nothing written", strna(why));
+        }
         r = certs_to_pem(leaf, ca->chain, &cert_pem);
         if (r >= 0)
                 r = key_to_pem(key, &key_pem);
@@ -1358,6 +1448,9 @@ int certificate_provision_gated(const Config *c, const CertificateConfig *cc, co
         if (r < 0)
                 return r;
         r = wanted_names_collect(c, cc, &w, error);
+        if (r < 0)
+                return r;
+        r = check_names_fit(ca, &w, c->node_name, error);
         if (r < 0)
                 return r;
         /* Everything below goes through this fd, never through the path again. */
@@ -1611,4 +1704,383 @@ int pki_bundle_covers(const char *a, const char *b) {
 
 int ca_given_pem(const Ca *ca, char **ret) {
         return certs_to_pem(NULL, ca->given, ret);
+}
+
+/* ---- per-node intermediate CAs ---- */
+
+int pki_key_new_pem(KeyType t, SecretValue **ret, NsError *error) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        int r;
+
+        r = key_generate(t, &key);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to generate a %s key", strna(key_type_to_string(t)));
+        r = key_to_pem(key, ret);
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to encode the new key: %s", strerror(-r));
+        return 0;
+}
+
+int intermediate_csr_new(const SecretValue *key_pem, const char *node, char **ret, NsError *error) {
+        _cleanup_(X509_NAME_freep) X509_NAME *subject = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+        _cleanup_free_ char *cn = NULL;
+        int r;
+
+        r = parse_key(key_pem, "the intermediate CA's key", &key, error);
+        if (r < 0)
+                return r;
+        /* The names are the operator's to give; the request says whose key it is, nothing more. */
+        if (asprintf(&cn, "nodeseal intermediate %s", node) < 0)
+                return -ENOMEM;
+        req = X509_REQ_new();
+        subject = X509_NAME_new();
+        b = BIO_new(BIO_s_mem());
+        if (!req || !subject || !b)
+                return -ENOMEM;
+        if (strlen(cn) > 64 ||
+            X509_NAME_add_entry_by_NID(subject, NID_commonName, MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) != 1 ||
+            X509_REQ_set_version(req, X509_REQ_VERSION_1) != 1 || X509_REQ_set_subject_name(req, subject) != 1 ||
+            X509_REQ_set_pubkey(req, key) != 1) {
+                ERR_clear_error();
+                return ns_error_set(error, -EINVAL, "Cannot build a certificate request for node %s "
+                                                    "(a node name of at most 42 characters fits its common name)", node);
+        }
+        if (X509_REQ_sign(req, key, sign_digest(key)) <= 0 || PEM_write_bio_X509_REQ(b, req) != 1) {
+                ERR_clear_error();
+                return ns_error_set(error, -EIO, "Failed to sign the certificate request");
+        }
+        return bio_to_string(b, ret);
+}
+
+/* The request's public key, once its signature (proof that its sender holds the key) verifies. */
+static int csr_public_key(const char *csr, size_t len, EVP_PKEY **ret, NsError *error) {
+        _cleanup_(X509_REQ_freep) X509_REQ *req = NULL;
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+        char reason[256];
+        EVP_PKEY *pub;
+
+        if (len > PKI_FILE_MAX)
+                return ns_error_set(error, -EFBIG, "intermediate.csr: larger than %d bytes", PKI_FILE_MAX);
+        b = BIO_new_mem_buf(csr, (int) len);
+        if (!b)
+                return -ENOMEM;
+        ERR_clear_error();
+        req = PEM_read_bio_X509_REQ(b, NULL, no_passphrase, NULL);
+        if (!req)
+                return ns_error_set(error, -EBADMSG, "intermediate.csr: not a PEM certificate request (%s)",
+                                    openssl_reason(reason, sizeof(reason)));
+        pub = X509_REQ_get_pubkey(req);
+        if (!pub) {
+                ERR_clear_error();
+                return ns_error_set(error, -EBADMSG, "intermediate.csr: its public key is unreadable");
+        }
+        if (X509_REQ_verify(req, pub) != 1) {
+                EVP_PKEY_free(pub);
+                ERR_clear_error();
+                return ns_error_set(error, -EKEYREJECTED,
+                                    "intermediate.csr: its signature does not verify with its own public key; "
+                                    "refusing to certify a key its sender may not hold");
+        }
+        *ret = pub;
+        return 0;
+}
+
+/* SHA-256 of the DER SubjectPublicKeyInfo, lower-case hex: what "openssl pkey -pubin -outform DER |
+ * sha256sum" prints for the same key. */
+static int key_sha256(EVP_PKEY *pub, char ret[static 65]) {
+        unsigned char *der = NULL, md[32];
+        unsigned n = 0;
+        int len;
+
+        len = i2d_PUBKEY(pub, &der);
+        if (len <= 0) {
+                ERR_clear_error();
+                return -EINVAL;
+        }
+        if (EVP_Digest(der, (size_t) len, md, &n, EVP_sha256(), NULL) != 1 || n != sizeof(md)) {
+                OPENSSL_free(der);
+                ERR_clear_error();
+                return -EIO;
+        }
+        OPENSSL_free(der);
+        for (size_t i = 0; i < sizeof(md); i++)
+                (void) snprintf(ret + 2 * i, 3, "%02x", md[i]);
+        return 0;
+}
+
+int intermediate_csr_key_sha256(const char *csr, size_t len, char ret[static 65], NsError *error) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        int r;
+
+        r = csr_public_key(csr, len, &pub, error);
+        if (r < 0)
+                return r;
+        return key_sha256(pub, ret);
+}
+
+int intermediate_csr_matches_key(const char *csr, size_t len, const SecretValue *key_pem) {
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL, *key = NULL;
+        bool eq;
+
+        if (csr_public_key(csr, len, &pub, NULL) < 0 || parse_key(key_pem, "key", &key, NULL) < 0)
+                return 0;
+        eq = EVP_PKEY_eq(pub, key) == 1;
+        ERR_clear_error();
+        return eq;
+}
+
+void intermediate_names_done(IntermediateNames *n) {
+        strv_free(n->dns);
+        free(n->ranges);
+        *n = (IntermediateNames) {};
+}
+
+/* A DNS name constraint as RFC 5280 and the verifiers take it: "example.com" (it and every name
+ * below it) or ".example.com" (only names below it); no wildcard, no empty label. */
+static bool dns_constraint_is_valid(const char *s) {
+        size_t n = strlen(s), label = 0;
+
+        if (n == 0 || n > 253)
+                return false;
+        for (size_t i = s[0] == '.' ? 1 : 0; i <= n; i++) {
+                char ch = s[i];
+                if (ch == '.' || ch == '\0') {
+                        if (label == 0 || label > 63 || s[i - 1] == '-')
+                                return false;
+                        label = 0;
+                } else if (isalnum((unsigned char) ch) || (ch == '-' && label > 0))
+                        label++;
+                else
+                        return false;
+        }
+        return true;
+}
+
+int intermediate_names_add_dns(IntermediateNames *n, const char *s, NsError *error) {
+        _cleanup_free_ char *lower = NULL;
+        size_t k = strv_length(n->dns);
+        char **l;
+
+        if (!dns_constraint_is_valid(s))
+                return ns_error_set(error, -EINVAL,
+                                    "--dns: \"%s\" is not a DNS name (\"node-a.example\" permits it and the names below "
+                                    "it, \".example\" only the names below; no wildcards)", s);
+        lower = strdup(s);
+        if (!lower)
+                return -ENOMEM;
+        for (char *p = lower; *p; p++)
+                *p = (char) tolower((unsigned char) *p);
+        STRV_FOREACH(d, n->dns)
+                if (streq(*d, lower))
+                        return 0;
+        l = reallocarray(n->dns, k + 2, sizeof(char *));
+        if (!l)
+                return -ENOMEM;
+        n->dns = l;
+        l[k] = TAKE_PTR(lower);
+        l[k + 1] = NULL;
+        return 0;
+}
+
+int intermediate_names_add_range(IntermediateNames *n, const char *s, NsError *error) {
+        _cleanup_free_ char *addr = NULL;
+        IpRange r = {};
+        const char *slash = strchr(s, '/');
+        unsigned long bits;
+        char *end;
+        IpRange *l;
+
+        addr = slash ? strndup(s, slash - s) : strdup(s);
+        if (!addr)
+                return -ENOMEM;
+        if (inet_pton(AF_INET, addr, r.addr) == 1)
+                r.len = 4;
+        else if (inet_pton(AF_INET6, addr, r.addr) == 1)
+                r.len = 16;
+        else
+                return ns_error_set(error, -EINVAL, "--ip: \"%s\" is not an IP address or CIDR range", s);
+        if (slash) {
+                errno = 0;
+                bits = strtoul(slash + 1, &end, 10);
+                if (errno != 0 || end == slash + 1 || *end || bits > (unsigned long) r.len * 8)
+                        return ns_error_set(error, -EINVAL, "--ip: \"%s\" has a prefix length outside 0-%d", s,
+                                            r.len * 8);
+        } else
+                bits = (unsigned long) r.len * 8;
+        /* Too wide is refused: a range with /0 gives the node every address. */
+        if (bits < (r.len == 4 ? 8u : 32u))
+                return ns_error_set(error, -EINVAL, "--ip: \"%s\" is wider than /%d; refusing to let one node mint "
+                                                    "certificates for so many addresses", s, r.len == 4 ? 8 : 32);
+        for (int i = 0; i < r.len; i++) {
+                unsigned b = bits > (unsigned long) i * 8 ? (unsigned) MIN(bits - (unsigned long) i * 8, 8ul) : 0;
+                r.mask[i] = (uint8_t) (b == 0 ? 0 : 0xFF << (8 - b));
+                if (r.addr[i] & ~r.mask[i])
+                        return ns_error_set(error, -EINVAL, "--ip: \"%s\" has host bits set beyond its /%lu prefix", s,
+                                            bits);
+        }
+        for (size_t i = 0; i < n->n_ranges; i++)
+                if (n->ranges[i].len == r.len && memcmp(n->ranges[i].addr, r.addr, r.len) == 0 &&
+                    memcmp(n->ranges[i].mask, r.mask, r.len) == 0)
+                        return 0;
+        l = reallocarray(n->ranges, n->n_ranges + 1, sizeof(IpRange));
+        if (!l)
+                return -ENOMEM;
+        n->ranges = l;
+        n->ranges[n->n_ranges++] = r;
+        return 0;
+}
+
+static int subtree_push(STACK_OF(GENERAL_SUBTREE) **l, int type, const uint8_t *data, int len) {
+        GENERAL_SUBTREE *t;
+        ASN1_STRING *s;
+
+        if (!*l && !(*l = sk_GENERAL_SUBTREE_new_null()))
+                return -ENOMEM;
+        t = GENERAL_SUBTREE_new();
+        s = type == GEN_DNS ? ASN1_IA5STRING_new() : ASN1_OCTET_STRING_new();
+        if (!t || !s || ASN1_STRING_set(s, data, len) != 1) {
+                ASN1_STRING_free(s);
+                GENERAL_SUBTREE_free(t);
+                return -ENOMEM;
+        }
+        GENERAL_NAME_set0_value(t->base, type, s);
+        if (!sk_GENERAL_SUBTREE_push(*l, t)) {
+                GENERAL_SUBTREE_free(t);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int intermediate_name_constraints(const IntermediateNames *n, NAME_CONSTRAINTS **ret) {
+        _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+        static const uint8_t any[32] = {};
+        int r;
+
+        if (!nc)
+                return -ENOMEM;
+        if ((!n->dns || !n->dns[0]))
+                return -EINVAL;
+        STRV_FOREACH(d, n->dns) {
+                r = subtree_push(&nc->permittedSubtrees, GEN_DNS, (const uint8_t *) *d, (int) strlen(*d));
+                if (r < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < n->n_ranges; i++) {
+                uint8_t b[32];
+                memcpy(b, n->ranges[i].addr, n->ranges[i].len);
+                memcpy(b + n->ranges[i].len, n->ranges[i].mask, n->ranges[i].len);
+                r = subtree_push(&nc->permittedSubtrees, GEN_IPADD, b, 2 * n->ranges[i].len);
+                if (r < 0)
+                        return r;
+        }
+        /* No permitted range would leave every address unconstrained: exclude them all instead. */
+        if (n->n_ranges == 0) {
+                r = subtree_push(&nc->excludedSubtrees, GEN_IPADD, any, 8);
+                if (r >= 0)
+                        r = subtree_push(&nc->excludedSubtrees, GEN_IPADD, any, 32);
+                if (r < 0)
+                        return r;
+        }
+        *ret = TAKE_PTR(nc);
+        return 0;
+}
+
+int intermediate_issue(const Ca *ca, const char *csr, size_t csr_len, const char *node, const IntermediateNames *n,
+                       const char *key_sha256_expected, uint32_t days, char **ret_pem, NsError *error) {
+        static const int usage[] = { KU_BIT_KEY_CERT_SIGN, KU_BIT_CRL_SIGN };
+        _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = NULL;
+        _cleanup_(BASIC_CONSTRAINTS_freep) BASIC_CONSTRAINTS *bc = NULL;
+        _cleanup_(EVP_PKEY_freep) EVP_PKEY *pub = NULL;
+        _cleanup_(X509_freep) X509 *x = NULL;
+        _cleanup_free_ char *cn = NULL;
+        time_t now = pki_now(), not_before, not_after;
+        const char *why = NULL;
+        KeyType t;
+        int r;
+
+        if ((!n->dns || !n->dns[0]))
+                return ns_error_set(error, -EINVAL,
+                                    "no DNS names given for node %s: its intermediate CA may sign only the names the "
+                                    "operator gives (--dns, and --ip for addresses)", node);
+        r = csr_public_key(csr, csr_len, &pub, error);
+        if (r < 0)
+                return r;
+        /* Any node can write any node's keys Secret: the key the node itself reported is the proof
+         * that this request is its own. */
+        if (key_sha256_expected) {
+                char got[65];
+
+                r = key_sha256(pub, got);
+                if (r < 0)
+                        return ns_error_set(error, r, "intermediate.csr: cannot digest its key");
+                if (strcasecmp(got, key_sha256_expected) != 0)
+                        return ns_error_set(error, -EKEYREJECTED,
+                                            "intermediate.csr: its key's SHA-256 is %s, not %s (--key-sha256, what the "
+                                            "node printed): the request is not the one the node made; refusing",
+                                            got, key_sha256_expected);
+        }
+        if (ca_key_class(pub, &t) < 0)
+                return ns_error_set(error, -EKEYREJECTED,
+                                    "intermediate.csr: its key is of a type nodeseal does not use for CAs "
+                                    "(ec-p256, ec-p384, rsa-2048/3072/4096 or ed25519)");
+        /* Everything but the key comes from here, not from the request. */
+        if (asprintf(&cn, "nodeseal intermediate %s", node) < 0)
+                return -ENOMEM;
+        not_before = MAX(now - CLOCK_SKEW_SEC, ca->not_before);
+        not_after = MIN(now + (time_t) days * SEC_PER_DAY, ca->chain_not_after);
+        r = cert_new(pub, cn, X509_get_subject_name(ca->cert), not_before, not_after, &x);
+        if (r < 0)
+                return ns_error_set(error, r, "Cannot build the intermediate CA certificate of node %s "
+                                              "(a node name of at most 42 characters fits its common name)", node);
+        bc = BASIC_CONSTRAINTS_new();
+        if (!bc)
+                return -ENOMEM;
+        bc->ca = 0xFF;
+        bc->pathlen = ASN1_INTEGER_new();
+        if (!bc->pathlen || ASN1_INTEGER_set(bc->pathlen, 0) != 1)
+                return -ENOMEM;
+        r = X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_REPLACE) == 1 ? 0 : -EINVAL;
+        if (r >= 0)
+                r = add_key_usage(x, usage, ELEMENTSOF(usage));
+        if (r >= 0)
+                r = intermediate_name_constraints(n, &nc);
+        if (r >= 0)
+                r = X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_REPLACE) == 1 ? 0 : -EINVAL;
+        if (r >= 0)
+                r = add_key_identifiers(x, ca->cert);
+        if (r >= 0)
+                r = cert_sign(x, ca->key);
+        ERR_clear_error();
+        if (r < 0)
+                return ns_error_set(error, r, "Failed to build the intermediate CA certificate: %s", strerror(-r));
+
+        /* It must chain to what peers trust before it is handed out. */
+        r = verify_chain(x, ca->trust, ca->given, 0, &why);
+        if (r < 0)
+                return ns_error_set(error, r, "the new intermediate CA does not verify against the trust bundle: %s",
+                                    strna(why));
+        /* The intermediate, then the CA that signed it and its issuers: tls.crt for the node. */
+        return certs_to_pem(x, ca->given, ret_pem);
+}
+
+int intermediate_cert_info(const char *pem, size_t len, char **ret_text, NsError *error) {
+        _cleanup_x509_stack_ STACK_OF(X509) *certs = NULL;
+        _cleanup_(BIO_free_allp) BIO *b = NULL;
+        int r;
+
+        r = parse_certs(pem, len, "intermediate.crt", &certs, error);
+        if (r < 0)
+                return r;
+        b = BIO_new(BIO_s_mem());
+        if (!b)
+                return -ENOMEM;
+        if (X509_print_ex(b, sk_X509_value(certs, 0), XN_FLAG_ONELINE,
+                          X509_FLAG_NO_PUBKEY | X509_FLAG_NO_SIGDUMP | X509_FLAG_NO_HEADER | X509_FLAG_NO_VERSION) != 1) {
+                ERR_clear_error();
+                return -EIO;
+        }
+        return bio_to_string(b, ret_text);
 }

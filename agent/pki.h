@@ -79,3 +79,45 @@ int pki_pem_count(const char *pem, size_t len);
 /* Whether the leaf of cc's certificate file on disk was signed by the first certificate of
  * issuer_pem: 1 yes, 0 no or no readable file. Reads the file without following symlinks. */
 int certificate_issued_by(const CertificateConfig *cc, const char *issuer_pem, size_t issuer_len);
+
+/* ---- per-node intermediate CAs (intermediate.h has the flow) ---- */
+
+/* A new private key of type t, PKCS#8 PEM in secret memory. */
+int pki_key_new_pem(KeyType t, SecretValue **ret, NsError *error);
+/* A certificate request (PEM) for key_pem: subject "nodeseal intermediate NODE", no extensions. */
+int intermediate_csr_new(const SecretValue *key_pem, const char *node, char **ret, NsError *error);
+/* The SHA-256 of the request's public key (DER SubjectPublicKeyInfo, hex), once its signature
+ * verifies: what "openssl pkey -pubin -outform DER | sha256sum" prints. */
+int intermediate_csr_key_sha256(const char *csr, size_t len, char ret[static 65], NsError *error);
+/* Whether the request verifies and is for the key: 1 yes, 0 no. */
+int intermediate_csr_matches_key(const char *csr, size_t len, const SecretValue *key_pem);
+
+/* The names the operator lets one node's intermediate sign. */
+typedef struct IpRange {
+        int len;                   /* 4 or 16 */
+        uint8_t addr[16];
+        uint8_t mask[16];
+} IpRange;
+typedef struct IntermediateNames {
+        char **dns;                /* lower case, "name" or ".name" */
+        IpRange *ranges;
+        size_t n_ranges;
+} IntermediateNames;
+void intermediate_names_done(IntermediateNames *n);
+/* -EINVAL, naming the value and why, for what is not a DNS name constraint / an address or CIDR. */
+int intermediate_names_add_dns(IntermediateNames *n, const char *s, NsError *error);
+int intermediate_names_add_range(IntermediateNames *n, const char *s, NsError *error);
+/* The nameConstraints extension: permitted DNS names and ranges; every address excluded when no
+ * range is given (otherwise no address would be constrained). -EINVAL without a DNS name. */
+typedef struct NAME_CONSTRAINTS_st NAME_CONSTRAINTS;
+int intermediate_name_constraints(const IntermediateNames *n, NAME_CONSTRAINTS **ret);
+
+/* Certifies the key of the request csr (whose signature must verify, and whose key has the SHA-256
+ * key_sha256_expected unless NULL) as node's intermediate CA:
+ * CA:TRUE pathlen 0, keyCertSign and cRLSign, the name constraints of n, valid for days (capped at
+ * the CA's). The request's subject and extensions are ignored. ret_pem: the intermediate followed by
+ * the CA's tls.crt. */
+int intermediate_issue(const Ca *ca, const char *csr, size_t csr_len, const char *node, const IntermediateNames *n,
+                       const char *key_sha256_expected, uint32_t days, char **ret_pem, NsError *error);
+/* A short text description of the first certificate of pem (subject, validity, extensions). */
+int intermediate_cert_info(const char *pem, size_t len, char **ret_text, NsError *error);

@@ -2,6 +2,7 @@
 /* One pass over volumes and certificates: provision, check, close. */
 #include <sys/stat.h>
 
+#include "intermediate.h"
 #include "log.h"
 #include "path-util.h"
 #include "provision.h"
@@ -75,7 +76,9 @@ int provision_all_gated(const Config *c, SecretSource *s, const RotationState *s
         if (c->n_certificates == 0 && !ret_ca)
                 return changed;
 
-        r = ca_load(s, &ca, error);
+        r = signer_load(c, s, &ca, error);
+        if (r < 0 && c->secrets.signer == SIGNER_INTERMEDIATE)
+                return ns_error_prefix(error, r, "Intermediate CA");
         if (r < 0)
                 return ns_error_prefix(error, r, "CA (Secret %s)", c->secrets.ca_secret);
         r = write_trust_bundle(c, ca, error);

@@ -11,6 +11,7 @@
 #include "json-util.h"
 #include <openssl/evp.h>
 
+#include "intermediate.h"
 #include "log.h"
 #include "path-util.h"
 #include "pki.h"
@@ -43,7 +44,7 @@ int verb_ca(int argc, char *argv[]) {
         r = secret_source_new(c, &source, &error);
         if (r < 0)
                 return log_error_errno(r, "%s", ns_error_message(&error, r));
-        r = ca_load(source, &ca, &error);
+        r = signer_load(c, source, &ca, &error);
         if (r < 0)
                 return log_error_errno(r, "CA (Secret %s) is not usable: %s", c->secrets.ca_secret,
                                        ns_error_message(&error, r));
@@ -482,4 +483,198 @@ int verb_bootstrap(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Failed to write the manifests: %m");
         return 0;
+}
+
+/* ---- intermediate ---- */
+
+static int intermediate_request_main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "key-type", required_argument, NULL, 't' },
+                {}
+        };
+        _cleanup_(secret_source_freep) SecretSource *source = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_free_ char *csr = NULL;
+        KeyType t = KEY_TYPE_EC_P256;
+        char sha[65];
+        NsError error = {};
+        bool made = false;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "ht:", options, NULL)) >= 0)
+                switch (opt) {
+                case 'h':
+                        fputs("Usage: nodeseal intermediate request [--key-type ec-p256|ec-p384|ed25519]\n\n"
+                              "On the node: makes this node's intermediate CA key unless its keys Secret has one,\n"
+                              "stores it there wrapped to this node (and to the recovery key) as\n"
+                              "\"" INTERMEDIATE_KEY_WRAPPED "\", and stores a certificate request for it as\n"
+                              "\"" INTERMEDIATE_CSR "\". Prints the key's SHA-256 (for issue --key-sha256) and\n"
+                              "the request. Needs secrets.wrapping.\n",
+                              stdout);
+                        return 0;
+                case 't':
+                        t = key_type_from_string(optarg);
+                        if ((int) t < 0)
+                                return log_error_errno(-EINVAL, "--key-type: unknown key type \"%s\"", optarg);
+                        break;
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "intermediate request: unexpected argument \"%s\"", argv[optind]);
+
+        r = verb_load_config(&c);
+        if (r < 0)
+                return r;
+        verb_lock_memory();
+        r = secret_source_new(c, &source, &error);
+        if (r >= 0)
+                r = intermediate_request(c, source, t, &csr, &made, &error);
+        if (r < 0)
+                return log_error_errno(r, "Intermediate CA request of node %s: %s", c->node_name,
+                                       ns_error_message(&error, r));
+        r = intermediate_csr_key_sha256(csr, strlen(csr), sha, &error);
+        if (r < 0)
+                return log_error_errno(r, "The request just made: %s", ns_error_message(&error, r));
+        log_info("%s the intermediate CA key of node %s (Secret %s, %s); its request is in %s.",
+                 made ? "Made" : "Kept", c->node_name, c->secrets.keys_secret, INTERMEDIATE_KEY_WRAPPED, INTERMEDIATE_CSR);
+        /* What the operator passes to "intermediate issue --key-sha256", read from here over a channel
+         * they trust: the keys Secret itself can be written by every node. */
+        printf("key-sha256: %s\n", sha);
+        fputs(csr, stdout);
+        return fflush(stdout) == 0 ? 0 : log_error_errno(-EIO, "Failed to write to stdout: %m");
+}
+
+static int intermediate_issue_main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "node", required_argument, NULL, 'N' },
+                { "dns", required_argument, NULL, 'D' },
+                { "ip", required_argument, NULL, 'I' },
+                { "days", required_argument, NULL, 'd' },
+                { "key-sha256", required_argument, NULL, 'K' },
+                {}
+        };
+        _cleanup_(intermediate_names_done) IntermediateNames names = {};
+        _cleanup_(secret_source_freep) SecretSource *source = NULL;
+        _cleanup_free_ char *template = NULL, *secret = NULL, *pem = NULL, *info = NULL;
+        _cleanup_(config_freep) Config *c = NULL;
+        _cleanup_(ca_freep) Ca *ca = NULL;
+        unsigned long days = INTERMEDIATE_DEFAULT_DAYS;
+        const char *node = NULL, *key_sha256 = NULL;
+        NsError error = {};
+        char certified[65];
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "hN:D:I:d:K:", options, NULL)) >= 0)
+                switch (opt) {
+                case 'h':
+                        fputs("Usage: nodeseal intermediate issue --node NODE --dns NAME... [--ip ADDR[/BITS]...]\n"
+                              "                                   [--days N]\n\n"
+                              "Where the root CA's key is (the CA Secret's tls.key): certifies the key of node\n"
+                              "NODE's request (\"" INTERMEDIATE_CSR "\" in its keys Secret) as its intermediate CA,\n"
+                              "allowed to sign only the names and addresses given here (name constraints), and\n"
+                              "stores it as \"" INTERMEDIATE_CRT "\" there. The request's names are ignored.\n\n"
+                              "  --node NODE   the node (its keys Secret is secrets.keys_secret for it)\n"
+                              "  --dns NAME    a DNS name it may sign, with the names below it (\".NAME\": only\n"
+                              "                those below); repeatable, at least one\n"
+                              "  --ip RANGE    an address or CIDR range it may sign; repeatable; none: no address\n"
+                              "  --days N      validity in days (default 365; never past the CA's)\n"
+                              "  --key-sha256 H  refuse unless the request's key has this SHA-256 (what\n"
+                              "                \"intermediate request\" printed on the node): any node can\n"
+                              "                write any keys Secret, so only this proves the request is NODE's\n",
+                              stdout);
+                        return 0;
+                case 'N':
+                        if (!secret_name_is_valid(optarg))
+                                return log_error_errno(-EINVAL, "--node: \"%s\" is not a valid node name", optarg);
+                        node = optarg;
+                        break;
+                case 'D':
+                        r = intermediate_names_add_dns(&names, optarg, &error);
+                        if (r < 0)
+                                return log_error_errno(r, "%s", ns_error_message(&error, r));
+                        break;
+                case 'I':
+                        r = intermediate_names_add_range(&names, optarg, &error);
+                        if (r < 0)
+                                return log_error_errno(r, "%s", ns_error_message(&error, r));
+                        break;
+                case 'K':
+                        if (strlen(optarg) != 64 || strspn(optarg, "0123456789abcdefABCDEF") != 64)
+                                return log_error_errno(-EINVAL, "--key-sha256: \"%s\" is not 64 hexadecimal digits", optarg);
+                        key_sha256 = optarg;
+                        break;
+                case 'd': {
+                        char *end;
+                        errno = 0;
+                        days = strtoul(optarg, &end, 10);
+                        if (errno != 0 || end == optarg || *end || days < 1 || days > 3650)
+                                return log_error_errno(-EINVAL, "--days: \"%s\" is not a number of days from 1 to 3650",
+                                                       optarg);
+                        break;
+                }
+                default:
+                        return -EINVAL;
+                }
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "intermediate issue: unexpected argument \"%s\"", argv[optind]);
+        if (!node)
+                return log_error_errno(-EINVAL, "intermediate issue: --node is required");
+        if ((!names.dns || !names.dns[0]))
+                return log_error_errno(-EINVAL, "intermediate issue: no --dns given for node %s; its intermediate CA may "
+                                       "sign only names the operator gives", node);
+
+        r = verb_load_config(&c);
+        if (r < 0)
+                return r;
+        verb_lock_memory();
+        r = keys_secret_template(c, true, &template);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read secrets.keys_secret from %s: %m", c->path);
+        {
+                Config per_node = *c;
+                per_node.node_name = (char *) node;
+                r = config_expand(&per_node, template, &secret);
+                if (r < 0 || !secret_name_is_valid(secret))
+                        return log_error_errno(-EINVAL, "secrets.keys_secret \"%s\" does not give a valid Secret name "
+                                               "for node %s", template, node);
+        }
+        r = secret_source_new(c, &source, &error);
+        if (r >= 0)
+                r = ca_load(source, &ca, &error);
+        if (r < 0)
+                return log_error_errno(r, "CA (Secret %s) is not usable: %s", c->secrets.ca_secret,
+                                       ns_error_message(&error, r));
+        r = intermediate_issue_for(source, ca, node, secret, &names, key_sha256, (uint32_t) days, &pem, certified,
+                                   &error);
+        if (r < 0)
+                return log_error_errno(r, "Intermediate CA of node %s: %s", node, ns_error_message(&error, r));
+        if (!key_sha256)
+                log_notice("Certified the key with SHA-256 %s without --key-sha256: compare it with what \"nodeseal "
+                           "intermediate request\" printed on node %s (any node can replace another's request).",
+                           certified, node);
+        if (intermediate_cert_info(pem, strlen(pem), &info, NULL) >= 0)
+                fputs(info, stdout);
+        log_info("Stored the intermediate CA of node %s as %s in Secret %s.", node, INTERMEDIATE_CRT, secret);
+        return fflush(stdout) == 0 ? 0 : log_error_errno(-EIO, "Failed to write to stdout: %m");
+}
+
+int verb_intermediate(int argc, char *argv[]) {
+        if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
+                fputs("Usage: nodeseal intermediate request|issue [OPTIONS]\n\n"
+                      "Per-node intermediate CAs (secrets.signer \"intermediate\"):\n"
+                      "  request   on the node: make the wrapped key and the certificate request\n"
+                      "  issue     where the root key is: certify a node's request for the given names\n",
+                      argc < 2 ? stderr : stdout);
+                return argc < 2 ? -EINVAL : 0;
+        }
+        if (streq(argv[1], "request"))
+                return intermediate_request_main(argc - 1, argv + 1);
+        if (streq(argv[1], "issue"))
+                return intermediate_issue_main(argc - 1, argv + 1);
+        return log_error_errno(-EINVAL, "intermediate: unknown command \"%s\" (request or issue)", argv[1]);
 }

@@ -230,5 +230,9 @@ int verb_ca_rotate(int argc, char *argv[]) {
         log_info("CA Secret %s: %s %s; it is now %s.", c->secrets.ca_secret, rotation_step_to_string(a.step),
                  a.print || !source->vtable->replace ? "printed (apply it with kubectl replace -f -)" : "done",
                  rotation_stage_to_string(stage));
+        if (a.step == ROTATION_STEP_ACTIVATE)
+                log_notice("Nodes that sign with an intermediate CA (secrets.signer \"intermediate\") still sign under "
+                           "the old CA: re-issue each node's intermediate now (nodeseal intermediate issue --node NODE "
+                           "--dns NAME...), and run finish only once every node has moved.");
         return 0;
 }

@@ -58,6 +58,7 @@ int verb_recover(int argc, char *argv[]);
 int verb_reencrypt(int argc, char *argv[]);
 int verb_ca(int argc, char *argv[]);
 int verb_bootstrap(int argc, char *argv[]);
+int verb_intermediate(int argc, char *argv[]);
 int verb_run(int argc, char *argv[]);
 int verb_status(int argc, char *argv[]);
 int verb_ca_rotate(int argc, char *argv[]);

@@ -7,23 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
 . "$(dirname "$0")/kube-lib.sh"
-
-command -v swtpm >/dev/null || fail "swtpm is needed (tests/run-all installs it)"
-command -v tpm2_pcrextend >/dev/null || fail "tpm2_pcrextend is needed (package tpm2-tools)"
-
-# start_swtpm NAME: a TPM with its state in $T/NAME, on two free loopback ports; sets TCTI.
-start_swtpm() {
-        local port
-        mkdir -p "$T/$1"
-        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-        # the control port is the next one: take the pair again if it is busy
-        swtpm socket --tpm2 --tpmstate dir="$T/$1" --flags not-need-init,startup-clear \
-                --server type=tcp,port="$port",bindaddr=127.0.0.1 --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 \
-                --log file="$T/$1.log" &
-        cleanup_hooks+=("kill $! 2>/dev/null")
-        TCTI="swtpm:host=127.0.0.1,port=$port"
-        wait_for bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null || fail "swtpm did not listen: $(cat "$T/$1.log")"
-}
+. "$(dirname "$0")/lib-tpm.sh"
 
 start_fake
 openssl genpkey -algorithm X25519 -out "$T/recovery.key" 2>/dev/null

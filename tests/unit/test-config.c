@@ -428,3 +428,24 @@ TEST(luks_workqueue_flags_auto_true_false) {
         ASSERT_REFUSED(VOL(", \"luks\": {\"allow_discards\": \"auto\"}"),
                        "volumes[0].luks.allow_discards: must be true or false");
 }
+
+TEST(signer) {
+        NsError e = {};
+        Config *c = NULL;
+
+        ASSERT_OK(parse("{}", &c, &e));
+        ASSERT_EQ(c->secrets.signer, SIGNER_CA);
+        config_free(c);
+        ASSERT_OK(parse("{\"secrets\": {\"signer\": \"intermediate\", \"wrapping\": {\"recovery_public_key\": \"/r\"}}}",
+                        &c, &e));
+        ASSERT_EQ(c->secrets.signer, SIGNER_INTERMEDIATE);
+        config_free(c);
+        ASSERT_REFUSED("{\"secrets\": {\"signer\": \"root\"}}", "secrets.signer: unknown signer \"root\" (expected ca or intermediate)");
+        ASSERT_REFUSED("{\"secrets\": {\"signer\": \"intermediate\"}}",
+                       "secrets.signer: \"intermediate\" needs secrets.wrapping");
+        /* The keys Secret holds the intermediate under "intermediate.*": no volume key may take those names. */
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"intermediate.key\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/m\"}]}",
+                       "volumes[0].name: \"intermediate.key\": Secret keys starting with \"intermediate.\" are reserved");
+        ASSERT_REFUSED("{\"volumes\": [{\"name\": \"a\", \"key\": \"intermediate.crt\", \"device\": \"/dev/vdb\", \"mountpoint\": \"/m\"}]}",
+                       "volumes[0].key: \"intermediate.crt\": Secret keys starting with");
+}
