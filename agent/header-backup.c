@@ -25,6 +25,7 @@
 #include "log.h"
 #include "path-util.h"
 #include "probe.h"
+#include "seam.h"
 #include "secure.h"
 
 #define LUKS2_MAGIC_1ST "LUKS\xba\xbe"
@@ -106,6 +107,7 @@ int header_backup_sync(const VolumeConfig *v, const char *path, const char *disp
 
         if (!v->header_backup)
                 return 0;
+        seam_pause("header-backup");
         r = identity_of_path(path, &dev);
         if (r < 0)
                 return ns_error_set(error, r, "Volume %s: cannot read the LUKS2 header of %s to back it up: %s", v->name,
