@@ -8,6 +8,8 @@
  * Why the data check: with the header gone nothing on the disk says whose it is, and writing a
  * header onto the wrong disk hides what that disk held. The backup's volume key decrypts the first
  * sector of the data area; only the volume's own filesystem superblock there lets the restore go on. */
+#include <ctype.h>
+#include <dirent.h>
 #include <endian.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -15,7 +17,9 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "crypt-util.h"
@@ -98,20 +102,42 @@ static void at_path(int dir_fd, const char *name, char *buf, size_t size) {
         (void) snprintf(buf, size, "/proc/self/fd/%d/%s", dir_fd, name);
 }
 
-int header_backup_sync(const VolumeConfig *v, const char *path, const char *display, NsError *error) {
+/* Two LUKS UUIDs, in the header's form (dashes) or device-mapper's (none), the same? */
+static bool uuid_same(const char *a, const char *b) {
+        for (;;) {
+                while (*a == '-')
+                        a++;
+                while (*b == '-')
+                        b++;
+                if (!*a || !*b)
+                        return !*a && !*b;
+                if (tolower((unsigned char) *a) != tolower((unsigned char) *b))
+                        return false;
+                a++, b++;
+        }
+}
+
+int header_backup_sync(const VolumeConfig *v, int device_fd, const char *display, const char *expect_uuid, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
         HeaderIdentity dev, have, made;
-        char name[128], tmp[160], p[512], q[512];
+        char name[128], tmp[160], p[512], q[512], dev_path[32];
         int r;
 
         if (!v->header_backup)
                 return 0;
         seam_pause("header-backup");
-        r = identity_of_path(path, &dev);
+        /* One handle for all: the identity read here, the header libcryptsetup copies (through
+         * /proc/self/fd, the same open device), whatever a path names meanwhile. */
+        r = header_identity_read(device_fd, &dev);
         if (r < 0)
                 return ns_error_set(error, r, "Volume %s: cannot read the LUKS2 header of %s to back it up: %s", v->name,
                                     display, strerror(-r));
+        if (expect_uuid && !uuid_same(dev.uuid, expect_uuid))
+                return ns_error_set(error, -EUCLEAN,
+                                    "Volume %s: %s carries the LUKS2 header of UUID %s, but the volume's is %s: not this volume's "
+                                    "disk; kept the previous header backup",
+                                    v->name, display, dev.uuid, expect_uuid);
         r = open_backup_dir(v, true, &dir_fd, error);
         if (r < 0)
                 return ns_error_prefix(error, r, "Volume %s: header backup", v->name);
@@ -123,7 +149,8 @@ int header_backup_sync(const VolumeConfig *v, const char *path, const char *disp
         (void) snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
         at_path(dir_fd, tmp, q, sizeof(q));
         (void) unlinkat(dir_fd, tmp, 0);
-        r = crypt_init(&cd, path);
+        (void) snprintf(dev_path, sizeof(dev_path), "/proc/self/fd/%d", device_fd);
+        r = crypt_init(&cd, dev_path);
         if (r >= 0)
                 r = crypt_load(cd, CRYPT_LUKS2, NULL);
         if (r >= 0)
@@ -155,6 +182,125 @@ int header_backup_sync(const VolumeConfig *v, const char *path, const char *disp
         log_info("Volume %s: LUKS2 header of %s (UUID %s, seqid %" PRIu64 ") backed up to %s/%s.", v->name, display,
                  made.uuid, made.seqid, v->header_backup, name);
         return 1;
+}
+
+static int read_sysfs(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        while (n > 0 && buf[n - 1] == '\n')
+                n--;
+        buf[n] = '\0';
+        return 0;
+}
+
+/* The one disk under the device-mapper device devt, as the kernel's table says (sysfs "slaves"):
+ * down through stacked device-mapper devices (a re-encryption's hotzone and overlay) to the
+ * device that is not one. -ENOTUNIQ when there are several. */
+static int mapping_disk(dev_t devt, unsigned depth, dev_t *leaf, char *name, size_t size) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        char dir[128], path[PATH_MAX], buf[64];
+        struct dirent *de;
+        int r;
+
+        if (depth > 4)
+                return -ELOOP;
+        (void) snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/slaves", major(devt), minor(devt));
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                unsigned ma, mi;
+                struct stat st;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                (void) snprintf(path, sizeof(path), "%s/%s/dev", dir, de->d_name);
+                r = read_sysfs(path, buf, sizeof(buf));
+                if (r < 0)
+                        return r;
+                if (sscanf(buf, "%u:%u", &ma, &mi) != 2)
+                        return -EBADMSG;
+                (void) snprintf(path, sizeof(path), "%s/%s/dm", dir, de->d_name);
+                if (stat(path, &st) == 0) {
+                        r = mapping_disk(makedev(ma, mi), depth + 1, leaf, name, size);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (*leaf != 0 && *leaf != makedev(ma, mi))
+                        return -ENOTUNIQ;
+                *leaf = makedev(ma, mi);
+                (void) snprintf(name, size, "/dev/%s", de->d_name);
+                /* sysfs writes '/' in a device's name as '!' (cciss!c0d0). */
+                for (char *c = name; *c; c++)
+                        if (*c == '!')
+                                *c = '/';
+        }
+        return *leaf != 0 ? 0 : -ENODEV;
+}
+
+/* The LUKS UUID the mapping was made from: its device-mapper UUID is
+ * "CRYPT-LUKS2-<UUID without dashes>-<name>". */
+static int mapping_uuid(dev_t devt, char *buf, size_t size) {
+        char path[128], u[256];
+        const char *start, *end;
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/uuid", major(devt), minor(devt));
+        r = read_sysfs(path, u, sizeof(u));
+        if (r < 0)
+                return r;
+        if (strncmp(u, "CRYPT-LUKS2-", 12) != 0)
+                return -EMEDIUMTYPE;
+        start = u + 12;
+        end = strchr(start, '-');
+        if (!end || end == start || (size_t) (end - start) >= size)
+                return -EBADMSG;
+        memcpy(buf, start, end - start);
+        buf[end - start] = '\0';
+        return 0;
+}
+
+int header_backup_sync_mapping(const VolumeConfig *v, const char *mapper, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+        char disk[PATH_MAX] = "", uuid[64], display[PATH_MAX + 64];
+        struct stat st;
+        dev_t leaf = 0;
+        int r;
+
+        if (!v->header_backup)
+                return 0;
+        if (stat(mapper, &st) < 0)
+                return ns_error_set(error, -errno, "Volume %s: header backup: %s: %s", v->name, mapper, strerror(errno));
+        if (!S_ISBLK(st.st_mode))
+                return ns_error_set(error, -ENOTBLK, "Volume %s: header backup: %s is not a block device", v->name, mapper);
+        r = mapping_uuid(st.st_rdev, uuid, sizeof(uuid));
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: header backup: cannot tell the LUKS2 UUID of the mapping %s: %s",
+                                    v->name, mapper, strerror(-r));
+        r = mapping_disk(st.st_rdev, 0, &leaf, disk, sizeof(disk));
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: header backup: cannot tell the disk under %s: %s", v->name, mapper,
+                                    strerror(-r));
+
+        /* The node found by the kernel's name must be that very device: pinned by dev_t. */
+        fd = open(disk, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Volume %s: header backup: %s (under %s): %s", v->name, disk, mapper,
+                                    strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return ns_error_set(error, -errno, "Volume %s: header backup: %s: %s", v->name, disk, strerror(errno));
+        if (!S_ISBLK(st.st_mode) || st.st_rdev != leaf)
+                return ns_error_set(error, -ESTALE, "Volume %s: header backup: %s is not the device %u:%u under %s", v->name,
+                                    disk, major(leaf), minor(leaf), mapper);
+        (void) snprintf(display, sizeof(display), "%s under %s", disk, mapper);
+        return header_backup_sync(v, fd, display, uuid, error);
 }
 
 /* Decrypts the first sector of the data area with the volume key in cd (the backup's header, the

@@ -674,11 +674,23 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
 }
 
 /* A header backup that cannot be made is reported, not fatal: the volume works without it. */
-static void backup_header(const VolumeConfig *v, const char *path, const char *display) {
+static void backup_report(int r, NsError *e) {
+        if (r < 0)
+                log_warning("%s (the volume stays in use, without a current header backup).", ns_error_message(e, r));
+}
+
+/* Of the pinned device, before it is mapped: the header just judged and loaded through the pin. */
+static void backup_header_pinned(const VolumeConfig *v, const DevicePin *pin, struct crypt_device *cd) {
         NsError e = {};
 
-        if (header_backup_sync(v, path, display, &e) < 0)
-                log_warning("%s (the volume stays in use, without a current header backup).", e.message);
+        backup_report(header_backup_sync(v, pin->fd, pin->path, crypt_get_uuid(cd), &e), &e);
+}
+
+/* Of the disk the active mapping sits on, never of what the configured path names now. */
+static void backup_header_mapping(const VolumeConfig *v, const char *mapper) {
+        NsError e = {};
+
+        backup_report(header_backup_sync_mapping(v, mapper, &e), &e);
 }
 
 /* Opens (or formats then opens) the LUKS device; *ret_changed when anything was done. */
@@ -737,7 +749,7 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 r = complete_record(v, s, cd, &rec, error);
         if (r < 0)
                 return r;
-        backup_header(v, pin->fd_path, pin->path);
+        backup_header_pinned(v, pin, cd);
 
         /* device-mapper claims the device for the mapping: the pin has done its work. */
         crypt_free(TAKE_PTR(cd));
@@ -993,7 +1005,7 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         if (r < 0)
                 return r;
         /* After the last header change of this pass (the mkfs-pending token cleared, a rotation). */
-        backup_header(v, device, device);
+        backup_header_mapping(v, mapper);
 
         /* The proof that counts: the path the datastore will use is on the dm-crypt device. */
         r = mounted_from(v, mapper, error);
