@@ -287,9 +287,23 @@ static int secret_sync(const VolumeConfig *v, SecretSource *s, const char *dev_p
         if (old) {
                 const char *keys[] = { key };
                 SecretValue *expected[] = { old }, *values[] = { b };
+                NsError e = {};
 
-                r = secret_source_replace(s, secret, keys, expected, values, 1, error);
-        } else {
+                r = secret_source_replace(s, secret, keys, expected, values, 1, &e);
+                if (r == -EOPNOTSUPP) {
+                        /* A source that cannot replace (the API's merge patches add or remove a key,
+                         * each guarded by what was read): the old backup goes, then the new one is
+                         * added. Killed in between, the next pass adds it (the header is on disk). */
+                        r = secret_source_remove_key_if(s, secret, key, old, error);
+                        if (r >= 0 || r == -ENOKEY) {
+                                if (error)
+                                        *error = NS_ERROR_NULL;
+                                old = secret_value_free(old);
+                        }
+                } else if (r < 0 && error)
+                        *error = e;
+        }
+        if (!old) {
                 r = secret_source_put_record(s, secret, key, b, &stored, error);
                 if (r >= 0 && !secret_value_equal(stored, b))
                         r = ns_error_set(error, -ESTALE, "Secret %s key %s changed meanwhile; the header backup is made again on the next pass",
