@@ -675,6 +675,24 @@ static int check_template(Ctx *ctx, const char *path, const Config *c, const cha
         return 0;
 }
 
+/* A Secret's name from the config: {node} and {hostname} expanded in place, then checked. */
+static int expand_secret_name(Ctx *ctx, const char *path, const Config *c, char **name) {
+        char *x;
+        int r;
+
+        r = check_template(ctx, path, c, *name);
+        if (r < 0)
+                return r;
+        r = config_expand(c, *name, &x);
+        if (r < 0)
+                return r;
+        free(*name);
+        *name = x;
+        if (!secret_name_is_valid(x))
+                return fail(ctx, path, "\"%s\" (after expanding {node}) is not a valid Secret name (lower-case DNS subdomain)", x);
+        return 0;
+}
+
 static int validate_volumes(Ctx *ctx, const Config *c) {
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const VolumeConfig *v = c->volumes + i;
@@ -740,16 +758,10 @@ static int validate_header_backups(Ctx *ctx, Config *c) {
                 if (!v->header_backup_secret)
                         continue;
                 (void) snprintf(p, sizeof(p), "volumes[%zu].header_backup.secret", i);
-                r = check_template(ctx, p, c, v->header_backup_secret);
+                r = expand_secret_name(ctx, p, c, &v->header_backup_secret);
                 if (r < 0)
                         return r;
-                r = config_expand(c, v->header_backup_secret, &x);
-                if (r < 0)
-                        return r;
-                free(v->header_backup_secret);
-                v->header_backup_secret = x;
-                if (!secret_name_is_valid(x))
-                        return fail(ctx, p, "\"%s\" (after expanding {node}) is not a valid Secret name (lower-case DNS subdomain)", x);
+                x = v->header_backup_secret;
                 if (streq(x, c->secrets.keys_secret) || streq(x, c->secrets.ca_secret))
                         return fail(ctx, p, "\"%s\" is the %s Secret: a header backup (up to 1 MiB) needs a Secret of its own", x,
                                     streq(x, c->secrets.keys_secret) ? "keys" : "CA");
@@ -851,7 +863,6 @@ static int validate_wrapping(Ctx *ctx, WrappingConfig *w) {
 static int validate_secrets(Ctx *ctx, Config *c) {
         SourceConfig *s = &c->secrets;
         KubeConfig *k = &s->kubernetes;
-        char *x;
         int r;
 
         if (!s->ca_secret && !(s->ca_secret = strdup(CONFIG_DEFAULT_CA_SECRET)))
@@ -861,22 +872,12 @@ static int validate_secrets(Ctx *ctx, Config *c) {
         if (!s->directory && !(s->directory = strdup(CONFIG_DEFAULT_SECRETS_DIR)))
                 return -ENOMEM;
 
-        r = check_template(ctx, "secrets.keys_secret", c, s->keys_secret);
-        if (r < 0)
-                return r;
-        r = config_expand(c, s->keys_secret, &x);
-        if (r < 0)
-                return r;
-        free(s->keys_secret);
-        s->keys_secret = x;
-
         if (!secret_name_is_valid(s->ca_secret))
                 return fail(ctx, "secrets.ca_secret", "\"%s\" is not a valid Secret name (lower-case DNS subdomain)",
                             s->ca_secret);
-        if (!secret_name_is_valid(s->keys_secret))
-                return fail(ctx, "secrets.keys_secret",
-                            "\"%s\" (after expanding {node}) is not a valid Secret name (lower-case DNS subdomain)",
-                            s->keys_secret);
+        r = expand_secret_name(ctx, "secrets.keys_secret", c, &s->keys_secret);
+        if (r < 0)
+                return r;
 
         if (k->api_url) {
                 if (strncasecmp(k->api_url, "http://", 7) == 0)

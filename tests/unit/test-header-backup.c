@@ -41,22 +41,30 @@ static void make_luks(const char *path, const char *uuid) {
         make_luks_layout(path, uuid, NULL);
 }
 
-static const VolumeConfig *volume(void) {
+/* The one volume "data" of a config whose header_backup is hb (JSON), parsed once into *c. */
+static const VolumeConfig *volume_with(Config **c, const char *hb) {
         char json[1024];
         NsError e = {};
 
-        if (!config) {
+        if (!*c) {
                 snprintf(json, sizeof(json),
                          "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", \"secrets\": {\"directory\": \"%s/s\"},"
                          "\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/null\", \"mountpoint\": \"%s/mnt\","
-                         " \"header_backup\": \"%s/headers\"}]}",
-                         test_tmpdir, test_tmpdir, test_tmpdir, test_tmpdir);
-                if (config_parse(json, strlen(json), "t.json", &config, &e) < 0) {
+                         " \"header_backup\": %s}]}",
+                         test_tmpdir, test_tmpdir, test_tmpdir, hb);
+                if (config_parse(json, strlen(json), "t.json", c, &e) < 0) {
                         fprintf(stderr, "%s\n", e.message);
                         abort();
                 }
         }
-        return &config->volumes[0];
+        return &(*c)->volumes[0];
+}
+
+static const VolumeConfig *volume(void) {
+        char hb[600];
+
+        snprintf(hb, sizeof(hb), "\"%s/headers\"", test_tmpdir);
+        return volume_with(&config, hb);
 }
 
 static int identity_of(const char *path, HeaderIdentity *ret) {
@@ -141,21 +149,7 @@ TEST(backup_of_no_luks_named) {
 static Config *secret_config;
 
 static const VolumeConfig *secret_volume(void) {
-        char json[1024];
-        NsError e = {};
-
-        if (!secret_config) {
-                snprintf(json, sizeof(json),
-                         "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", \"secrets\": {\"directory\": \"%s/s\"},"
-                         "\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/null\", \"mountpoint\": \"%s/mnt\","
-                         " \"header_backup\": {\"secret\": \"headers-{node}\"}}]}",
-                         test_tmpdir, test_tmpdir, test_tmpdir);
-                if (config_parse(json, strlen(json), "t.json", &secret_config, &e) < 0) {
-                        fprintf(stderr, "%s\n", e.message);
-                        abort();
-                }
-        }
-        return &secret_config->volumes[0];
+        return volume_with(&secret_config, "{\"secret\": \"headers-{node}\"}");
 }
 
 static int secret_sync_from(const char *image, const char *expect, NsError *e) {
