@@ -84,12 +84,22 @@ ns_ok provision
 assert_eq "$sum" "$(sha256_of "$SCRATCH/data/payload")" "data after the header was restored"
 ns_ok close
 
-# The backup in a Secret: no file anywhere, restored from the Secret.
-ns_key sec
-ns_config "{ \"name\": \"sec\", \"device\": \"/dev/vdc\", \"mountpoint\": \"$SCRATCH/sec\",
-             \"header_backup\": { \"secret\": \"hdr-sec-{node}\" } }"
+# The backup in a Secret: no file anywhere, restored from the Secret. The directory source here
+# is local to the guest: replacing a Secret swaps two directories (renameat2 RENAME_EXCHANGE),
+# which the 9p share of SCRATCH refuses.
+secrets=/var/lib/nodeseal-test/secrets stored=/var/lib/nodeseal-test/secrets/hdr-sec-vm-node/sec.luks-header
+mkdir -p "$secrets/nodeseal-keys-vm-node"
+chmod 0700 "$secrets" "$secrets/nodeseal-keys-vm-node"
+head -c 64 /dev/urandom > "$secrets/nodeseal-keys-vm-node/sec"
+cat > "$NS_CONFIG" <<-JSON
+{ "node_name": "vm-node", "runtime_directory": "/run/nodeseal-test", "secrets": { "directory": "$secrets" },
+  "volumes": [ { "name": "sec", "device": "/dev/vdc", "mountpoint": "$SCRATCH/sec",
+                 "header_backup": { "secret": "hdr-sec-{node}" } } ] }
+JSON
 ns_ok provision
 assert_contains "$out" "backed up to Secret hdr-sec-vm-node, key sec.luks-header"
+[[ $out != *"without a current header backup"* ]] || fail "a header backup failed: $out"
+cmp -s <(head -c 1015808 /dev/vdc) "$stored" || fail "the Secret does not hold the current header of /dev/vdc"
 head -c 4M /dev/urandom > "$SCRATCH/sec/payload"
 sec_sum=$(sha256_of "$SCRATCH/sec/payload")
 ns_ok close
@@ -98,7 +108,9 @@ cryptsetup isLuks /dev/vdc && fail "the header of /dev/vdc survived"
 ns_ok recover --yes sec
 assert_contains "$out" "Restore the LUKS2 header backup Secret hdr-sec-vm-node (key sec.luks-header)"
 assert_contains "$out" "header restored onto /dev/vdc"
+cmp -s <(head -c 1015808 /dev/vdc) "$stored" || fail "the restored header is not the one in the Secret"
 ns_ok provision
+[[ $out != *"without a current header backup"* ]] || fail "a header backup failed: $out"
 assert_eq "$sec_sum" "$(sha256_of "$SCRATCH/sec/payload")" "data after the header was restored from the Secret"
 ns_ok close
 log "ok"
