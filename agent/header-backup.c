@@ -14,10 +14,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libcryptsetup.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
-#include <limits.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
