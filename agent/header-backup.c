@@ -417,11 +417,11 @@ static int mapping_disk(dev_t devt, unsigned depth, dev_t *leaf, char *name, siz
         return *leaf != 0 ? 0 : -ENODEV;
 }
 
-/* The LUKS UUID the mapping was made from: its device-mapper UUID is
- * "CRYPT-LUKS2-<UUID without dashes>-<name>". */
-static int mapping_uuid(dev_t devt, char *buf, size_t size) {
+/* The LUKS UUID the mapping was made from, with its dashes: its device-mapper UUID is
+ * "CRYPT-LUKS2-<the 32 hex digits>-<name>". */
+static int mapping_uuid(dev_t devt, char buf[static 37]) {
         char path[128], u[256];
-        const char *start, *end;
+        const char *hex;
         int r;
 
         (void) snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/uuid", major(devt), minor(devt));
@@ -430,12 +430,10 @@ static int mapping_uuid(dev_t devt, char *buf, size_t size) {
                 return r;
         if (strncmp(u, "CRYPT-LUKS2-", 12) != 0)
                 return -EMEDIUMTYPE;
-        start = u + 12;
-        end = strchr(start, '-');
-        if (!end || end == start || (size_t) (end - start) >= size)
+        hex = u + 12;
+        if (strspn(hex, "0123456789abcdefABCDEF") != 32 || hex[32] != '-')
                 return -EBADMSG;
-        memcpy(buf, start, end - start);
-        buf[end - start] = '\0';
+        (void) snprintf(buf, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
         return 0;
 }
 
@@ -452,7 +450,7 @@ int header_backup_sync_mapping(const VolumeConfig *v, SecretSource *s, const cha
                 return ns_error_set(error, -errno, "Volume %s: header backup: %s: %s", v->name, mapper, strerror(errno));
         if (!S_ISBLK(st.st_mode))
                 return ns_error_set(error, -ENOTBLK, "Volume %s: header backup: %s is not a block device", v->name, mapper);
-        r = mapping_uuid(st.st_rdev, uuid, sizeof(uuid));
+        r = mapping_uuid(st.st_rdev, uuid);
         if (r < 0)
                 return ns_error_set(error, r, "Volume %s: header backup: cannot tell the LUKS2 UUID of the mapping %s: %s",
                                     v->name, mapper, strerror(-r));

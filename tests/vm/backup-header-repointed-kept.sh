@@ -5,7 +5,9 @@
 # the first disk and opened; a second disk carries another LUKS2 header (another UUID). The
 # symlink is re-pointed at the second disk while a provision is stopped just before its header
 # backup (NODESEAL_TEST_PAUSE_AT=header-backup), and the backup still holds this volume's UUID and
-# header. A header change made then (a flag) is backed up from the mapping's disk too.
+# header. A header change made then (a flag) is backed up from the mapping's disk too. A header
+# on the mapping's disk whose UUID is no longer the one the mapping was made from (changed under
+# the open volume) never becomes the backup (the pass refuses the mapping before it gets there).
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -70,6 +72,14 @@ assert_eq "$uuid" "$(cryptsetup luksUUID "$backup")" "UUID of the backup after a
 cryptsetup luksDump "$backup" | grep -q allow-discards || fail "the backup lacks the new flag: $(cryptsetup luksDump "$backup")"
 (($(cryptsetup luksDump "$backup" | awk '/^Epoch:/ { print $2 }') > seq_before)) || fail "the backup was not refreshed"
 assert_eq "$other" "$(cryptsetup luksUUID /dev/vdb)" "UUID of the other disk"
+
+# The UUID of the header under the open mapping changed: not the mapping's header any more.
+before=$(sha256_of "$backup")
+cryptsetup luksUUID --batch-mode --uuid 0badc0de-0000-4000-8000-000000000001 /dev/vda
+ns provision
+((rc != 0)) || fail "provision accepted a mapping whose header has another UUID"
+assert_eq "$before" "$(sha256_of "$backup")" "the backup after a header of another UUID"
+cryptsetup luksUUID --batch-mode --uuid "$uuid" /dev/vda
 
 ns_ok provision
 assert_eq "$sum" "$(sha256_of "$SCRATCH/data/payload")" "data"
