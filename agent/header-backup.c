@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* LUKS2 header backups: one file per volume in a root-only directory, kept current by comparing the
+/* LUKS2 header backups: one file per volume in a root-only directory and/or one key of a Secret,
+ * always read from the disk the volume is on through one open handle, kept current by comparing the
  * header's sequence id (LUKS2 increments it on every metadata write: format, key slot added or
  * removed, flags, tokens, re-encryption), and restored by "nodeseal recover" onto a device whose
  * header is damaged, only after the backup, the format record and the device's own data agree
@@ -260,9 +261,42 @@ static void secret_key_of(const VolumeConfig *v, char *buf, size_t size) {
 }
 
 /* The backup in v's Secret, made current from the header on dev_path. */
+/* b under key of secret: replacing old (what was read; NULL: absent) only while it is still there. */
+static int secret_store(SecretSource *s, const char *secret, const char *key, const SecretValue *old, const SecretValue *b,
+                        NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *stored = NULL;
+        int r;
+
+        if (old) {
+                const char *keys[] = { key };
+                SecretValue *expected[] = { (SecretValue *) old }, *values[] = { (SecretValue *) b };
+                NsError e = {};
+
+                r = secret_source_replace(s, secret, keys, expected, values, 1, &e);
+                if (r != -EOPNOTSUPP) {
+                        if (r < 0 && error)
+                                *error = e;
+                        return r;
+                }
+                /* A source that cannot replace (the API's merge patches add or remove a key, each
+                 * guarded by what was read): the old backup goes, then the new one is added. Killed
+                 * in between, the next pass adds it (the header is on disk). */
+                r = secret_source_remove_key_if(s, secret, key, old, error);
+                if (r < 0 && r != -ENOKEY)
+                        return r;
+                if (error)
+                        *error = NS_ERROR_NULL;
+        }
+        r = secret_source_put_record(s, secret, key, b, &stored, error);
+        if (r >= 0 && !secret_value_equal(stored, b))
+                r = ns_error_set(error, -ESTALE, "Secret %s key %s changed meanwhile; the header backup is made again on the next pass",
+                                 secret, key);
+        return r;
+}
+
 static int secret_sync(const VolumeConfig *v, SecretSource *s, const char *dev_path, const HeaderIdentity *dev,
                        const char *display, NsError *error) {
-        _cleanup_(secret_value_freep) SecretValue *old = NULL, *b = NULL, *stored = NULL;
+        _cleanup_(secret_value_freep) SecretValue *old = NULL, *b = NULL;
         const char *secret = v->header_backup_secret;
         HeaderIdentity have, made;
         char key[128];
@@ -284,31 +318,7 @@ static int secret_sync(const VolumeConfig *v, SecretSource *s, const char *dev_p
         if (r < 0 || !streq(made.uuid, dev->uuid) || made.seqid < dev->seqid)
                 return ns_error_set(error, -ESTALE, "Volume %s: the header backup of %s does not match its header; kept the one in Secret %s",
                                     v->name, display, secret);
-        if (old) {
-                const char *keys[] = { key };
-                SecretValue *expected[] = { old }, *values[] = { b };
-                NsError e = {};
-
-                r = secret_source_replace(s, secret, keys, expected, values, 1, &e);
-                if (r == -EOPNOTSUPP) {
-                        /* A source that cannot replace (the API's merge patches add or remove a key,
-                         * each guarded by what was read): the old backup goes, then the new one is
-                         * added. Killed in between, the next pass adds it (the header is on disk). */
-                        r = secret_source_remove_key_if(s, secret, key, old, error);
-                        if (r >= 0 || r == -ENOKEY) {
-                                if (error)
-                                        *error = NS_ERROR_NULL;
-                                old = secret_value_free(old);
-                        }
-                } else if (r < 0 && error)
-                        *error = e;
-        }
-        if (!old) {
-                r = secret_source_put_record(s, secret, key, b, &stored, error);
-                if (r >= 0 && !secret_value_equal(stored, b))
-                        r = ns_error_set(error, -ESTALE, "Secret %s key %s changed meanwhile; the header backup is made again on the next pass",
-                                         secret, key);
-        }
+        r = secret_store(s, secret, key, old, b, error);
         if (r < 0)
                 return ns_error_prefix(error, r, "Volume %s: storing the header backup in Secret %s", v->name, secret);
         log_info("Volume %s: LUKS2 header of %s (UUID %s, seqid %" PRIu64 ", %zu bytes) backed up to Secret %s, key %s.", v->name,
