@@ -171,6 +171,27 @@ static int parse_path_or_false(Ctx *ctx, const char *path, const cJSON *v, void 
         return parse_path(ctx, path, v, dst);
 }
 
+/* header_backup: a directory, false, or { "secret": NAME, "directory": PATH or false (default) }. */
+static int parse_header_backup(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
+        static const Field fields[] = {
+                { "secret", parse_string, offsetof(VolumeConfig, header_backup_secret), true },
+                { "directory", parse_path_or_false, offsetof(VolumeConfig, header_backup) },
+                {}
+        };
+        VolumeConfig *vc = (VolumeConfig *) ((uint8_t *) dst - offsetof(VolumeConfig, header_backup));
+
+        if (!cJSON_IsObject(v)) {
+                if (!cJSON_IsFalse(v) && !cJSON_IsString(v))
+                        return fail(ctx, path, "must be an absolute path, false or an object with \"secret\", not %s",
+                                    json_type_name(v));
+                return parse_path_or_false(ctx, path, v, dst);
+        }
+        /* An object names where backups go: only the places it names. */
+        free(vc->header_backup);
+        vc->header_backup = NULL;
+        return dispatch(ctx, path, v, fields, vc);
+}
+
 static int parse_bool(Ctx *ctx, const char *path, const cJSON *v, void *dst) {
         if (!cJSON_IsBool(v))
                 return fail(ctx, path, "must be true or false, not %s", json_type_name(v));
@@ -571,7 +592,7 @@ static int parse_volumes(Ctx *ctx, const char *path, const cJSON *v, void *dst) 
                 { "group", parse_string, offsetof(VolumeConfig, group) },
                 { "mode", parse_mode, offsetof(VolumeConfig, mode) },
                 { "luks", parse_luks, offsetof(VolumeConfig, luks) },
-                { "header_backup", parse_path_or_false, offsetof(VolumeConfig, header_backup) },
+                { "header_backup", parse_header_backup, offsetof(VolumeConfig, header_backup) },
                 {}
         };
         Config *c = (Config *) ((uint8_t *) dst - offsetof(Config, volumes));
@@ -659,6 +680,24 @@ static int check_template(Ctx *ctx, const char *path, const Config *c, const cha
         return 0;
 }
 
+/* A Secret's name from the config: {node} and {hostname} expanded in place, then checked. */
+static int expand_secret_name(Ctx *ctx, const char *path, const Config *c, char **name) {
+        char *x;
+        int r;
+
+        r = check_template(ctx, path, c, *name);
+        if (r < 0)
+                return r;
+        r = config_expand(c, *name, &x);
+        if (r < 0)
+                return r;
+        free(*name);
+        *name = x;
+        if (!secret_name_is_valid(x))
+                return fail(ctx, path, "\"%s\" (after expanding {node}) is not a valid Secret name (lower-case DNS subdomain)", x);
+        return 0;
+}
+
 static int validate_volumes(Ctx *ctx, const Config *c) {
         for (size_t i = 0; i < c->n_volumes; i++) {
                 const VolumeConfig *v = c->volumes + i;
@@ -713,6 +752,33 @@ static int validate_volumes(Ctx *ctx, const Config *c) {
                                 return fail(ctx, VPATH(".device"), "%s is also the device of volumes[%zu]", v->device, j);
                 }
 #undef VPATH
+        }
+        return 0;
+}
+
+/* A header backup Secret: {node} expanded, a valid name, and a Secret of its own (a header backup
+ * is nearly as large as a Secret may be). */
+static int validate_header_backups(Ctx *ctx, Config *c) {
+        for (size_t i = 0; i < c->n_volumes; i++) {
+                VolumeConfig *v = c->volumes + i;
+                char p[128];
+                char *x;
+                int r;
+
+                if (!v->header_backup_secret)
+                        continue;
+                (void) snprintf(p, sizeof(p), "volumes[%zu].header_backup.secret", i);
+                r = expand_secret_name(ctx, p, c, &v->header_backup_secret);
+                if (r < 0)
+                        return r;
+                x = v->header_backup_secret;
+                if (streq(x, c->secrets.keys_secret) || streq(x, c->secrets.ca_secret))
+                        return fail(ctx, p, "\"%s\" is the %s Secret: a header backup (up to 1 MiB) needs a Secret of its own", x,
+                                    streq(x, c->secrets.keys_secret) ? "keys" : "CA");
+                for (size_t j = 0; j < i; j++)
+                        if (c->volumes[j].header_backup_secret && streq(c->volumes[j].header_backup_secret, x))
+                                return fail(ctx, p, "\"%s\" is also the header backup Secret of volumes[%zu]: each volume needs "
+                                            "a Secret of its own (a Secret holds at most 1 MiB)", x, j);
         }
         return 0;
 }
@@ -807,7 +873,6 @@ static int validate_wrapping(Ctx *ctx, WrappingConfig *w) {
 static int validate_secrets(Ctx *ctx, Config *c) {
         SourceConfig *s = &c->secrets;
         KubeConfig *k = &s->kubernetes;
-        char *x;
         int r;
 
         if (!s->ca_secret && !(s->ca_secret = strdup(CONFIG_DEFAULT_CA_SECRET)))
@@ -817,22 +882,12 @@ static int validate_secrets(Ctx *ctx, Config *c) {
         if (!s->directory && !(s->directory = strdup(CONFIG_DEFAULT_SECRETS_DIR)))
                 return -ENOMEM;
 
-        r = check_template(ctx, "secrets.keys_secret", c, s->keys_secret);
-        if (r < 0)
-                return r;
-        r = config_expand(c, s->keys_secret, &x);
-        if (r < 0)
-                return r;
-        free(s->keys_secret);
-        s->keys_secret = x;
-
         if (!secret_name_is_valid(s->ca_secret))
                 return fail(ctx, "secrets.ca_secret", "\"%s\" is not a valid Secret name (lower-case DNS subdomain)",
                             s->ca_secret);
-        if (!secret_name_is_valid(s->keys_secret))
-                return fail(ctx, "secrets.keys_secret",
-                            "\"%s\" (after expanding {node}) is not a valid Secret name (lower-case DNS subdomain)",
-                            s->keys_secret);
+        r = expand_secret_name(ctx, "secrets.keys_secret", c, &s->keys_secret);
+        if (r < 0)
+                return r;
 
         if (k->api_url) {
                 if (strncasecmp(k->api_url, "http://", 7) == 0)
@@ -900,6 +955,7 @@ Config *config_free(Config *c) {
                 free(v->group);
                 free(v->luks.cipher);
                 free(v->header_backup);
+                free(v->header_backup_secret);
         }
         free(c->volumes);
         for (size_t i = 0; i < c->n_certificates; i++) {
@@ -1024,6 +1080,9 @@ int config_parse(const char *text, size_t size, const char *name, Config **ret, 
         if (r < 0)
                 return r;
         r = validate_volumes(&ctx, c);
+        if (r < 0)
+                return r;
+        r = validate_header_backups(&ctx, c);
         if (r < 0)
                 return r;
         r = validate_certificates(&ctx, c);

@@ -196,6 +196,7 @@ typedef struct VolumeConfig {
         mode_t mode;               /* of the filesystem root; default 0755 */
         LuksConfig luks;
         char *header_backup;       /* directory of the LUKS2 header backups; NULL = none (false) */
+        char *header_backup_secret; /* Secret that also holds the header backup ({node} expanded); NULL = none */
 } VolumeConfig;
 
 #define HEADER_BACKUP_DEFAULT_DIR "/var/lib/nodeseal/luks-headers"

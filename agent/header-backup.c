@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* LUKS2 header backups: one file per volume in a root-only directory, kept current by comparing the
+/* LUKS2 header backups: one file per volume in a root-only directory and/or one key of a Secret,
+ * always read from the disk the volume is on through one open handle, kept current by comparing the
  * header's sequence id (LUKS2 increments it on every metadata write: format, key slot added or
  * removed, flags, tokens, re-encryption), and restored by "nodeseal recover" onto a device whose
  * header is damaged, only after the backup, the format record and the device's own data agree
@@ -8,14 +9,18 @@
  * Why the data check: with the header gone nothing on the disk says whose it is, and writing a
  * header onto the wrong disk hides what that disk held. The backup's volume key decrypts the first
  * sector of the data area; only the volume's own filesystem superblock there lets the restore go on. */
+#include <ctype.h>
+#include <dirent.h>
 #include <endian.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <libcryptsetup.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "crypt-util.h"
@@ -25,6 +30,7 @@
 #include "log.h"
 #include "path-util.h"
 #include "probe.h"
+#include "seam.h"
 #include "secure.h"
 
 #define LUKS2_MAGIC_1ST "LUKS\xba\xbe"
@@ -38,15 +44,10 @@ static void copy_field(char *dst, size_t dst_size, const uint8_t *src, size_t sr
         dst[n] = '\0';
 }
 
-int header_identity_read(int fd, HeaderIdentity *ret) {
-        uint8_t h[512];
+static int identity_parse(const uint8_t *h, size_t n, HeaderIdentity *ret) {
         uint64_t seqid;
-        ssize_t n;
 
-        n = pread(fd, h, sizeof(h), 0);
-        if (n < 0)
-                return -errno;
-        if (n != (ssize_t) sizeof(h) || memcmp(h, LUKS2_MAGIC_1ST, 6) != 0 || h[6] != 0 || h[7] != 2)
+        if (n < 512 || memcmp(h, LUKS2_MAGIC_1ST, 6) != 0 || h[6] != 0 || h[7] != 2)
                 return -EBADMSG;
         memcpy(&seqid, h + 16, sizeof(seqid));
         *ret = (HeaderIdentity) { .seqid = be64toh(seqid) };
@@ -54,6 +55,16 @@ int header_identity_read(int fd, HeaderIdentity *ret) {
         copy_field(ret->uuid, sizeof(ret->uuid), h + 168, 40);
         copy_field(ret->subsystem, sizeof(ret->subsystem), h + 208, 48);
         return 0;
+}
+
+int header_identity_read(int fd, HeaderIdentity *ret) {
+        uint8_t h[512];
+        ssize_t n;
+
+        n = pread(fd, h, sizeof(h), 0);
+        if (n < 0)
+                return -errno;
+        return identity_parse(h, (size_t) n, ret);
 }
 
 static int identity_of_path(const char *path, HeaderIdentity *ret) {
@@ -97,31 +108,42 @@ static void at_path(int dir_fd, const char *name, char *buf, size_t size) {
         (void) snprintf(buf, size, "/proc/self/fd/%d/%s", dir_fd, name);
 }
 
-int header_backup_sync(const VolumeConfig *v, const char *path, const char *display, NsError *error) {
+/* Two LUKS UUIDs, in the header's form (dashes) or device-mapper's (none), the same? */
+static bool uuid_same(const char *a, const char *b) {
+        for (;;) {
+                while (*a == '-')
+                        a++;
+                while (*b == '-')
+                        b++;
+                if (!*a || !*b)
+                        return !*a && !*b;
+                if (tolower((unsigned char) *a) != tolower((unsigned char) *b))
+                        return false;
+                a++, b++;
+        }
+}
+
+/* The backup file of v in its directory, from the header on dev_path (/proc/self/fd/N). */
+static int file_sync(const VolumeConfig *v, const char *dev_path, const HeaderIdentity *dev, const char *display,
+                     NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_close_ int dir_fd = -EBADF;
-        HeaderIdentity dev, have, made;
+        HeaderIdentity have, made;
         char name[128], tmp[160], p[512], q[512];
         int r;
 
-        if (!v->header_backup)
-                return 0;
-        r = identity_of_path(path, &dev);
-        if (r < 0)
-                return ns_error_set(error, r, "Volume %s: cannot read the LUKS2 header of %s to back it up: %s", v->name,
-                                    display, strerror(-r));
         r = open_backup_dir(v, true, &dir_fd, error);
         if (r < 0)
                 return ns_error_prefix(error, r, "Volume %s: header backup", v->name);
         (void) snprintf(name, sizeof(name), "%s%s", v->name, BACKUP_SUFFIX);
         at_path(dir_fd, name, p, sizeof(p));
-        if (identity_of_path(p, &have) >= 0 && streq(have.uuid, dev.uuid) && have.seqid == dev.seqid)
+        if (identity_of_path(p, &have) >= 0 && streq(have.uuid, dev->uuid) && have.seqid == dev->seqid)
                 return 0;
 
         (void) snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
         at_path(dir_fd, tmp, q, sizeof(q));
         (void) unlinkat(dir_fd, tmp, 0);
-        r = crypt_init(&cd, path);
+        r = crypt_init(&cd, dev_path);
         if (r >= 0)
                 r = crypt_load(cd, CRYPT_LUKS2, NULL);
         if (r >= 0)
@@ -133,7 +155,7 @@ int header_backup_sync(const VolumeConfig *v, const char *path, const char *disp
         }
         /* What was written must be the header that was read: else (a change meanwhile) keep the old. */
         r = identity_of_path(q, &made);
-        if (r < 0 || !streq(made.uuid, dev.uuid) || made.seqid < dev.seqid) {
+        if (r < 0 || !streq(made.uuid, dev->uuid) || made.seqid < dev->seqid) {
                 (void) unlinkat(dir_fd, tmp, 0);
                 return ns_error_set(error, -ESTALE, "Volume %s: the header backup of %s does not match its header; kept the previous one",
                                     v->name, display);
@@ -153,6 +175,312 @@ int header_backup_sync(const VolumeConfig *v, const char *path, const char *disp
         log_info("Volume %s: LUKS2 header of %s (UUID %s, seqid %" PRIu64 ") backed up to %s/%s.", v->name, display,
                  made.uuid, made.seqid, v->header_backup, name);
         return 1;
+}
+
+int header_backup_format_layout(const VolumeConfig *v, struct crypt_device *cd, NsError *error) {
+        int r;
+
+        if (!v->header_backup_secret)
+                return 0;
+        r = crypt_set_metadata_size(cd, HEADER_BACKUP_SECRET_METADATA_BYTES, HEADER_BACKUP_SECRET_KEYSLOTS_BYTES);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: cannot set the LUKS2 header size that fits Secret %s: %s", v->name,
+                                    v->header_backup_secret, strerror(-r));
+        return 0;
+}
+
+/* A directory only root can change, for a header on its way to or from a Secret (libcryptsetup
+ * takes paths; the file itself is root's, 0400): the volume's backup directory when it has one,
+ * else the runtime directory. */
+static int scratch_dir(const VolumeConfig *v, SecretSource *s, int *ret_fd, NsError *error) {
+        if (v->header_backup)
+                return open_backup_dir(v, true, ret_fd, error);
+        return path_open_dir_safe(s->config->runtime_dir, PATH_SAFE_MKDIR, (uid_t) -1, (gid_t) -1, ret_fd, error);
+}
+
+/* The header backup of the device at dev_path, in memory: refused with its size when larger than
+ * a Secret holds. */
+static int header_bytes(const VolumeConfig *v, SecretSource *s, const char *dev_path, const char *display,
+                        SecretValue **ret, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(secret_value_freep) SecretValue *b = NULL;
+        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
+        uint64_t md = 0, ks = 0, size;
+        char tmp[160], q[512];
+        struct stat st;
+        ssize_t n;
+        int r;
+
+        r = crypt_init(&cd, dev_path);
+        if (r >= 0)
+                r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        if (r >= 0)
+                r = crypt_get_metadata_size(cd, &md, &ks);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: cannot load the LUKS2 header of %s: %s", v->name, display, strerror(-r));
+        size = 2 * md + ks;
+        if (size > HEADER_BACKUP_SECRET_MAX)
+                return ns_error_set(error, -EFBIG,
+                                    "Volume %s: its LUKS2 header is %" PRIu64 " bytes (metadata 2 x %" PRIu64 ", key slot area %" PRIu64
+                                    "), more than a Secret holds (%" PRIu64 "): not stored in Secret %s. Only a volume formatted while "
+                                    "header_backup.secret was set has a header that fits (%" PRIu64 " bytes); back this one up in a "
+                                    "directory (header_backup.directory)",
+                                    v->name, size, md, ks, HEADER_BACKUP_SECRET_MAX, v->header_backup_secret,
+                                    2 * HEADER_BACKUP_SECRET_METADATA_BYTES + HEADER_BACKUP_SECRET_KEYSLOTS_BYTES);
+
+        r = scratch_dir(v, s, &dir_fd, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Volume %s: header backup for Secret %s", v->name, v->header_backup_secret);
+        (void) snprintf(tmp, sizeof(tmp), ".%s.secret.tmp", v->name);
+        at_path(dir_fd, tmp, q, sizeof(q));
+        (void) unlinkat(dir_fd, tmp, 0);
+        r = crypt_header_backup(cd, CRYPT_LUKS2, q);
+        if (r >= 0) {
+                fd = openat(dir_fd, tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                r = fd < 0 || fstat(fd, &st) < 0 ? -errno : 0;
+        }
+        (void) unlinkat(dir_fd, tmp, 0);
+        if (r >= 0 && (uint64_t) st.st_size > HEADER_BACKUP_SECRET_MAX)
+                r = -EFBIG;
+        if (r >= 0)
+                r = secret_value_new((size_t) st.st_size, &b);
+        if (r >= 0) {
+                n = pread(fd, b->data, b->size, 0);
+                r = n < 0 ? -errno : (size_t) n != b->size ? -EIO : 0;
+        }
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: backing up the LUKS2 header of %s for Secret %s failed: %s", v->name,
+                                    display, v->header_backup_secret, strerror(-r));
+        *ret = TAKE_PTR(b);
+        return 0;
+}
+
+/* The key of v's header backup in its Secret: "<volume>.luks-header". */
+static void secret_key_of(const VolumeConfig *v, char *buf, size_t size) {
+        (void) snprintf(buf, size, "%s%s", v->name, HEADER_BACKUP_SECRET_SUFFIX);
+}
+
+/* The backup in v's Secret, made current from the header on dev_path. */
+/* b under key of secret: replacing old (what was read; NULL: absent) only while it is still there. */
+static int secret_store(SecretSource *s, const char *secret, const char *key, const SecretValue *old, const SecretValue *b,
+                        NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *stored = NULL;
+        int r;
+
+        if (old) {
+                const char *keys[] = { key };
+                SecretValue *expected[] = { (SecretValue *) old }, *values[] = { (SecretValue *) b };
+                NsError e = {};
+
+                r = secret_source_replace(s, secret, keys, expected, values, 1, &e);
+                if (r != -EOPNOTSUPP) {
+                        if (r < 0 && error)
+                                *error = e;
+                        return r;
+                }
+                /* A source that cannot replace (the API's merge patches add or remove a key, each
+                 * guarded by what was read): the old backup goes, then the new one is added. Killed
+                 * in between, the next pass adds it (the header is on disk). */
+                r = secret_source_remove_key_if(s, secret, key, old, error);
+                if (r < 0 && r != -ENOKEY)
+                        return r;
+                if (error)
+                        *error = NS_ERROR_NULL;
+        }
+        r = secret_source_put_record(s, secret, key, b, &stored, error);
+        if (r >= 0 && !secret_value_equal(stored, b))
+                r = ns_error_set(error, -ESTALE, "Secret %s key %s changed meanwhile; the header backup is made again on the next pass",
+                                 secret, key);
+        return r;
+}
+
+static int secret_sync(const VolumeConfig *v, SecretSource *s, const char *dev_path, const HeaderIdentity *dev,
+                       const char *display, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *old = NULL, *b = NULL;
+        const char *secret = v->header_backup_secret;
+        HeaderIdentity have, made;
+        char key[128];
+        int r;
+
+        secret_key_of(v, key, sizeof(key));
+        r = secret_source_get(s, secret, key, &old, error);
+        if (r < 0 && r != -ENOKEY && r != -ENOENT)
+                return ns_error_prefix(error, r, "Volume %s: header backup", v->name);
+        if (error && (r == -ENOKEY || r == -ENOENT))
+                *error = NS_ERROR_NULL;
+        if (old && identity_parse(old->data, old->size, &have) >= 0 && streq(have.uuid, dev->uuid) && have.seqid == dev->seqid)
+                return 0;
+
+        r = header_bytes(v, s, dev_path, display, &b, error);
+        if (r < 0)
+                return r;
+        r = identity_parse(b->data, b->size, &made);
+        if (r < 0 || !streq(made.uuid, dev->uuid) || made.seqid < dev->seqid)
+                return ns_error_set(error, -ESTALE, "Volume %s: the header backup of %s does not match its header; kept the one in Secret %s",
+                                    v->name, display, secret);
+        r = secret_store(s, secret, key, old, b, error);
+        if (r < 0)
+                return ns_error_prefix(error, r, "Volume %s: storing the header backup in Secret %s", v->name, secret);
+        log_info("Volume %s: LUKS2 header of %s (UUID %s, seqid %" PRIu64 ", %zu bytes) backed up to Secret %s, key %s.", v->name,
+                 display, made.uuid, made.seqid, b->size, secret, key);
+        return 1;
+}
+
+int header_backup_sync(const VolumeConfig *v, SecretSource *s, int device_fd, const char *display, const char *expect_uuid,
+                       NsError *error) {
+        HeaderIdentity dev;
+        char dev_path[32];
+        int r, q = 0;
+
+        if (!v->header_backup && !v->header_backup_secret)
+                return 0;
+        if (v->header_backup_secret && !s)
+                return ns_error_set(error, -EINVAL, "Volume %s: no secret source to store its header backup in", v->name);
+        seam_pause("header-backup");
+        /* One handle for all: the identity read here, the header libcryptsetup copies (through
+         * /proc/self/fd, the same open device), whatever a path names meanwhile. */
+        r = header_identity_read(device_fd, &dev);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: cannot read the LUKS2 header of %s to back it up: %s", v->name,
+                                    display, strerror(-r));
+        if (expect_uuid && !uuid_same(dev.uuid, expect_uuid))
+                return ns_error_set(error, -EUCLEAN,
+                                    "Volume %s: %s carries the LUKS2 header of UUID %s, but the volume's is %s: not this volume's "
+                                    "disk; kept the previous header backup",
+                                    v->name, display, dev.uuid, expect_uuid);
+        (void) snprintf(dev_path, sizeof(dev_path), "/proc/self/fd/%d", device_fd);
+        if (v->header_backup)
+                r = file_sync(v, dev_path, &dev, display, error);
+        if (v->header_backup_secret) {
+                NsError e = {};
+
+                q = secret_sync(v, s, dev_path, &dev, display, &e);
+                /* Both failed: the first error is returned, the second said here. */
+                if (q < 0 && r < 0)
+                        log_debug("%s", ns_error_message(&e, q));
+                else if (q < 0 && error)
+                        *error = e;
+        }
+        if (r < 0 || q < 0)
+                return r < 0 ? r : q;
+        return r > 0 || q > 0;
+}
+
+static int read_sysfs(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        while (n > 0 && buf[n - 1] == '\n')
+                n--;
+        buf[n] = '\0';
+        return 0;
+}
+
+/* The one disk under the device-mapper device devt, as the kernel's table says (sysfs "slaves"):
+ * down through stacked device-mapper devices (a re-encryption's hotzone and overlay) to the
+ * device that is not one. -ENOTUNIQ when there are several. */
+static int mapping_disk(dev_t devt, unsigned depth, dev_t *leaf, char *name, size_t size) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        char dir[128], path[PATH_MAX], buf[64];
+        struct dirent *de;
+        int r;
+
+        if (depth > 4)
+                return -ELOOP;
+        (void) snprintf(dir, sizeof(dir), "/sys/dev/block/%u:%u/slaves", major(devt), minor(devt));
+        d = opendir(dir);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                unsigned ma, mi;
+                struct stat st;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                (void) snprintf(path, sizeof(path), "%s/%s/dev", dir, de->d_name);
+                r = read_sysfs(path, buf, sizeof(buf));
+                if (r < 0)
+                        return r;
+                if (sscanf(buf, "%u:%u", &ma, &mi) != 2)
+                        return -EBADMSG;
+                (void) snprintf(path, sizeof(path), "%s/%s/dm", dir, de->d_name);
+                if (stat(path, &st) == 0) {
+                        r = mapping_disk(makedev(ma, mi), depth + 1, leaf, name, size);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (*leaf != 0 && *leaf != makedev(ma, mi))
+                        return -ENOTUNIQ;
+                *leaf = makedev(ma, mi);
+                (void) snprintf(name, size, "/dev/%s", de->d_name);
+                /* sysfs writes '/' in a device's name as '!' (cciss!c0d0). */
+                for (char *c = name; *c; c++)
+                        if (*c == '!')
+                                *c = '/';
+        }
+        return *leaf != 0 ? 0 : -ENODEV;
+}
+
+/* The LUKS UUID the mapping was made from, with its dashes: its device-mapper UUID is
+ * "CRYPT-LUKS2-<the 32 hex digits>-<name>". */
+static int mapping_uuid(dev_t devt, char buf[static 37]) {
+        char path[128], u[256];
+        const char *hex;
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/dm/uuid", major(devt), minor(devt));
+        r = read_sysfs(path, u, sizeof(u));
+        if (r < 0)
+                return r;
+        if (strncmp(u, "CRYPT-LUKS2-", 12) != 0)
+                return -EMEDIUMTYPE;
+        hex = u + 12;
+        if (strspn(hex, "0123456789abcdefABCDEF") != 32 || hex[32] != '-')
+                return -EBADMSG;
+        (void) snprintf(buf, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16, hex + 20);
+        return 0;
+}
+
+int header_backup_sync_mapping(const VolumeConfig *v, SecretSource *s, const char *mapper, NsError *error) {
+        _cleanup_close_ int fd = -EBADF;
+        char disk[PATH_MAX] = "", uuid[64], display[PATH_MAX + 64];
+        struct stat st;
+        dev_t leaf = 0;
+        int r;
+
+        if (!v->header_backup && !v->header_backup_secret)
+                return 0;
+        if (stat(mapper, &st) < 0)
+                return ns_error_set(error, -errno, "Volume %s: header backup: %s: %s", v->name, mapper, strerror(errno));
+        if (!S_ISBLK(st.st_mode))
+                return ns_error_set(error, -ENOTBLK, "Volume %s: header backup: %s is not a block device", v->name, mapper);
+        r = mapping_uuid(st.st_rdev, uuid);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: header backup: cannot tell the LUKS2 UUID of the mapping %s: %s",
+                                    v->name, mapper, strerror(-r));
+        r = mapping_disk(st.st_rdev, 0, &leaf, disk, sizeof(disk));
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: header backup: cannot tell the disk under %s: %s", v->name, mapper,
+                                    strerror(-r));
+
+        /* The node found by the kernel's name must be that very device: pinned by dev_t. */
+        fd = open(disk, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Volume %s: header backup: %s (under %s): %s", v->name, disk, mapper,
+                                    strerror(errno));
+        if (fstat(fd, &st) < 0)
+                return ns_error_set(error, -errno, "Volume %s: header backup: %s: %s", v->name, disk, strerror(errno));
+        if (!S_ISBLK(st.st_mode) || st.st_rdev != leaf)
+                return ns_error_set(error, -ESTALE, "Volume %s: header backup: %s is not the device %u:%u under %s", v->name,
+                                    disk, major(leaf), minor(leaf), mapper);
+        (void) snprintf(display, sizeof(display), "%s under %s", disk, mapper);
+        return header_backup_sync(v, s, fd, display, uuid, error);
 }
 
 /* Decrypts the first sector of the data area with the volume key in cd (the backup's header, the
@@ -291,24 +619,17 @@ static int restore(const VolumeConfig *v, DevicePin *pin, const char *backup, co
         return 0;
 }
 
-int header_backup_recover(const VolumeConfig *v, SecretSource *s, HeaderRestoreConfirm confirm, void *userdata,
-                          NsError *error) {
+/* The restore from the backup file at backup (path: what it is, for messages). */
+static int recover_from(const VolumeConfig *v, SecretSource *s, const char *backup, const char *path,
+                        HeaderRestoreConfirm confirm, void *userdata, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *bcd = NULL;
         _cleanup_(secret_value_freep) SecretValue *key = NULL;
         _cleanup_(device_pin_freep) DevicePin *pin = NULL;
         _cleanup_free_ char *device = NULL;
-        _cleanup_close_ int dir_fd = -EBADF;
-        char path[512], backup[512], mapper[128], what[256], plan[2048];
+        char mapper[128], what[256], plan[2048];
         HeaderIdentity b;
         int r;
 
-        r = header_backup_path(v, path, sizeof(path));
-        if (r < 0)
-                return ns_error_set(error, r, "Volume %s keeps no header backup (\"header_backup\": false)", v->name);
-        r = open_backup_dir(v, false, &dir_fd, error);
-        if (r < 0)
-                return r;
-        (void) snprintf(backup, sizeof(backup), "/proc/self/fd/%d/%s%s", dir_fd, v->name, BACKUP_SUFFIX);
         r = check_backup(v, s, backup, &b, error);
         if (r < 0)
                 return ns_error_prefix(error, r, "%s", path);
@@ -360,4 +681,76 @@ int header_backup_recover(const VolumeConfig *v, SecretSource *s, HeaderRestoreC
         log_info("Volume %s: header restored onto %s from %s; the key opens it. Run nodeseal provision to open it.", v->name,
                  pin->path, path);
         return 1;
+}
+
+/* The backup in v's Secret, put into a root-only file (libcryptsetup reads headers from files)
+ * that the caller removes: its name in dir_fd into name. */
+static int secret_to_file(const VolumeConfig *v, SecretSource *s, int *ret_dir_fd, char *name, size_t size, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *b = NULL;
+        _cleanup_close_ int dir_fd = -EBADF, fd = -EBADF;
+        char key[128];
+        int r;
+
+        secret_key_of(v, key, sizeof(key));
+        r = secret_source_get(s, v->header_backup_secret, key, &b, error);
+        if (r == -ENOENT || r == -ENOKEY) {
+                if (error)
+                        *error = NS_ERROR_NULL;
+                return ns_error_set(error, r, "Volume %s has no header backup in Secret %s (key %s)", v->name,
+                                    v->header_backup_secret, key);
+        }
+        if (r < 0)
+                return r;
+        r = scratch_dir(v, s, &dir_fd, error);
+        if (r < 0)
+                return r;
+        (void) snprintf(name, size, ".%s.recover.tmp", v->name);
+        (void) unlinkat(dir_fd, name, 0);
+        fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0400);
+        if (fd < 0)
+                return ns_error_set(error, -errno, "Volume %s: cannot write the header backup from Secret %s to a file: %s", v->name,
+                                    v->header_backup_secret, strerror(errno));
+        if (write(fd, b->data, b->size) != (ssize_t) b->size || fsync(fd) < 0) {
+                r = -errno ?: -EIO;
+                (void) unlinkat(dir_fd, name, 0);
+                return ns_error_set(error, r, "Volume %s: writing the header backup from Secret %s failed: %s", v->name,
+                                    v->header_backup_secret, strerror(-r));
+        }
+        *ret_dir_fd = TAKE_FD(dir_fd);
+        return 0;
+}
+
+int header_backup_recover(const VolumeConfig *v, SecretSource *s, HeaderRestoreConfirm confirm, void *userdata,
+                          NsError *error) {
+        _cleanup_close_ int dir_fd = -EBADF;
+        char path[512], backup[512], name[160];
+        struct stat st;
+        int r;
+
+        /* The directory's backup when there is one, else the Secret's. */
+        if (v->header_backup) {
+                (void) header_backup_path(v, path, sizeof(path));
+                r = open_backup_dir(v, false, &dir_fd, error);
+                if (r < 0 && !(r == -ENOENT && v->header_backup_secret))
+                        return r;
+                (void) snprintf(name, sizeof(name), "%s%s", v->name, BACKUP_SUFFIX);
+                if (r >= 0 && (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 || !v->header_backup_secret)) {
+                        at_path(dir_fd, name, backup, sizeof(backup));
+                        return recover_from(v, s, backup, path, confirm, userdata, error);
+                }
+                if (error)
+                        *error = NS_ERROR_NULL;
+                dir_fd = safe_close(dir_fd);
+        }
+        if (!v->header_backup_secret)
+                return ns_error_set(error, -ENOENT, "Volume %s keeps no header backup (\"header_backup\": false)", v->name);
+
+        r = secret_to_file(v, s, &dir_fd, name, sizeof(name), error);
+        if (r < 0)
+                return r;
+        (void) snprintf(path, sizeof(path), "Secret %s (key %s%s)", v->header_backup_secret, v->name, HEADER_BACKUP_SECRET_SUFFIX);
+        at_path(dir_fd, name, backup, sizeof(backup));
+        r = recover_from(v, s, backup, path, confirm, userdata, error);
+        (void) unlinkat(dir_fd, name, 0);
+        return r;
 }

@@ -10,9 +10,12 @@
 #include <limits.h>
 #include <libcryptsetup.h>
 #include <linux/fs.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "crypt-util.h"
@@ -30,21 +33,46 @@ static int block_size_of(const char *path, uint64_t *ret) {
         return 0;
 }
 
-/* The filesystem's size from its primary superblock: ext4 blocks_count * block size, xfs dblocks *
- * blocksize. -EBADMSG when the superblock is not of type. */
-static int filesystem_size(const char *device, FilesystemType type, uint64_t *ret) {
+/* A mounted xfs keeps its superblock in its own buffers and log, so the device may read an older
+ * one than a grow it has done (seen: 304 MiB read back after xfs_growfs to 464 MiB, again at every
+ * re-check, each one growing it again). While it is mounted its size comes from the filesystem:
+ * statfs counts the data blocks less an internal log, whose size (fixed at mkfs) the superblock on
+ * the device does tell. 0 and *ret when the mount point holds this device's xfs, -ENOENT if not. */
+static int xfs_mounted_size(const VolumeConfig *v, int dev_fd, uint64_t log_bytes, uint64_t *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat dev, mnt;
+        struct statfs sfs;
+
+        if (!v->mountpoint || fstat(dev_fd, &dev) < 0 || !S_ISBLK(dev.st_mode))
+                return -ENOENT;
+        if (mount_point_open(v->mountpoint, false, &fd, NULL) < 0)
+                return -ENOENT;
+        if (fstat(fd, &mnt) < 0 || mnt.st_dev != dev.st_rdev || fstatfs(fd, &sfs) < 0 || sfs.f_type != XFS_SUPER_MAGIC)
+                return -ENOENT;
+        *ret = (uint64_t) sfs.f_blocks * (uint64_t) sfs.f_bsize + log_bytes;
+        return 0;
+}
+
+/* The filesystem's size: ext4 blocks_count * block size from its primary superblock; xfs dblocks *
+ * blocksize, from the filesystem itself while it is mounted on v's mount point, else from its
+ * primary superblock. -EBADMSG when the superblock is not of type. */
+static int filesystem_size(const VolumeConfig *v, const char *device, uint64_t *ret) {
         _cleanup_close_ int fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         uint8_t sb[1024];
-        uint32_t lo, hi = 0, log_block, incompat, bsize;
-        uint64_t blocks;
+        uint32_t lo, hi = 0, log_block, incompat, bsize, log_blocks;
+        uint64_t blocks, log_start;
 
         if (fd < 0)
                 return -errno;
-        if (type == FILESYSTEM_XFS) {
-                if (pread(fd, sb, 16, 0) != 16 || memcmp(sb, "XFSB", 4) != 0)
+        if (v->filesystem == FILESYSTEM_XFS) {
+                if (pread(fd, sb, 100, 0) != 100 || memcmp(sb, "XFSB", 4) != 0)
                         return -EBADMSG;
                 memcpy(&bsize, sb + 4, 4);
                 memcpy(&blocks, sb + 8, 8);
+                memcpy(&log_start, sb + 48, 8);
+                memcpy(&log_blocks, sb + 96, 4);
+                if (xfs_mounted_size(v, fd, log_start ? (uint64_t) be32toh(bsize) * be32toh(log_blocks) : 0, ret) == 0)
+                        return 0;
                 *ret = (uint64_t) be32toh(bsize) * be64toh(blocks);
                 return 0;
         }
@@ -116,7 +144,7 @@ int volume_grow_filesystem(const VolumeConfig *v, const char *mapper, NsError *e
         r = block_size_of(mapper, &size);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot read the size of %s: %s", mapper, strerror(-r));
-        r = filesystem_size(mapper, v->filesystem, &fs);
+        r = filesystem_size(v, mapper, &fs);
         if (r < 0) {
                 /* Nothing to judge by: never grow on a guess. */
                 log_debug("Volume %s: the size of the filesystem on %s is unknown (%s); not growing it.", v->name, mapper,
@@ -154,7 +182,7 @@ int volume_grow_pending(const VolumeConfig *v, NsError *error) {
                                     mapped >> 20, possible >> 20);
                 return 1;
         }
-        r = filesystem_size(mapper, v->filesystem, &fs);
+        r = filesystem_size(v, mapper, &fs);
         if (r < 0)
                 return 0;   /* not this module's to judge: check and provision say what is wrong */
         if (mapped >= fs + VOLUME_GROW_MIN_BYTES) {

@@ -211,6 +211,9 @@ static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, 
         r = set_pbkdf(cd, &v->luks, error);
         if (r < 0)
                 return r;
+        r = header_backup_format_layout(v, cd, error);
+        if (r < 0)
+                return r;
 
         log_info("Volume %s: formatting %s as LUKS2 %s (%s, %u-bit key, %u-byte sectors).", v->name, pin->path, uuid,
                  v->luks.cipher, v->luks.key_size_bits, v->luks.sector_size);
@@ -674,11 +677,23 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
 }
 
 /* A header backup that cannot be made is reported, not fatal: the volume works without it. */
-static void backup_header(const VolumeConfig *v, const char *path, const char *display) {
+static void backup_report(int r, NsError *e) {
+        if (r < 0)
+                log_warning("%s (the volume stays in use, without a current header backup).", ns_error_message(e, r));
+}
+
+/* Of the pinned device, before it is mapped: the header just judged and loaded through the pin. */
+static void backup_header_pinned(const VolumeConfig *v, SecretSource *s, const DevicePin *pin, struct crypt_device *cd) {
         NsError e = {};
 
-        if (header_backup_sync(v, path, display, &e) < 0)
-                log_warning("%s (the volume stays in use, without a current header backup).", e.message);
+        backup_report(header_backup_sync(v, s, pin->fd, pin->path, crypt_get_uuid(cd), &e), &e);
+}
+
+/* Of the disk the active mapping sits on, never of what the configured path names now. */
+static void backup_header_mapping(const VolumeConfig *v, SecretSource *s, const char *mapper) {
+        NsError e = {};
+
+        backup_report(header_backup_sync_mapping(v, s, mapper, &e), &e);
 }
 
 /* Opens (or formats then opens) the LUKS device; *ret_changed when anything was done. */
@@ -737,7 +752,7 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 r = complete_record(v, s, cd, &rec, error);
         if (r < 0)
                 return r;
-        backup_header(v, pin->fd_path, pin->path);
+        backup_header_pinned(v, s, pin, cd);
 
         /* device-mapper claims the device for the mapping: the pin has done its work. */
         crypt_free(TAKE_PTR(cd));
@@ -993,7 +1008,7 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         if (r < 0)
                 return r;
         /* After the last header change of this pass (the mkfs-pending token cleared, a rotation). */
-        backup_header(v, device, device);
+        backup_header_mapping(v, s, mapper);
 
         /* The proof that counts: the path the datastore will use is on the dm-crypt device. */
         r = mounted_from(v, mapper, error);

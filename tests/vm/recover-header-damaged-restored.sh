@@ -5,7 +5,8 @@
 # shows the plan and writes nothing without --yes; with --yes it restores the backup nodeseal kept,
 # and the volume opens again with its data. A backup of another volume's disk put in its place is
 # refused, and so is the right backup aimed at another disk (its data does not decrypt to the
-# volume's filesystem); neither disk is written.
+# volume's filesystem); neither disk is written. A volume whose backup is in a Secret (the
+# directory source) is restored from there the same way and its data reads back.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -14,7 +15,8 @@ if ! in_guest; then
 	scratch_dir
 	make_disk "$SCRATCH/data.img" 64
 	make_disk "$SCRATCH/other.img" 64
-	vm_nodeseal_self --disk "$SCRATCH/data.img" --disk "$SCRATCH/other.img"
+	make_disk "$SCRATCH/sec.img" 64
+	vm_nodeseal_self --disk "$SCRATCH/data.img" --disk "$SCRATCH/other.img" --disk "$SCRATCH/sec.img"
 	exit 0
 fi
 
@@ -80,5 +82,35 @@ ns_key_file data > /dev/null
 ns_config "{ \"name\": \"data\", \"device\": \"/dev/vda\", \"mountpoint\": \"$SCRATCH/data\", \"header_backup\": \"$headers\" }"
 ns_ok provision
 assert_eq "$sum" "$(sha256_of "$SCRATCH/data/payload")" "data after the header was restored"
+ns_ok close
+
+# The backup in a Secret: no file anywhere, restored from the Secret. The directory source here
+# is local to the guest: replacing a Secret swaps two directories (renameat2 RENAME_EXCHANGE),
+# which the 9p share of SCRATCH refuses.
+secrets=/var/lib/nodeseal-test/secrets stored=/var/lib/nodeseal-test/secrets/hdr-sec-vm-node/sec.luks-header
+mkdir -p "$secrets/nodeseal-keys-vm-node"
+chmod 0700 "$secrets" "$secrets/nodeseal-keys-vm-node"
+head -c 64 /dev/urandom > "$secrets/nodeseal-keys-vm-node/sec"
+cat > "$NS_CONFIG" <<-JSON
+{ "node_name": "vm-node", "runtime_directory": "/run/nodeseal-test", "secrets": { "directory": "$secrets" },
+  "volumes": [ { "name": "sec", "device": "/dev/vdc", "mountpoint": "$SCRATCH/sec",
+                 "header_backup": { "secret": "hdr-sec-{node}" } } ] }
+JSON
+ns_ok provision
+assert_contains "$out" "backed up to Secret hdr-sec-vm-node, key sec.luks-header"
+[[ $out != *"without a current header backup"* ]] || fail "a header backup failed: $out"
+cmp -s <(head -c 1015808 /dev/vdc) "$stored" || fail "the Secret does not hold the current header of /dev/vdc"
+head -c 4M /dev/urandom > "$SCRATCH/sec/payload"
+sec_sum=$(sha256_of "$SCRATCH/sec/payload")
+ns_ok close
+dd if=/dev/zero of=/dev/vdc bs=64K count=1 conv=notrunc,fsync status=none
+cryptsetup isLuks /dev/vdc && fail "the header of /dev/vdc survived"
+ns_ok recover --yes sec
+assert_contains "$out" "Restore the LUKS2 header backup Secret hdr-sec-vm-node (key sec.luks-header)"
+assert_contains "$out" "header restored onto /dev/vdc"
+cmp -s <(head -c 1015808 /dev/vdc) "$stored" || fail "the restored header is not the one in the Secret"
+ns_ok provision
+[[ $out != *"without a current header backup"* ]] || fail "a header backup failed: $out"
+assert_eq "$sec_sum" "$(sha256_of "$SCRATCH/sec/payload")" "data after the header was restored from the Secret"
 ns_ok close
 log "ok"
