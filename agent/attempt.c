@@ -77,6 +77,14 @@ static int items_to_json(cJSON *root, const char *name, const ItemReport *items,
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(items[i].state)) ||
                     !add_u64(o, "not_after", items[i].not_after) || !add_u64(o, "renew_at", items[i].renew_at))
                         return -ENOMEM;
+                if (items[i].reencrypt.state != REENCRYPT_STATE_NONE) {
+                        cJSON *re = NULL;
+
+                        if (reencrypt_status_to_json(&items[i].reencrypt, &re) < 0)
+                                return -ENOMEM;
+                        if (!cJSON_AddItemToObject(o, "reencrypt", re))
+                                return cJSON_Delete(re), -ENOMEM;
+                }
         }
         return 0;
 }
@@ -143,6 +151,7 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
             !cJSON_AddStringToObject(root, "error", strempty(r->error)) ||
             !cJSON_AddBoolToObject(root, "changed", r->changed) ||
             !cJSON_AddBoolToObject(root, "provision_wanted", r->provision_wanted) ||
+            !cJSON_AddBoolToObject(root, "reencrypt_unfinished", r->reencrypt_unfinished) ||
             (r->ca_pem && !cJSON_AddStringToObject(root, "ca_pem", r->ca_pem)) ||
             !add_u64(root, "ca_not_after", r->ca_not_after) || !add_u64(root, "ca_issue_limit", r->ca_issue_limit))
                 return -ENOMEM;
@@ -198,6 +207,10 @@ static int items_from_json(const cJSON *root, const char *name, ItemReport **ret
                         return items_free(items, n), -ENOMEM;
                 it->not_after = json_u64(o, "not_after");
                 it->renew_at = json_u64(o, "renew_at");
+                /* Optional; one that is not a re-encryption status counts as none. */
+                if (reencrypt_status_from_json(cJSON_GetObjectItemCaseSensitive(o, "reencrypt"), &it->reencrypt) < 0 ||
+                    it->reencrypt.state == REENCRYPT_STATE_NONE)
+                        it->reencrypt = (ReencryptStatus) {};
                 n++;
         }
         *ret = items;
@@ -242,6 +255,7 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
         r.code = (int) code->valuedouble;
         r.changed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "changed"));
         r.provision_wanted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "provision_wanted"));
+        r.reencrypt_unfinished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "reencrypt_unfinished"));
         r.ca_not_after = json_u64(root, "ca_not_after");
         r.ca_issue_limit = json_u64(root, "ca_issue_limit");
         if ((json_str(root, "error") && !(r.error = strdup(json_str(root, "error")))) ||
@@ -264,6 +278,24 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
                 return k;
         }
         *ret = r;
+        return 0;
+}
+
+int attempt_progress_from_json(const char *line, size_t size, char **ret_volume, ReencryptStatus *ret, NsError *error) {
+        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_ParseWithLength(line, size);
+        const char *volume = json_str(root, "volume");
+        ReencryptStatus st;
+        char *name;
+
+        if (!cJSON_IsObject(root) || isempty(volume))
+                return ns_error_set(error, -EBADMSG, "not a JSON object with a \"volume\"");
+        if (reencrypt_status_from_json(cJSON_GetObjectItemCaseSensitive(root, "reencrypt"), &st) < 0)
+                return ns_error_set(error, -EBADMSG, "no \"reencrypt\" object with a known state");
+        name = strdup(volume);
+        if (!name)
+                return -ENOMEM;
+        *ret_volume = name;
+        *ret = st;
         return 0;
 }
 
@@ -340,6 +372,13 @@ static int check_volumes(const Config *c, ItemReport *items, bool *ret_provision
                 /* In place and usable, but grown underneath: the daemon provisions to follow it. */
                 if (r >= 0 && volume_grow_pending(v, &e) > 0) {
                         log_info("Volume %s: %s.", v->name, e.message);
+                        *ret_provision_wanted = true;
+                }
+                /* A re-encryption under way that no process runs (the last one was killed, with
+                 * the volume open or not): a provision resumes it. */
+                if (r >= 0 && volume_reencrypt_probe(v, &items[i].reencrypt) > 0 &&
+                    items[i].reencrypt.state == REENCRYPT_STATE_PAUSED) {
+                        log_info("Volume %s: a re-encryption is under way and not running; resuming it.", v->name);
                         *ret_provision_wanted = true;
                 }
         }
@@ -481,6 +520,8 @@ int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret) {
                 r = provision_pass(c, kind, &report, &error);
         report.changed = r > 0;
         k = check_items(c, &report, &state_error);
+        /* Stopped at its time budget: the next attempt goes on with it at once. */
+        report.reencrypt_unfinished = volume_reencrypt_unfinished();
         if (k != -ENOMEM)
                 k = kube_counts_merge(&report.api_requests, kube_counts_process()) < 0 ? -ENOMEM : k;
         if (k == -ENOMEM || r == -ENOMEM) {

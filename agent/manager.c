@@ -111,6 +111,14 @@ int manager_describe(Manager *m, char **ret) {
                     !cJSON_AddStringToObject(o, "mountpoint", v->config->mountpoint) ||
                     !cJSON_AddStringToObject(o, "device", v->config->device))
                         return -ENOMEM;
+                if (v->reencrypt.state != REENCRYPT_STATE_NONE) {
+                        cJSON *re = NULL;
+
+                        if (reencrypt_status_to_json(&v->reencrypt, &re) < 0)
+                                return -ENOMEM;
+                        if (!cJSON_AddItemToObject(o, "reencrypt", re))
+                                return cJSON_Delete(re), -ENOMEM;
+                }
         }
 
         certs = cJSON_AddArrayToObject(root, "certificates");
@@ -293,6 +301,57 @@ static void apply_certificate(Manager *m, CertificateStatus *cs, const ItemRepor
         }
 }
 
+static VolumeStatus *volume_status_find(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_volumes; i++)
+                if (streq(m->volumes[i].config->name, name))
+                        return m->volumes + i;
+        return NULL;
+}
+
+static void set_reencrypt(Manager *m, VolumeStatus *vs, const ReencryptStatus *st) {
+        if (memcmp(&vs->reencrypt, st, sizeof(*st)) != 0)
+                bus_mark_changed(m, BUS_PROPERTY_REENCRYPTION);
+        vs->reencrypt = *st;
+}
+
+/* What an attempt's report says of a re-encryption, over what the progress lines said: a state
+ * from the header (a check) comes without the numbers, which the last lines had. */
+static void apply_reencrypt(Manager *m, VolumeStatus *vs, const ReencryptStatus *seen) {
+        ReencryptStatus st = *seen;
+
+        if (seen->state == REENCRYPT_STATE_NONE)
+                return;
+        if (vs->reencrypt.state != REENCRYPT_STATE_NONE && (!st.started_at || st.started_at == vs->reencrypt.started_at)) {
+                st.started_at = vs->reencrypt.started_at;
+                st.done = st.done ?: vs->reencrypt.done;
+                st.total = st.total ?: vs->reencrypt.total;
+                st.rate = st.rate ?: vs->reencrypt.rate;
+                st.limit = st.limit ?: vs->reencrypt.limit;
+        }
+        if (st.state == REENCRYPT_STATE_DONE && st.total)
+                st.done = st.total;
+        set_reencrypt(m, vs, &st);
+}
+
+void manager_worker_progress(Manager *m, const char *line, size_t size) {
+        _cleanup_free_ char *volume = NULL;
+        ReencryptStatus st;
+        VolumeStatus *vs;
+        NsError e = {};
+        int r;
+
+        r = attempt_progress_from_json(line, size, &volume, &st, &e);
+        if (r < 0) {
+                log_debug("A progress line of the worker was not understood: %s", ns_error_message(&e, r));
+                return;
+        }
+        vs = volume_status_find(m, volume);
+        if (!vs || !m->attempt_running)
+                return;
+        set_reencrypt(m, vs, &st);
+        manager_publish(m, m->status_text);
+}
+
 static void apply_report(Manager *m, const AttemptReport *report) {
         /* By name: a reload may have changed the config while the worker ran. */
         for (size_t i = 0; i < m->n_volumes; i++) {
@@ -302,6 +361,8 @@ static void apply_report(Manager *m, const AttemptReport *report) {
                         m->volumes[i].state = it->state;
                         bus_mark_changed(m, BUS_PROPERTY_VOLUMES);
                 }
+                if (it)
+                        apply_reencrypt(m, m->volumes + i, &it->reencrypt);
         }
         for (size_t i = 0; i < m->n_certificates; i++) {
                 const ItemReport *it = attempt_report_find(report->certificates, report->n_certificates,
@@ -414,8 +475,12 @@ static void on_worker_done(Worker *w, AttemptReport *report, const NsError *erro
         manager_attempt_done(userdata, report, error);
 }
 
+static void on_worker_progress(Worker *w, const char *line, size_t size, void *userdata) {
+        manager_worker_progress(userdata, line, size);
+}
+
 static int process_worker_start(Manager *m, AttemptKind kind) {
-        return worker_start(m->event, m->config, kind, on_worker_done, m, &m->worker);
+        return worker_start(m->event, m->config, kind, on_worker_done, on_worker_progress, m, &m->worker);
 }
 
 static void process_worker_stop(Manager *m) {
@@ -603,6 +668,16 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
                 finish_stop(m);
                 return;
         }
+        /* No worker runs now: a re-encryption it left running (killed at the deadline, or gone
+         * before its last line) is paused until the next provision resumes it. */
+        for (size_t i = 0; i < m->n_volumes; i++)
+                if (m->volumes[i].reencrypt.state == REENCRYPT_STATE_RUNNING) {
+                        ReencryptStatus st = m->volumes[i].reencrypt;
+
+                        st.state = REENCRYPT_STATE_PAUSED;
+                        st.rate = 0;
+                        set_reencrypt(m, m->volumes + i, &st);
+                }
         if (report)
                 apply_report(m, report);
         reload_changed_certificates(m);
@@ -623,8 +698,15 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
                 m->follow_up = true;
         } else if (kind == ATTEMPT_CHECK)
                 manager_publish(m, m->status_text);
-        else
+        else {
                 attempt_succeeded(m);
+                /* A re-encryption longer than an attempt: the next one goes on with it at once. */
+                if (report && report->reencrypt_unfinished) {
+                        log_info("A re-encryption goes on in the next attempt.");
+                        m->follow_up_kind = m->follow_up ? MAX(m->follow_up_kind, ATTEMPT_PROVISION) : ATTEMPT_PROVISION;
+                        m->follow_up = true;
+                }
+        }
         notify_reloaded(m);
         reply_waiters(m, false, r, r < 0 ? outcome.message : NULL);
         start_follow_up(m);
