@@ -56,13 +56,6 @@ const ItemReport *attempt_report_find(const ItemReport *items, size_t n, const c
 
 /* ---- JSON ---- */
 
-/* Integers as integers: cJSON would print a µs timestamp as 1.8e+15. */
-static bool add_u64(cJSON *o, const char *name, uint64_t v) {
-        char buf[32];
-        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
-        return cJSON_AddRawToObject(o, name, buf) != NULL;
-}
-
 static int items_to_json(cJSON *root, const char *name, const ItemReport *items, size_t n) {
         cJSON *a = cJSON_AddArrayToObject(root, name);
 
@@ -75,7 +68,7 @@ static int items_to_json(cJSON *root, const char *name, const ItemReport *items,
                         return cJSON_Delete(o), -ENOMEM;
                 if (!cJSON_AddStringToObject(o, "name", items[i].name) ||
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(items[i].state)) ||
-                    !add_u64(o, "not_after", items[i].not_after) || !add_u64(o, "renew_at", items[i].renew_at))
+                    !json_add_u64(o, "not_after", items[i].not_after) || !json_add_u64(o, "renew_at", items[i].renew_at))
                         return -ENOMEM;
                 if (items[i].reencrypt.state != REENCRYPT_STATE_NONE) {
                         cJSON *re = NULL;
@@ -153,7 +146,7 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
             !cJSON_AddBoolToObject(root, "provision_wanted", r->provision_wanted) ||
             !cJSON_AddBoolToObject(root, "reencrypt_unfinished", r->reencrypt_unfinished) ||
             (r->ca_pem && !cJSON_AddStringToObject(root, "ca_pem", r->ca_pem)) ||
-            !add_u64(root, "ca_not_after", r->ca_not_after) || !add_u64(root, "ca_issue_limit", r->ca_issue_limit))
+            !json_add_u64(root, "ca_not_after", r->ca_not_after) || !json_add_u64(root, "ca_issue_limit", r->ca_issue_limit))
                 return -ENOMEM;
         if (items_to_json(root, "volumes", r->volumes, r->n_volumes) < 0 ||
             items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0 ||
@@ -171,12 +164,6 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
                 return -ENOMEM;
         *ret = text;
         return 0;
-}
-
-static uint64_t json_u64(const cJSON *o, const char *name) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-        /* Below 2^64 before the cast (undefined beyond): a report is ours, but checked all the same. */
-        return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 18446744073709551616.0 ? (uint64_t) v->valuedouble : 0;
 }
 
 static const char *json_str(const cJSON *o, const char *name) {
@@ -205,8 +192,8 @@ static int items_from_json(const cJSON *root, const char *name, ItemReport **ret
                 }
                 if (!(it->name = strdup(s)))
                         return items_free(items, n), -ENOMEM;
-                it->not_after = json_u64(o, "not_after");
-                it->renew_at = json_u64(o, "renew_at");
+                it->not_after = json_get_u64(o, "not_after");
+                it->renew_at = json_get_u64(o, "renew_at");
                 /* Optional; one that is not a re-encryption status counts as none. */
                 if (reencrypt_status_from_json(cJSON_GetObjectItemCaseSensitive(o, "reencrypt"), &it->reencrypt) < 0 ||
                     it->reencrypt.state == REENCRYPT_STATE_NONE)
@@ -256,8 +243,8 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
         r.changed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "changed"));
         r.provision_wanted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "provision_wanted"));
         r.reencrypt_unfinished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "reencrypt_unfinished"));
-        r.ca_not_after = json_u64(root, "ca_not_after");
-        r.ca_issue_limit = json_u64(root, "ca_issue_limit");
+        r.ca_not_after = json_get_u64(root, "ca_not_after");
+        r.ca_issue_limit = json_get_u64(root, "ca_issue_limit");
         if ((json_str(root, "error") && !(r.error = strdup(json_str(root, "error")))) ||
             (json_str(root, "ca_pem") && !(r.ca_pem = strdup(json_str(root, "ca_pem")))))
                 k = -ENOMEM;
@@ -485,7 +472,7 @@ static void post_hooks_failing(const Config *c, const KubeEventTarget *t) {
         status = cJSON_Parse(text);
         cJSON_ArrayForEach(cert, cJSON_GetObjectItemCaseSensitive(status, "certificates")) {
                 const char *name = json_str(cert, "name");
-                uint64_t n = json_u64(cert, "hook_failures_in_row");
+                uint64_t n = json_get_u64(cert, "hook_failures_in_row");
                 _cleanup_free_ char *msg = NULL;
 
                 if (!name || n < ATTEMPT_HOOK_FAILURES_EVENT)

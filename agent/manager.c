@@ -59,21 +59,14 @@ static int free_and_strdup(char **p, const char *s) {
 
 /* ---- status: the bus properties, the status file, sd_notify ---- */
 
-/* Integers as integers: cJSON would print a µs timestamp as 1.8e+15. */
-static bool add_u64(cJSON *o, const char *name, uint64_t v) {
-        char buf[32];
-        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
-        return cJSON_AddRawToObject(o, name, buf) != NULL;
-}
-
 /* "reload": what the last change needed of the datastore and whether it is confirmed. */
 static bool describe_reload(cJSON *o, const Reload *r) {
         cJSON *x = cJSON_AddObjectToObject(o, "reload");
 
         return x && cJSON_AddStringToObject(x, "state", reload_state_to_string(reload_state(r))) &&
                cJSON_AddStringToObject(x, "message", strempty(reload_message(r))) &&
-               add_u64(x, "failures", reload_failures(r)) &&
-               add_u64(x, "served_not_after", reload_served_not_after(r));
+               json_add_u64(x, "failures", reload_failures(r)) &&
+               json_add_u64(x, "served_not_after", reload_served_not_after(r));
 }
 
 int manager_describe(Manager *m, char **ret) {
@@ -89,10 +82,10 @@ int manager_describe(Manager *m, char **ret) {
             !cJSON_AddStringToObject(root, "status", strempty(m->status_text)) ||
             !cJSON_AddStringToObject(root, "last_error", strempty(m->last_error)) ||
             !cJSON_AddStringToObject(root, "node", m->config->node_name) ||
-            !add_u64(root, "pid", (uint64_t) getpid()) ||
-            !add_u64(root, "attempt", m->attempt) ||
-            !add_u64(root, "ca_not_after", m->ca_not_after) ||
-            !add_u64(root, "hooks_run", m->hooks_run) ||
+            !json_add_u64(root, "pid", (uint64_t) getpid()) ||
+            !json_add_u64(root, "attempt", m->attempt) ||
+            !json_add_u64(root, "ca_not_after", m->ca_not_after) ||
+            !json_add_u64(root, "hooks_run", m->hooks_run) ||
             !cJSON_AddBoolToObject(root, "attempt_running", m->attempt_running) ||
             manager_rotation_describe(m, root) < 0)
                 return -ENOMEM;
@@ -133,10 +126,10 @@ int manager_describe(Manager *m, char **ret) {
                 if (!cJSON_AddStringToObject(o, "name", cs->config->name) ||
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(cs->state)) ||
                     !cJSON_AddStringToObject(o, "directory", cs->config->directory) ||
-                    !add_u64(o, "not_after", cs->not_after) ||
-                    !add_u64(o, "renew_at", cs->renew_at) ||
+                    !json_add_u64(o, "not_after", cs->not_after) ||
+                    !json_add_u64(o, "renew_at", cs->renew_at) ||
                     (cs->reload && !describe_reload(o, cs->reload)) ||
-                    !add_u64(o, "hook_failures_in_row", cs->hook_failures_in_row))
+                    !json_add_u64(o, "hook_failures_in_row", cs->hook_failures_in_row))
                         return -ENOMEM;
         }
 

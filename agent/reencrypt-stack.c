@@ -2,27 +2,34 @@
 /* The device stack of an online re-encryption left behind by a killed process, put back in order.
  *
  * While libcryptsetup re-encrypts an active LUKS2 mapping NAME online, NAME is a dm-linear mapping
- * onto NAME-overlay, whose table routes the hotzone through NAME-hotzone-forward. A clean stop
- * tears that down (NAME gets the header's table again); a SIGKILL or a crash of the process leaves
- * it in place, working but not what crypt_reencrypt_init_by_passphrase() expects of an active
- * device ("Mismatching parameters"): the re-encryption could then resume only after closing the
- * volume. libcryptsetup has no public call that reloads a mapping in the middle of a
- * re-encryption, so this does it from public parts: the header's own table comes from a second,
- * temporary activation of the device (libcryptsetup builds it, keys included), is loaded into
- * NAME (suspended without a flush for the swap, as libcryptsetup's own teardown does), and the
- * helpers and the temporary mapping are removed. Each step may be interrupted: the next run finds
- * helpers or the temporary mapping again and does it again. Key material passes through this
- * process's memory only (ioctl buffers wiped: dm_task_secure_data). */
+ * onto NAME-overlay, whose table routes the current hotzone through NAME-hotzone-forward (a linear
+ * mapping of the data area). A clean stop tears that down (NAME gets the header's table again); a
+ * SIGKILL or a crash leaves it in place, working, but not what crypt_reencrypt_init_by_passphrase()
+ * accepts of an active device ("Mismatching parameters"): the re-encryption could resume only
+ * after closing the volume. libcryptsetup has no public call that reloads a mapping in the middle
+ * of a re-encryption, nor will it activate a second one (it wants the device exclusively), so
+ * this builds the header's table from the overlay's: between two hotzones the overlay maps the
+ * last hotzone (re-encrypted, committed) through the helper, under the new key; pointed at the
+ * data device again and merged with its neighbour under the same key, that is the header's
+ * segment layout. The keyring references in it become the volume keys themselves (from the key
+ * slots, with the key from the Secret), since the keys a killed process put in its keyring are
+ * gone. NAME gets that table (suspended without a flush for the swap, as libcryptsetup's own
+ * teardown does), then the helpers are removed. Each step may be interrupted: the next run finds
+ * the helpers again and does it again. Keys pass through this process's memory only (wiped; the
+ * ioctl buffers too: dm_task_secure_data). */
 #include <libcryptsetup.h>
 #include <libdevmapper.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "json-util.h"
 
 #include "log.h"
 #include "reencrypt-stack.h"
 
 static const char * const helper_suffixes[] = { "-overlay", "-hotzone-forward", "-hotzone-backward" };
-#define RESUME_SUFFIX "-nsresume"
 /* A dm UUID is at most 128 bytes (DM_UUID_LEN in linux/dm-ioctl.h). */
 #define DM_UUID_SIZE 129
 
@@ -85,33 +92,6 @@ static int dm_remove(const char *name) {
         return 0;
 }
 
-/* The live table of from, loaded into to (not yet live there): keys are copied, buffers wiped. */
-static int dm_copy_table(const char *from, const char *to) {
-        _cleanup_(dm_task_destroyp) struct dm_task *get = dm_task_create(DM_DEVICE_TABLE);
-        _cleanup_(dm_task_destroyp) struct dm_task *load = dm_task_create(DM_DEVICE_RELOAD);
-        uint64_t start, length;
-        char *type, *params;
-        void *next = NULL;
-        int n = 0;
-
-        if (!get || !load || !dm_task_secure_data(get) || !dm_task_secure_data(load) || !dm_task_set_name(get, from) ||
-            !dm_task_set_name(load, to))
-                return -ENOMEM;
-        if (!dm_task_run(get))
-                return -EIO;
-        do {
-                next = dm_get_next_target(get, next, &start, &length, &type, &params);
-                if (!type)
-                        break;
-                if (!dm_task_add_target(load, start, length, type, params))
-                        return -ENOMEM;
-                n++;
-        } while (next);
-        if (n == 0)
-                return -ENODATA;
-        return dm_task_run(load) ? 0 : -EIO;
-}
-
 /* Makes the table loaded into name live: suspended without a flush (I/O in flight is held, not
  * failed) and resumed, as libcryptsetup swaps tables under a mounted filesystem. */
 static int dm_swap(const char *name) {
@@ -132,22 +112,271 @@ static int dm_swap(const char *name) {
         return 0;
 }
 
+/* One target of a table, its crypt parameters split out ("cipher key iv device offset [options]"). */
+typedef struct Target {
+        uint64_t start, length;
+        char type[32];
+        char *cipher, *key, *device, *options;   /* crypt only; options may be "" */
+        uint64_t iv, offset;
+        char *params;                            /* the rest, for other types */
+} Target;
+
+static void target_done(Target *t) {
+        if (t->key)
+                explicit_bzero(t->key, strlen(t->key));
+        free(t->cipher);
+        free(t->key);
+        free(t->device);
+        free(t->options);
+        free(t->params);
+        *t = (Target) {};
+}
+
+static int target_parse(uint64_t start, uint64_t length, const char *type, const char *params, Target *ret) {
+        char cipher[128], device[64];
+        int n = 0;
+        Target t = { .start = start, .length = length };
+
+        (void) snprintf(t.type, sizeof(t.type), "%s", type);
+        if (!streq(type, "crypt")) {
+                t.params = strdup(params);
+                if (!t.params)
+                        return -ENOMEM;
+                *ret = t;
+                return 0;
+        }
+        /* The key is not copied through a fixed buffer on the stack: its length is taken as is. */
+        if (sscanf(params, "%127s %*s %" SCNu64 " %63s %" SCNu64 "%n", cipher, &t.iv, device, &t.offset, &n) != 4)
+                return -EBADMSG;
+        const char *k = strchr(params, ' ');
+        size_t klen = k ? strcspn(k + 1, " ") : 0;
+        if (!k || klen == 0)
+                return -EBADMSG;
+        t.cipher = strdup(cipher);
+        t.key = strndup(k + 1, klen);
+        t.device = strdup(device);
+        t.options = strdup(params[n] == ' ' ? params + n + 1 : params + n);
+        if (!t.cipher || !t.key || !t.device || !t.options) {
+                target_done(&t);
+                return -ENOMEM;
+        }
+        *ret = t;
+        return 0;
+}
+
+/* A table, parsed; secure: the kernel's buffer is wiped. */
+static int dm_read_table(const char *name, Target **ret, size_t *ret_n) {
+        _cleanup_(dm_task_destroyp) struct dm_task *dmt = dm_task_create(DM_DEVICE_TABLE);
+        Target *t = NULL;
+        size_t n = 0;
+        void *next = NULL;
+        uint64_t start, length;
+        char *type, *params;
+        int r = 0;
+
+        if (!dmt || !dm_task_secure_data(dmt) || !dm_task_set_name(dmt, name))
+                return -ENOMEM;
+        if (!dm_task_run(dmt))
+                return -EIO;
+        do {
+                Target *grown;
+
+                next = dm_get_next_target(dmt, next, &start, &length, &type, &params);
+                if (!type)
+                        break;
+                grown = reallocarray(t, n + 1, sizeof(*t));
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                t = grown;
+                r = target_parse(start, length, type, params ?: "", t + n);
+                if (r < 0)
+                        break;
+                n++;
+        } while (next);
+        if (r >= 0 && n == 0)
+                r = -ENODATA;
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        target_done(t + i);
+                free(t);
+                return r;
+        }
+        *ret = t;
+        *ret_n = n;
+        return 0;
+}
+
+static void targets_free(Target *t, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                target_done(t + i);
+        free(t);
+}
+
+/* The volume key of each digest ("cryptsetup:<uuid>-d<N>" in a keyring reference), as hex, from a
+ * key slot of that digest that the key from the Secret opens. */
+static int digest_key_hex(struct crypt_device *cd, unsigned digest, const SecretValue *key, char **ret) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        const cJSON *slots, *slot;
+        const char *json = NULL;
+        char id[16];
+
+        if (crypt_dump_json(cd, &json, 0) < 0 || !(root = cJSON_Parse(json)))
+                return -EIO;
+        (void) snprintf(id, sizeof(id), "%u", digest);
+        slots = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "digests"), id), "keyslots");
+        cJSON_ArrayForEach(slot, slots) {
+                char vk[256], *hex;
+                size_t size = sizeof(vk);
+                int k = cJSON_IsString(slot) ? atoi(slot->valuestring) : -1;
+
+                if (k < 0 || crypt_volume_key_get(cd, k, vk, &size, (const char *) key->data, key->size) < 0)
+                        continue;
+                hex = malloc(size * 2 + 1);
+                if (!hex) {
+                        explicit_bzero(vk, sizeof(vk));
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < size; i++)
+                        (void) snprintf(hex + 2 * i, 3, "%02x", (unsigned char) vk[i]);
+                explicit_bzero(vk, sizeof(vk));
+                *ret = hex;
+                return 0;
+        }
+        return -ENOKEY;
+}
+
+/* A keyring reference of this device's volume key becomes the key: the keyring that held it was the
+ * killed process's. */
+static int resolve_key(struct crypt_device *cd, const char *uuid, Target *t, const SecretValue *key) {
+        char prefix[128];
+        const char *p;
+        char *hex = NULL;
+        int r;
+
+        if (t->key[0] != ':')
+                return 0;
+        (void) snprintf(prefix, sizeof(prefix), "logon:cryptsetup:%s-d", uuid);
+        p = strchr(t->key + 1, ':');
+        if (!p || !strneq(p + 1, prefix, strlen(prefix)))
+                return -EBADMSG;
+        r = digest_key_hex(cd, (unsigned) atoi(p + 1 + strlen(prefix)), key, &hex);
+        if (r < 0)
+                return r;
+        explicit_bzero(t->key, strlen(t->key));
+        free(t->key);
+        t->key = hex;
+        return 0;
+}
+
+/* The header's table from the overlay's: the hotzone through the data device again, merged with
+ * the segment before it when it continues it under the same key and options. */
+static int header_table(struct crypt_device *cd, const char *uuid, const char *name, const SecretValue *key,
+                        Target **ret, size_t *ret_n, NsError *error) {
+        Target *t = NULL;
+        size_t n = 0, out = 0;
+        char overlay[256];
+        int r;
+
+        (void) snprintf(overlay, sizeof(overlay), "%s-overlay", name);
+        r = dm_read_table(overlay, &t, &n);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot read its table: %s", overlay, strerror(-r));
+        for (size_t i = 0; i < n; i++) {
+                Target *hz = NULL;
+                size_t hz_n = 0;
+                struct dm_info info;
+                char dev[32], hz_name[256];
+
+                if (!streq(t[i].type, "crypt")) {
+                        targets_free(t, n);
+                        return ns_error_set(error, -EBADMSG, "%s: a %s target in its table, not a re-encryption's", overlay, t[i].type);
+                }
+                for (size_t h = 1; h < ELEMENTSOF(helper_suffixes); h++) {
+                        (void) snprintf(hz_name, sizeof(hz_name), "%s%s", name, helper_suffixes[h]);
+                        if (dm_info_of(hz_name, &info, NULL, 0) < 0)
+                                continue;
+                        (void) snprintf(dev, sizeof(dev), "%u:%u", info.major, info.minor);
+                        if (!streq(t[i].device, dev) || dm_read_table(hz_name, &hz, &hz_n) < 0)
+                                continue;
+                        /* The hotzone helper: one linear target over the data device. */
+                        uint64_t off = 0;
+                        char under[64];
+                        if (hz_n == 1 && streq(hz[0].type, "linear") &&
+                            sscanf(hz[0].params, "%63s %" SCNu64, under, &off) == 2) {
+                                char *d = strdup(under);
+                                if (d) {
+                                        free(t[i].device);
+                                        t[i].device = d;
+                                        t[i].offset += off;
+                                }
+                        }
+                        targets_free(hz, hz_n);
+                }
+                r = resolve_key(cd, uuid, t + i, key);
+                if (r < 0) {
+                        targets_free(t, n);
+                        return ns_error_set(error, r, "%s: the volume key of a segment of its table cannot be read: %s", overlay,
+                                            strerror(-r));
+                }
+                if (out > 0) {
+                        Target *p = t + out - 1;
+                        if (streq(p->cipher, t[i].cipher) && streq(p->key, t[i].key) && streq(p->device, t[i].device) &&
+                            streq(p->options, t[i].options) && p->start + p->length == t[i].start &&
+                            p->iv + p->length == t[i].iv && p->offset + p->length == t[i].offset) {
+                                p->length += t[i].length;
+                                target_done(t + i);
+                                continue;
+                        }
+                }
+                if (out != i) {
+                        t[out] = t[i];
+                        t[i] = (Target) {};
+                }
+                out++;
+        }
+        for (size_t i = out; i < n; i++)
+                target_done(t + i);
+        *ret = t;
+        *ret_n = out;
+        return 0;
+}
+
+/* Loads the targets into name (inactive until the swap); the parameter strings are wiped. */
+static int dm_load(const char *name, const Target *t, size_t n) {
+        _cleanup_(dm_task_destroyp) struct dm_task *load = dm_task_create(DM_DEVICE_RELOAD);
+        int r = 0;
+
+        if (!load || !dm_task_secure_data(load) || !dm_task_set_name(load, name))
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                char *params = NULL;
+                int k = asprintf(&params, "%s %s %" PRIu64 " %s %" PRIu64 "%s%s", t[i].cipher, t[i].key, t[i].iv,
+                                 t[i].device, t[i].offset, isempty(t[i].options) ? "" : " ", t[i].options);
+                if (k < 0)
+                        return -ENOMEM;
+                if (!dm_task_add_target(load, t[i].start, t[i].length, "crypt", params))
+                        r = -ENOMEM;
+                explicit_bzero(params, (size_t) k);
+                free(params);
+        }
+        if (r < 0)
+                return r;
+        return dm_task_run(load) ? 0 : -EIO;
+}
+
 int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error) {
         const char *uuid = crypt_get_uuid(cd);
-        char tmp[256], tmp_uuid[DM_UUID_SIZE];
-        struct dm_info info;
+        Target *t = NULL;
+        size_t n = 0;
         int helpers, r;
 
         if (!uuid)
                 return ns_error_set(error, -EINVAL, "%s: its LUKS2 header has no UUID", name);
         helpers = reencrypt_stack_helpers(name, uuid);
-        (void) snprintf(tmp, sizeof(tmp), "%s" RESUME_SUFFIX, name);
-        r = dm_info_of(tmp, &info, tmp_uuid, sizeof(tmp_uuid));
-        if (r < 0 && r != -ENODEV)
-                return ns_error_set(error, r, "%s: cannot look at device-mapper: %s", tmp, strerror(-r));
-        if (r >= 0 && !uuid_of_device(tmp_uuid, uuid))
-                return ns_error_set(error, -EEXIST, "%s exists and is not a mapping of %s's device; not touching it", tmp, name);
-        if (helpers == 0 && r == -ENODEV)
+        if (helpers == 0)
                 return 0;
         if (helpers & REENCRYPT_STACK_SUSPENDED)
                 return ns_error_set(error, -EBUSY,
@@ -155,38 +384,30 @@ int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const Sec
                                     "suspended (I/O to that part of the volume waits); the header's hotzone checksums keep the "
                                     "data safe, and it resumes after the volume is closed and opened again (a reboot)",
                                     name);
-        if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_CRASH)
+        if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_CLEAN)
                 return ns_error_set(error, -EUCLEAN,
                                     "%s: the header says a hotzone needs recovery while its mapping is active; it resumes after "
                                     "the volume is closed and opened again (a reboot)", name);
 
         log_info("%s: a re-encryption killed while running left its device stack in place; putting the header's table back "
                  "under the mounted filesystem.", name);
-        if (r == -ENODEV) {
-                /* The header's own table, built by libcryptsetup; keys in the table rather than
-                 * in a keyring of this process that would be gone when the table is copied. The
-                 * lock libcryptsetup takes here fails while another process re-encrypts. */
-                crypt_volume_key_keyring(cd, 0);
-                r = crypt_activate_by_passphrase(cd, tmp, CRYPT_ANY_SLOT, (const char *) key->data, key->size,
-                                                 CRYPT_ACTIVATE_SHARED | CRYPT_ACTIVATE_PRIVATE);
-                crypt_volume_key_keyring(cd, 1);
-                if (r == -EBUSY)
-                        return ns_error_set(error, r, "%s: another process is re-encrypting it right now", name);
-                if (r < 0)
-                        return ns_error_set(error, r, "%s: building the header's table failed: %s", name, strerror(-r));
-        }
-        r = dm_copy_table(tmp, name);
+        r = header_table(cd, uuid, name, key, &t, &n, error);
+        if (r < 0)
+                return r;
+        r = dm_load(name, t, n);
+        targets_free(t, n);
         if (r >= 0)
                 r = dm_swap(name);
         if (r < 0)
                 return ns_error_set(error, r, "%s: loading the header's table failed: %s", name, strerror(-r));
-        r = dm_remove(tmp);
+        r = 0;
         for (size_t i = 0; i < ELEMENTSOF(helper_suffixes); i++) {
                 char helper[256], helper_uuid[DM_UUID_SIZE];
+                struct dm_info info;
 
                 (void) snprintf(helper, sizeof(helper), "%s%s", name, helper_suffixes[i]);
                 if (dm_info_of(helper, &info, helper_uuid, sizeof(helper_uuid)) >= 0 && uuid_of_device(helper_uuid, uuid) &&
-                    dm_remove(helper) < 0 && r >= 0)
+                    dm_remove(helper) < 0)
                         r = -EBUSY;
         }
         if (r < 0)

@@ -16,8 +16,9 @@ enum {
  * that belong to that LUKS2 device count. */
 int reencrypt_stack_helpers(const char *name, const char *luks_uuid);
 
-/* Puts the header's table back into the active mapping NAME of cd's device and removes the helpers
- * (and the temporary mapping of an earlier interrupted run); key opens the device. 1 when it did,
- * 0 when there was nothing to do; -EBUSY when another process re-encrypts now or a helper is
- * suspended (only a close and reopen helps then: error says so). */
+/* Puts the header's table back into the active mapping NAME of cd's device (built from the
+ * overlay's table, the volume keys read from the key slots with key) and removes the helpers. 1
+ * when it did, 0 when there was nothing to do; -EBUSY when a helper is suspended (killed inside a
+ * hotzone) and -EUCLEAN when the header needs a hotzone recovery: only a close and reopen helps
+ * then, and error says so. */
 int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error);

@@ -113,28 +113,16 @@ static int unbound_slot(struct crypt_device *cd, const SecretValue *key) {
 
 /* ---- the status: JSON, a bar, and the worker's progress lines ---- */
 
-static bool add_u64(cJSON *o, const char *name, uint64_t v) {
-        char buf[32];
-        (void) snprintf(buf, sizeof(buf), "%" PRIu64, v);
-        return cJSON_AddRawToObject(o, name, buf) != NULL;
-}
-
 int reencrypt_status_to_json(const ReencryptStatus *st, cJSON **ret) {
         _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
 
         if (!o || !cJSON_AddStringToObject(o, "state", reencrypt_state_to_string(st->state)) ||
-            !cJSON_AddBoolToObject(o, "resumed", st->resumed) || !add_u64(o, "done_bytes", st->done) ||
-            !add_u64(o, "total_bytes", st->total) || !add_u64(o, "rate_bytes_per_sec", st->rate) ||
-            !add_u64(o, "limit_bytes_per_sec", st->limit) || !add_u64(o, "started_at", st->started_at))
+            !cJSON_AddBoolToObject(o, "resumed", st->resumed) || !json_add_u64(o, "done_bytes", st->done) ||
+            !json_add_u64(o, "total_bytes", st->total) || !json_add_u64(o, "rate_bytes_per_sec", st->rate) ||
+            !json_add_u64(o, "limit_bytes_per_sec", st->limit) || !json_add_u64(o, "started_at", st->started_at))
                 return -ENOMEM;
         *ret = TAKE_PTR(o);
         return 0;
-}
-
-static uint64_t json_u64(const cJSON *o, const char *name) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-        /* Below 2^64 before the cast (undefined beyond). */
-        return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 18446744073709551616.0 ? (uint64_t) v->valuedouble : 0;
 }
 
 int reencrypt_status_from_json(const cJSON *o, ReencryptStatus *ret) {
@@ -148,11 +136,11 @@ int reencrypt_status_from_json(const cJSON *o, ReencryptStatus *ret) {
         *ret = (ReencryptStatus) {
                 .state = state,
                 .resumed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "resumed")),
-                .done = json_u64(o, "done_bytes"),
-                .total = json_u64(o, "total_bytes"),
-                .rate = json_u64(o, "rate_bytes_per_sec"),
-                .limit = json_u64(o, "limit_bytes_per_sec"),
-                .started_at = json_u64(o, "started_at"),
+                .done = json_get_u64(o, "done_bytes"),
+                .total = json_get_u64(o, "total_bytes"),
+                .rate = json_get_u64(o, "rate_bytes_per_sec"),
+                .limit = json_get_u64(o, "limit_bytes_per_sec"),
+                .started_at = json_get_u64(o, "started_at"),
         };
         return 0;
 }

@@ -50,8 +50,8 @@ static void fake_stop(Manager *m) {
 
 static const ManagerWorkerOps fake_ops = { .start = fake_start, .stop = fake_stop };
 
-static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
-        _cleanup_free_ char *json = NULL;
+/* A manager on the config text json, its worker the fake one. */
+static Manager *fake_manager_config(const char *json) {
         Config *c = NULL;
         Manager *m = NULL;
         NsError e = {};
@@ -59,14 +59,6 @@ static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
         fake_started = fake_stopped = 0;
         fake_start_result = 0;
         unsetenv("NOTIFY_SOCKET");
-        if (asprintf(&json,
-                     "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
-                     "\"secrets\": {\"directory\": \"%s/secrets\"}, "
-                     "\"retry\": {\"initial_sec\": 1, \"max_sec\": 60, \"jitter\": 0, \"max_attempts\": %u}, "
-                     "\"daemon\": {\"recheck_sec\": 600 %s}, "
-                     "\"certificates\": [{\"name\": \"db\", \"directory\": \"%s/certs\"}]}",
-                     test_tmpdir, test_tmpdir, max_attempts, daemon_fields, test_tmpdir) < 0)
-                return NULL;
         if (config_parse(json, strlen(json), "test.json", &c, &e) < 0) {
                 fprintf(stderr, "config: %s\n", e.message);
                 return NULL;
@@ -75,6 +67,20 @@ static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
                 return NULL;
         m->worker_ops = &fake_ops;
         return m;
+}
+
+static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
+        _cleanup_free_ char *json = NULL;
+
+        if (asprintf(&json,
+                     "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
+                     "\"secrets\": {\"directory\": \"%s/secrets\"}, "
+                     "\"retry\": {\"initial_sec\": 1, \"max_sec\": 60, \"jitter\": 0, \"max_attempts\": %u}, "
+                     "\"daemon\": {\"recheck_sec\": 600 %s}, "
+                     "\"certificates\": [{\"name\": \"db\", \"directory\": \"%s/certs\"}]}",
+                     test_tmpdir, test_tmpdir, max_attempts, daemon_fields, test_tmpdir) < 0)
+                return NULL;
+        return fake_manager_config(json);
 }
 
 static ItemReport cert_item = { .name = (char *) "db", .state = ITEM_READY };
@@ -258,27 +264,14 @@ TEST(attempt_check_grown_volume_provisions_at_once) {
 
 static Manager *fake_manager_volume(void) {
         _cleanup_free_ char *json = NULL;
-        Config *c = NULL;
-        Manager *m = NULL;
-        NsError e = {};
 
-        fake_started = fake_stopped = 0;
-        fake_start_result = 0;
-        unsetenv("NOTIFY_SOCKET");
         if (asprintf(&json,
                      "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
                      "\"secrets\": {\"directory\": \"%s/secrets\"}, "
                      "\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/vdz\", \"mountpoint\": \"%s/data\"}]}",
                      test_tmpdir, test_tmpdir, test_tmpdir) < 0)
                 return NULL;
-        if (config_parse(json, strlen(json), "test.json", &c, &e) < 0) {
-                fprintf(stderr, "config: %s\n", e.message);
-                return NULL;
-        }
-        if (manager_new(c, NULL, NULL, &m) < 0)
-                return NULL;
-        m->worker_ops = &fake_ops;
-        return m;
+        return fake_manager_config(json);
 }
 
 static void progress_line(Manager *m, const char *state, uint64_t done, bool resumed) {
