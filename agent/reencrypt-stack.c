@@ -17,8 +17,11 @@
  * teardown does), then the helpers are removed. Each step may be interrupted: the next run finds
  * the helpers again and does it again. Keys pass through this process's memory only (wiped; the
  * ioctl buffers too: dm_task_secure_data). */
+#include <fcntl.h>
 #include <libcryptsetup.h>
 #include <libdevmapper.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +31,9 @@
 
 #include "log.h"
 #include "reencrypt-stack.h"
+
+/* libcryptsetup's lock directory (its --with-luks2-lock-path, Debian's default). */
+#define CRYPTSETUP_LOCK_DIR "/run/cryptsetup"
 
 static const char * const helper_suffixes[] = { "-overlay", "-hotzone-forward", "-hotzone-backward" };
 /* A dm UUID is at most 128 bytes (DM_UUID_LEN in linux/dm-ioctl.h). */
@@ -367,7 +373,33 @@ static int dm_load(const char *name, const Target *t, size_t n) {
         return dm_task_run(load) ? 0 : -EIO;
 }
 
+/* libcryptsetup's own lock of a device's re-encryption, which a process holds while it re-encrypts
+ * (a flock on <lock dir>/LN_LUKS2-reencryption-<uuid>, lib/utils_device_locking.c, the same since
+ * 2.2): held here while the stack is rebuilt, so that a live re-encryption's stack is never
+ * touched. -EBUSY while another process holds it; no lock directory: nobody does. */
+static int reencrypt_lock(const char *uuid, int *ret_fd) {
+        _cleanup_close_ int dir = -EBADF, fd = -EBADF;
+        char file[128];
+
+        dir = open(CRYPTSETUP_LOCK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir < 0 && errno == ENOENT) {
+                *ret_fd = -EBADF;
+                return 0;
+        }
+        if (dir < 0)
+                return negative_errno();
+        (void) snprintf(file, sizeof(file), "LN_LUKS2-reencryption-%s", uuid);
+        fd = openat(dir, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error) {
+        _cleanup_close_ int lock = -EBADF;
         const char *uuid = crypt_get_uuid(cd);
         Target *t = NULL;
         size_t n = 0;
@@ -384,11 +416,21 @@ int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const Sec
                                     "suspended (I/O to that part of the volume waits); the header's hotzone checksums keep the "
                                     "data safe, and it resumes after the volume is closed and opened again (a reboot)",
                                     name);
+        r = reencrypt_lock(uuid, &lock);
+        if (r == -EBUSY)
+                return ns_error_set(error, r, "%s: another process is re-encrypting it right now", name);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot take libcryptsetup's re-encryption lock: %s", name, strerror(-r));
+        /* Under the lock, again: a process that held it may have finished or torn its stack down. */
+        r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot load its header again: %s", name, strerror(-r));
+        if (!(reencrypt_stack_helpers(name, uuid) & REENCRYPT_STACK_HELPERS))
+                return 0;
         if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_CLEAN)
                 return ns_error_set(error, -EUCLEAN,
                                     "%s: the header says a hotzone needs recovery while its mapping is active; it resumes after "
                                     "the volume is closed and opened again (a reboot)", name);
-
         log_info("%s: a re-encryption killed while running left its device stack in place; putting the header's table back "
                  "under the mounted filesystem.", name);
         r = header_table(cd, uuid, name, key, &t, &n, error);
