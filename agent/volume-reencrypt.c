@@ -224,7 +224,8 @@ static void emit(RunState *st, ReencryptState state) {
 
         st->status.state = state;
         if (st->started && now > st->start_usec && st->status.done > st->start_offset)
-                st->status.rate = (st->status.done - st->start_offset) * USEC_PER_SEC / (now - st->start_usec);
+                st->status.rate = (uint64_t) ((double) (st->status.done - st->start_offset) * USEC_PER_SEC /
+                                              (double) (now - st->start_usec));
         if (st->progress)
                 st->progress(st->v, &st->status, st->userdata);
         if (changed || now >= st->line_usec + USEC_PER_SEC) {
@@ -260,7 +261,8 @@ static void throttle(const RunState *st, uint64_t offset) {
 
         if (!st->limit || offset <= st->start_offset)
                 return;
-        due = st->start_usec + (offset - st->start_offset) * USEC_PER_SEC / st->limit;
+        /* In floating point: bytes times 10^6 overflows 64 bits past 18 TB. */
+        due = st->start_usec + (uint64_t) ((double) (offset - st->start_offset) * USEC_PER_SEC / (double) st->limit);
         now = now_usec(CLOCK_MONOTONIC);
         if (due > now) {
                 struct timespec ts = { .tv_sec = (time_t) ((due - now) / USEC_PER_SEC),
@@ -329,6 +331,11 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
                 return ns_error_set(error, -EKEYREJECTED, "Volume %s: its key does not open its device; not re-encrypting", v->name);
         new_slot = unbound_slot(cd, key);
         if (new_slot < 0) {
+                /* The volume's PBKDF, not libcryptsetup's default (argon2id, benchmarked to 2 s and up
+                 * to 1 GiB): it took a daemon's worker past its deadline before the first hotzone. */
+                r = volume_set_pbkdf(cd, &v->luks, error);
+                if (r < 0)
+                        return r;
                 new_slot = crypt_keyslot_add_by_key(cd, CRYPT_ANY_SLOT, NULL, (size_t) crypt_get_volume_key_size(cd),
                                                     (const char *) key->data, key->size, CRYPT_VOLUME_KEY_NO_SEGMENT);
                 if (new_slot < 0)

@@ -61,7 +61,7 @@ static void mapper_name(const VolumeConfig *v, char *buf, size_t size) {
         (void) snprintf(buf, size, "%s%s", VOLUME_MAPPER_PREFIX, v->name);
 }
 
-static int set_pbkdf(struct crypt_device *cd, const LuksConfig *l, NsError *error) {
+int volume_set_pbkdf(struct crypt_device *cd, const LuksConfig *l, NsError *error) {
         struct crypt_pbkdf_type p = {
                 .hash = "sha256",
                 .flags = CRYPT_PBKDF_NO_BENCHMARK,
@@ -224,7 +224,7 @@ static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, 
         r = crypt_init(&cd, pin->fd_path);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot open %s: %s", pin->path, strerror(-r));
-        r = set_pbkdf(cd, &v->luks, error);
+        r = volume_set_pbkdf(cd, &v->luks, error);
         if (r < 0)
                 return r;
 
@@ -316,7 +316,7 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
                                     v->key ?: v->name, s->config->secrets.keys_secret, device);
 
         if (current_slot < 0) {
-                r = set_pbkdf(cd, &v->luks, error);
+                r = volume_set_pbkdf(cd, &v->luks, error);
                 if (r < 0)
                         return r;
                 log_info("Volume %s: enrolling the new key (rotation from \"%s.previous\").", v->name, v->key ?: v->name);
