@@ -284,8 +284,10 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr) {
         st->status.total = size;
         emit(st, REENCRYPT_STATE_RUNNING);
         /* Test seam: NODESEAL_TEST_KILL_AT=reencrypt-<percent> (SIGKILL) or reencrypt-term-<percent>
-         * (SIGTERM) once that much is done. */
-        if (st->kill_percent && size && offset * 100 >= size * st->kill_percent) {
+         * (SIGTERM) when this run gets past that much, between two hotzones: a run that starts past
+         * it goes on (a daemon's later workers, which inherit the variable). */
+        if (st->kill_percent && size && offset * 100 >= size * st->kill_percent &&
+            st->start_offset * 100 < size * st->kill_percent) {
                 st->kill_percent = 0;
                 log_warning("NODESEAL_TEST_KILL_AT: signal %d at %" PRIu64 " of %" PRIu64 " bytes.", st->kill_signal, offset, size);
                 (void) raise(st->kill_signal);

@@ -236,6 +236,8 @@ int worker_main(const Config *c, AttemptKind kind, int report_fd, int progress_f
                 return negative_errno();
         /* A re-encryption longer than an attempt stops at half its deadline, between two hotzones,
          * so that the attempt ends in time and reports; the next attempt resumes it. */
+        if (progress_fd >= 0)
+                (void) fcntl(progress_fd, F_SETFD, FD_CLOEXEC);   /* not for mkfs, resize2fs, hooks */
         volume_reencrypt_set_worker(progress_fd, now_usec(CLOCK_MONOTONIC) + c->daemon.attempt_timeout_usec / 2);
         r = attempt_run(c, kind, &report);
         if (r < 0)
