@@ -93,6 +93,7 @@ struct Manager {
         bool attempt_running;
         AttemptKind attempt_kind;
         bool attempt_timed_out;
+        bool attempt_deadline_extended; /* the deadline came while a re-encryption ran: once more */
         bool follow_up;               /* a trigger came during the attempt: one more after it */
         AttemptKind follow_up_kind;
         unsigned reload_wanted;       /* SIGHUP: READY=1 again once attempt number this ends */

@@ -350,6 +350,29 @@ TEST(reencrypt_worker_killed_at_its_deadline_is_not_left_running) {
         manager_free(m);
 }
 
+TEST(reencrypt_running_at_the_deadline_gets_it_once_more) {
+        Manager *m = NULL;
+        _cleanup_free_ char *json = NULL;
+
+        ASSERT_TRUE(asprintf(&json,
+                             "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
+                             "\"secrets\": {\"directory\": \"%s/secrets\"}, \"daemon\": {\"attempt_timeout_sec\": 0.05}, "
+                             "\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/vdz\", \"mountpoint\": \"%s/data\"}]}",
+                             test_tmpdir, test_tmpdir, test_tmpdir) >= 0);
+        m = fake_manager_config(json);
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        progress_line(m, "running", 50331648, false);
+        for (int i = 0; i < 50 && !m->attempt_deadline_extended; i++)
+                ASSERT_OK(sd_event_run(m->event, 10 * USEC_PER_MSEC));
+        ASSERT_TRUE(m->attempt_deadline_extended);
+        ASSERT_EQ(fake_stopped, 0);   /* finishing: not stopped at the first deadline */
+        for (int i = 0; i < 20 && fake_stopped == 0; i++)
+                ASSERT_OK(sd_event_run(m->event, 100 * USEC_PER_MSEC));
+        ASSERT_EQ(fake_stopped, 1);   /* but at the second */
+        manager_free(m);
+}
+
 TEST(reencrypt_longer_than_an_attempt_goes_on_in_the_next) {
         Manager *m = fake_manager_volume();
         ItemReport vol = { .name = (char *) "data", .state = ITEM_READY,

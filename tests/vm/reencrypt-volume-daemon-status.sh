@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: Apache-2.0
 # reencrypt-volume-daemon-status: the daemon re-encrypts a mounted volume that "<key>.reencrypt"
-# asks for, slower than one attempt may take (1 MiB/s, attempts of 16 s: the worker stops at half
+# asks for, slower than one attempt may take (1 MiB/s, attempts of 24 s: the worker stops at half
 # of it), while its status file says how far it is: state, bytes done of total, rate, limit,
 # started-at. It spans attempts without the daemon ever going degraded; the worker killed outright
 # at 50 % (SIGKILL, its device stack left in place) leaves it "paused", never "running", and the
@@ -26,7 +26,7 @@ status=/run/nodeseal-test/status.json
 mkdir -p "$work"
 ns_config "{ \"name\": \"data\", \"device\": \"/dev/vda\", \"mountpoint\": \"$mnt\", \"header_backup\": \"$work/headers\",
              \"luks\": { \"reencrypt_mib_per_sec\": 1 } }" \
-	'"daemon": { "recheck_sec": 2, "attempt_timeout_sec": 16 }, "retry": { "initial_sec": 4, "max_sec": 4, "jitter": 0 }'
+	'"daemon": { "recheck_sec": 2, "attempt_timeout_sec": 24 }, "retry": { "initial_sec": 4, "max_sec": 4, "jitter": 0 }'
 ns_key data
 ns_ok provision
 head -c 4M /dev/urandom > "$mnt/before"
