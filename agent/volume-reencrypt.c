@@ -285,9 +285,10 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr) {
         emit(st, REENCRYPT_STATE_RUNNING);
         /* Test seam: NODESEAL_TEST_KILL_AT=reencrypt-<percent> (SIGKILL) or reencrypt-term-<percent>
          * (SIGTERM) when this run gets past that much, between two hotzones: a run that starts past
-         * it goes on (a daemon's later workers, which inherit the variable). */
+         * it goes on (a daemon's later workers, which inherit the variable). The first call comes
+         * after the run's first hotzone: it started at most one hotzone before. */
         if (st->kill_percent && size && offset * 100 >= size * st->kill_percent &&
-            st->start_offset * 100 < size * st->kill_percent) {
+            (st->start_offset > HOTZONE_BYTES ? st->start_offset - HOTZONE_BYTES : 0) * 100 < size * st->kill_percent) {
                 st->kill_percent = 0;
                 log_warning("NODESEAL_TEST_KILL_AT: signal %d at %" PRIu64 " of %" PRIu64 " bytes.", st->kill_signal, offset, size);
                 (void) raise(st->kill_signal);
