@@ -277,6 +277,45 @@ static int resolve_key(struct crypt_device *cd, const char *uuid, Target *t, con
         return 0;
 }
 
+/* A target on a hotzone helper (one linear target over the data device) pointed at the data
+ * device itself; -ENOMEM only, a target on anything else is left as it is. */
+static int redirect_hotzone(const char *name, Target *t) {
+        for (size_t h = 1; h < ELEMENTSOF(helper_suffixes); h++) {
+                Target *hz = NULL;
+                size_t hz_n = 0;
+                struct dm_info info;
+                char dev[32], hz_name[256], under[64];
+                uint64_t off = 0;
+                char *d;
+
+                (void) snprintf(hz_name, sizeof(hz_name), "%s%s", name, helper_suffixes[h]);
+                if (dm_info_of(hz_name, &info, NULL, 0) < 0)
+                        continue;
+                (void) snprintf(dev, sizeof(dev), "%u:%u", info.major, info.minor);
+                if (!streq(t->device, dev) || dm_read_table(hz_name, &hz, &hz_n) < 0)
+                        continue;
+                if (hz_n != 1 || !streq(hz[0].type, "linear") || sscanf(hz[0].params, "%63s %" SCNu64, under, &off) != 2) {
+                        targets_free(hz, hz_n);
+                        continue;
+                }
+                targets_free(hz, hz_n);
+                d = strdup(under);
+                if (!d)
+                        return -ENOMEM;
+                free(t->device);
+                t->device = d;
+                t->offset += off;
+        }
+        return 0;
+}
+
+/* t goes on where p ends: the same cipher, key, device and options, contiguous everywhere. */
+static bool target_continues(const Target *p, const Target *t) {
+        return streq(p->cipher, t->cipher) && streq(p->key, t->key) && streq(p->device, t->device) &&
+               streq(p->options, t->options) && p->start + p->length == t->start && p->iv + p->length == t->iv &&
+               p->offset + p->length == t->offset;
+}
+
 /* The header's table from the overlay's: the hotzone through the data device again, merged with
  * the segment before it when it continues it under the same key and options. */
 static int header_table(struct crypt_device *cd, const char *uuid, const char *name, const SecretValue *key,
@@ -291,51 +330,19 @@ static int header_table(struct crypt_device *cd, const char *uuid, const char *n
         if (r < 0)
                 return ns_error_set(error, r, "%s: cannot read its table: %s", overlay, strerror(-r));
         for (size_t i = 0; i < n; i++) {
-                Target *hz = NULL;
-                size_t hz_n = 0;
-                struct dm_info info;
-                char dev[32], hz_name[256];
-
-                if (!streq(t[i].type, "crypt")) {
-                        targets_free(t, n);
-                        return ns_error_set(error, -EBADMSG, "%s: a %s target in its table, not a re-encryption's", overlay, t[i].type);
-                }
-                for (size_t h = 1; h < ELEMENTSOF(helper_suffixes); h++) {
-                        (void) snprintf(hz_name, sizeof(hz_name), "%s%s", name, helper_suffixes[h]);
-                        if (dm_info_of(hz_name, &info, NULL, 0) < 0)
-                                continue;
-                        (void) snprintf(dev, sizeof(dev), "%u:%u", info.major, info.minor);
-                        if (!streq(t[i].device, dev) || dm_read_table(hz_name, &hz, &hz_n) < 0)
-                                continue;
-                        /* The hotzone helper: one linear target over the data device. */
-                        uint64_t off = 0;
-                        char under[64];
-                        if (hz_n == 1 && streq(hz[0].type, "linear") &&
-                            sscanf(hz[0].params, "%63s %" SCNu64, under, &off) == 2) {
-                                char *d = strdup(under);
-                                if (d) {
-                                        free(t[i].device);
-                                        t[i].device = d;
-                                        t[i].offset += off;
-                                }
-                        }
-                        targets_free(hz, hz_n);
-                }
-                r = resolve_key(cd, uuid, t + i, key);
+                if (!streq(t[i].type, "crypt"))
+                        r = ns_error_set(error, -EBADMSG, "%s: a %s target in its table, not a re-encryption's", overlay, t[i].type);
+                else if ((r = redirect_hotzone(name, t + i)) >= 0 && (r = resolve_key(cd, uuid, t + i, key)) < 0)
+                        r = ns_error_set(error, r, "%s: the volume key of a segment of its table cannot be read: %s", overlay,
+                                         strerror(-r));
                 if (r < 0) {
                         targets_free(t, n);
-                        return ns_error_set(error, r, "%s: the volume key of a segment of its table cannot be read: %s", overlay,
-                                            strerror(-r));
+                        return r;
                 }
-                if (out > 0) {
-                        Target *p = t + out - 1;
-                        if (streq(p->cipher, t[i].cipher) && streq(p->key, t[i].key) && streq(p->device, t[i].device) &&
-                            streq(p->options, t[i].options) && p->start + p->length == t[i].start &&
-                            p->iv + p->length == t[i].iv && p->offset + p->length == t[i].offset) {
-                                p->length += t[i].length;
-                                target_done(t + i);
-                                continue;
-                        }
+                if (out > 0 && target_continues(t + out - 1, t + i)) {
+                        t[out - 1].length += t[i].length;
+                        target_done(t + i);
+                        continue;
                 }
                 if (out != i) {
                         t[out] = t[i];
@@ -343,8 +350,6 @@ static int header_table(struct crypt_device *cd, const char *uuid, const char *n
                 }
                 out++;
         }
-        for (size_t i = out; i < n; i++)
-                target_done(t + i);
         *ret = t;
         *ret_n = out;
         return 0;
