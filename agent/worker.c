@@ -238,6 +238,10 @@ int worker_main(const Config *c, AttemptKind kind, int report_fd, int progress_f
          * so that the attempt ends in time and reports; the next attempt resumes it. */
         if (progress_fd >= 0)
                 (void) fcntl(progress_fd, F_SETFD, FD_CLOEXEC);   /* not for mkfs, resize2fs, hooks */
+        /* A daemon gone (SIGKILL) closes the progress pipe: a line written then must not kill the
+         * worker in the middle of a re-encryption (seen in the VM: its device stack left behind);
+         * PR_SET_DEATHSIG's SIGTERM stops it between two hotzones instead. */
+        (void) signal(SIGPIPE, SIG_IGN);
         volume_reencrypt_set_worker(progress_fd, now_usec(CLOCK_MONOTONIC) + c->daemon.attempt_timeout_usec / 2);
         r = attempt_run(c, kind, &report);
         if (r < 0)
