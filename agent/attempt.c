@@ -56,13 +56,6 @@ const ItemReport *attempt_report_find(const ItemReport *items, size_t n, const c
 
 /* ---- JSON ---- */
 
-/* Integers as integers: cJSON would print a µs timestamp as 1.8e+15. */
-static bool add_u64(cJSON *o, const char *name, uint64_t v) {
-        char buf[32];
-        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
-        return cJSON_AddRawToObject(o, name, buf) != NULL;
-}
-
 static int items_to_json(cJSON *root, const char *name, const ItemReport *items, size_t n) {
         cJSON *a = cJSON_AddArrayToObject(root, name);
 
@@ -75,8 +68,16 @@ static int items_to_json(cJSON *root, const char *name, const ItemReport *items,
                         return cJSON_Delete(o), -ENOMEM;
                 if (!cJSON_AddStringToObject(o, "name", items[i].name) ||
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(items[i].state)) ||
-                    !add_u64(o, "not_after", items[i].not_after) || !add_u64(o, "renew_at", items[i].renew_at))
+                    !json_add_u64(o, "not_after", items[i].not_after) || !json_add_u64(o, "renew_at", items[i].renew_at))
                         return -ENOMEM;
+                if (items[i].reencrypt.state != REENCRYPT_STATE_NONE) {
+                        cJSON *re = NULL;
+
+                        if (reencrypt_status_to_json(&items[i].reencrypt, &re) < 0)
+                                return -ENOMEM;
+                        if (!cJSON_AddItemToObject(o, "reencrypt", re))
+                                return cJSON_Delete(re), -ENOMEM;
+                }
         }
         return 0;
 }
@@ -143,8 +144,9 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
             !cJSON_AddStringToObject(root, "error", strempty(r->error)) ||
             !cJSON_AddBoolToObject(root, "changed", r->changed) ||
             !cJSON_AddBoolToObject(root, "provision_wanted", r->provision_wanted) ||
+            !cJSON_AddBoolToObject(root, "reencrypt_unfinished", r->reencrypt_unfinished) ||
             (r->ca_pem && !cJSON_AddStringToObject(root, "ca_pem", r->ca_pem)) ||
-            !add_u64(root, "ca_not_after", r->ca_not_after) || !add_u64(root, "ca_issue_limit", r->ca_issue_limit))
+            !json_add_u64(root, "ca_not_after", r->ca_not_after) || !json_add_u64(root, "ca_issue_limit", r->ca_issue_limit))
                 return -ENOMEM;
         if (items_to_json(root, "volumes", r->volumes, r->n_volumes) < 0 ||
             items_to_json(root, "certificates", r->certificates, r->n_certificates) < 0 ||
@@ -162,12 +164,6 @@ int attempt_report_to_json(const AttemptReport *r, char **ret) {
                 return -ENOMEM;
         *ret = text;
         return 0;
-}
-
-static uint64_t json_u64(const cJSON *o, const char *name) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-        /* Below 2^64 before the cast (undefined beyond): a report is ours, but checked all the same. */
-        return cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 18446744073709551616.0 ? (uint64_t) v->valuedouble : 0;
 }
 
 static const char *json_str(const cJSON *o, const char *name) {
@@ -196,8 +192,12 @@ static int items_from_json(const cJSON *root, const char *name, ItemReport **ret
                 }
                 if (!(it->name = strdup(s)))
                         return items_free(items, n), -ENOMEM;
-                it->not_after = json_u64(o, "not_after");
-                it->renew_at = json_u64(o, "renew_at");
+                it->not_after = json_get_u64(o, "not_after");
+                it->renew_at = json_get_u64(o, "renew_at");
+                /* Optional; one that is not a re-encryption status counts as none. */
+                if (reencrypt_status_from_json(cJSON_GetObjectItemCaseSensitive(o, "reencrypt"), &it->reencrypt) < 0 ||
+                    it->reencrypt.state == REENCRYPT_STATE_NONE)
+                        it->reencrypt = (ReencryptStatus) {};
                 n++;
         }
         *ret = items;
@@ -242,8 +242,9 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
         r.code = (int) code->valuedouble;
         r.changed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "changed"));
         r.provision_wanted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "provision_wanted"));
-        r.ca_not_after = json_u64(root, "ca_not_after");
-        r.ca_issue_limit = json_u64(root, "ca_issue_limit");
+        r.reencrypt_unfinished = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "reencrypt_unfinished"));
+        r.ca_not_after = json_get_u64(root, "ca_not_after");
+        r.ca_issue_limit = json_get_u64(root, "ca_issue_limit");
         if ((json_str(root, "error") && !(r.error = strdup(json_str(root, "error")))) ||
             (json_str(root, "ca_pem") && !(r.ca_pem = strdup(json_str(root, "ca_pem")))))
                 k = -ENOMEM;
@@ -264,6 +265,24 @@ int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, 
                 return k;
         }
         *ret = r;
+        return 0;
+}
+
+int attempt_progress_from_json(const char *line, size_t size, char **ret_volume, ReencryptStatus *ret, NsError *error) {
+        _cleanup_(cJSON_Deletep) cJSON *root = cJSON_ParseWithLength(line, size);
+        const char *volume = json_str(root, "volume");
+        ReencryptStatus st;
+        char *name;
+
+        if (!cJSON_IsObject(root) || isempty(volume))
+                return ns_error_set(error, -EBADMSG, "not a JSON object with a \"volume\"");
+        if (reencrypt_status_from_json(cJSON_GetObjectItemCaseSensitive(root, "reencrypt"), &st) < 0)
+                return ns_error_set(error, -EBADMSG, "no \"reencrypt\" object with a known state");
+        name = strdup(volume);
+        if (!name)
+                return -ENOMEM;
+        *ret_volume = name;
+        *ret = st;
         return 0;
 }
 
@@ -340,6 +359,13 @@ static int check_volumes(const Config *c, ItemReport *items, bool *ret_provision
                 /* In place and usable, but grown underneath: the daemon provisions to follow it. */
                 if (r >= 0 && volume_grow_pending(v, &e) > 0) {
                         log_info("Volume %s: %s.", v->name, e.message);
+                        *ret_provision_wanted = true;
+                }
+                /* A re-encryption under way that no process runs (the last one was killed, with
+                 * the volume open or not): a provision resumes it. */
+                if (r >= 0 && volume_reencrypt_probe(v, &items[i].reencrypt) > 0 &&
+                    items[i].reencrypt.state == REENCRYPT_STATE_PAUSED) {
+                        log_info("Volume %s: a re-encryption is under way and not running; resuming it.", v->name);
                         *ret_provision_wanted = true;
                 }
         }
@@ -446,7 +472,7 @@ static void post_hooks_failing(const Config *c, const KubeEventTarget *t) {
         status = cJSON_Parse(text);
         cJSON_ArrayForEach(cert, cJSON_GetObjectItemCaseSensitive(status, "certificates")) {
                 const char *name = json_str(cert, "name");
-                uint64_t n = json_u64(cert, "hook_failures_in_row");
+                uint64_t n = json_get_u64(cert, "hook_failures_in_row");
                 _cleanup_free_ char *msg = NULL;
 
                 if (!name || n < ATTEMPT_HOOK_FAILURES_EVENT)
@@ -481,6 +507,8 @@ int attempt_run(const Config *c, AttemptKind kind, AttemptReport *ret) {
                 r = provision_pass(c, kind, &report, &error);
         report.changed = r > 0;
         k = check_items(c, &report, &state_error);
+        /* Stopped at its time budget: the next attempt goes on with it at once. */
+        report.reencrypt_unfinished = volume_reencrypt_unfinished();
         if (k != -ENOMEM)
                 k = kube_counts_merge(&report.api_requests, kube_counts_process()) < 0 ? -ENOMEM : k;
         if (k == -ENOMEM || r == -ENOMEM) {

@@ -9,6 +9,7 @@
 #include "kube-counts.h"
 #include "rotation-state.h"
 #include "secret.h"
+#include "volume-reencrypt.h"
 
 typedef enum AttemptKind {
         ATTEMPT_CHECK,        /* look at every volume and certificate, change nothing, fetch nothing */
@@ -32,6 +33,7 @@ typedef struct ItemReport {
         ItemState state;
         uint64_t not_after;   /* certificates: µs since the epoch, 0 unknown */
         uint64_t renew_at;    /* certificates: start of the renewal window */
+        ReencryptStatus reencrypt; /* volumes: the re-encryption the attempt saw (state NONE: none) */
 } ItemReport;
 
 /* Public facts only: never a key. */
@@ -39,7 +41,10 @@ typedef struct AttemptReport {
         int code;                 /* 0 all in place, else the negative errno of the first problem */
         char *error;              /* its message, naming the volume, CA or certificate */
         bool changed;             /* a volume was opened or a certificate written */
-        bool provision_wanted;    /* a check found something only a provision does (a volume's device grew) */
+        bool provision_wanted;    /* a check found something only a provision does: a volume's device grew, or a
+                                   * re-encryption is under way that no process runs */
+        bool reencrypt_unfinished; /* a provision stopped a re-encryption at its time budget (half the attempt
+                                    * deadline): the next attempt goes on with it */
         char *ca_pem;             /* the trust bundle of the CA the attempt loaded, NULL none */
         uint64_t ca_not_after;
         uint64_t ca_issue_limit;  /* no certificate may outlive this */
@@ -61,6 +66,11 @@ void attempt_report_done(AttemptReport *r);
 int attempt_report_to_json(const AttemptReport *r, char **ret);
 /* -EBADMSG when json is not a report (error says what is wrong with it). */
 int attempt_report_from_json(const char *json, size_t size, AttemptReport *ret, NsError *error);
+/* A progress line of the worker ({"volume":NAME,"reencrypt":{...}}, what volume_reencrypt_set_worker()
+ * makes it write): the volume's name (to free) and its re-encryption; -EBADMSG (error says why)
+ * when it is not one. */
+int attempt_progress_from_json(const char *line, size_t size, char **ret_volume, ReencryptStatus *ret, NsError *error);
+
 /* The report's entry for a name, NULL when it has none. */
 const ItemReport *attempt_report_find(const ItemReport *items, size_t n, const char *name);
 

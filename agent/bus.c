@@ -31,6 +31,31 @@ static int property_get_volumes(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_close_container(reply);
 }
 
+/* Per volume with a re-encryption known: name, state (pending, running, paused, done), whether
+ * this run resumed one, bytes done, bytes in all, bytes per second now, the limit in bytes per
+ * second (0 none), and when it began (µs since the epoch, 0 unknown). */
+static int property_get_reencryption(sd_bus *bus, const char *path, const char *interface, const char *property,
+                                     sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', "(ssbttttt)");
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_volumes; i++) {
+                const ReencryptStatus *st = &m->volumes[i].reencrypt;
+
+                if (st->state == REENCRYPT_STATE_NONE)
+                        continue;
+                r = sd_bus_message_append(reply, "(ssbttttt)", m->volumes[i].config->name,
+                                          reencrypt_state_to_string(st->state), (int) st->resumed, st->done, st->total,
+                                          st->rate, st->limit, st->started_at);
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(reply);
+}
+
 static int property_get_certificates(sd_bus *bus, const char *path, const char *interface, const char *property,
                                      sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
@@ -177,6 +202,7 @@ static const sd_bus_vtable agent_vtable[] = {
         SD_BUS_PROPERTY("CANotAfter", "t", NULL, offsetof(Manager, ca_not_after), SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Reloads", "a(ssst)", property_get_reloads, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CARotation", "(sss)", property_get_ca_rotation, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Reencryption", "a(ssbttttt)", property_get_reencryption, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("Describe", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", json), method_describe,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetCA", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", pem), method_get_ca,
@@ -192,7 +218,7 @@ static const sd_bus_vtable agent_vtable[] = {
 
 static const char * const property_names[] = {
         "State", "Ready", "StatusText", "LastError", "Volumes", "Certificates", "CANotAfter", "Reloads",
-        "CARotation",
+        "CARotation", "Reencryption",
 };
 
 static int on_emit_changed(sd_event_source *s, void *userdata) {

@@ -29,7 +29,8 @@ typedef enum BusProperty {
         BUS_PROPERTY_CA_NOT_AFTER = 1 << 6,
         BUS_PROPERTY_RELOADS = 1 << 7,
         BUS_PROPERTY_CA_ROTATION = 1 << 8,
-        _BUS_PROPERTY_ALL = (1 << 9) - 1,
+        BUS_PROPERTY_REENCRYPTION = 1 << 9,
+        _BUS_PROPERTY_ALL = (1 << 10) - 1,
 } BusProperty;
 
 /* Marks properties as changed; one PropertiesChanged for all that are marked goes out from a

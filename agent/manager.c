@@ -59,21 +59,14 @@ static int free_and_strdup(char **p, const char *s) {
 
 /* ---- status: the bus properties, the status file, sd_notify ---- */
 
-/* Integers as integers: cJSON would print a µs timestamp as 1.8e+15. */
-static bool add_u64(cJSON *o, const char *name, uint64_t v) {
-        char buf[32];
-        (void) snprintf(buf, sizeof(buf), "%llu", (unsigned long long) v);
-        return cJSON_AddRawToObject(o, name, buf) != NULL;
-}
-
 /* "reload": what the last change needed of the datastore and whether it is confirmed. */
 static bool describe_reload(cJSON *o, const Reload *r) {
         cJSON *x = cJSON_AddObjectToObject(o, "reload");
 
         return x && cJSON_AddStringToObject(x, "state", reload_state_to_string(reload_state(r))) &&
                cJSON_AddStringToObject(x, "message", strempty(reload_message(r))) &&
-               add_u64(x, "failures", reload_failures(r)) &&
-               add_u64(x, "served_not_after", reload_served_not_after(r));
+               json_add_u64(x, "failures", reload_failures(r)) &&
+               json_add_u64(x, "served_not_after", reload_served_not_after(r));
 }
 
 int manager_describe(Manager *m, char **ret) {
@@ -89,10 +82,10 @@ int manager_describe(Manager *m, char **ret) {
             !cJSON_AddStringToObject(root, "status", strempty(m->status_text)) ||
             !cJSON_AddStringToObject(root, "last_error", strempty(m->last_error)) ||
             !cJSON_AddStringToObject(root, "node", m->config->node_name) ||
-            !add_u64(root, "pid", (uint64_t) getpid()) ||
-            !add_u64(root, "attempt", m->attempt) ||
-            !add_u64(root, "ca_not_after", m->ca_not_after) ||
-            !add_u64(root, "hooks_run", m->hooks_run) ||
+            !json_add_u64(root, "pid", (uint64_t) getpid()) ||
+            !json_add_u64(root, "attempt", m->attempt) ||
+            !json_add_u64(root, "ca_not_after", m->ca_not_after) ||
+            !json_add_u64(root, "hooks_run", m->hooks_run) ||
             !cJSON_AddBoolToObject(root, "attempt_running", m->attempt_running) ||
             manager_rotation_describe(m, root) < 0)
                 return -ENOMEM;
@@ -111,6 +104,14 @@ int manager_describe(Manager *m, char **ret) {
                     !cJSON_AddStringToObject(o, "mountpoint", v->config->mountpoint) ||
                     !cJSON_AddStringToObject(o, "device", v->config->device))
                         return -ENOMEM;
+                if (v->reencrypt.state != REENCRYPT_STATE_NONE) {
+                        cJSON *re = NULL;
+
+                        if (reencrypt_status_to_json(&v->reencrypt, &re) < 0)
+                                return -ENOMEM;
+                        if (!cJSON_AddItemToObject(o, "reencrypt", re))
+                                return cJSON_Delete(re), -ENOMEM;
+                }
         }
 
         certs = cJSON_AddArrayToObject(root, "certificates");
@@ -125,10 +126,10 @@ int manager_describe(Manager *m, char **ret) {
                 if (!cJSON_AddStringToObject(o, "name", cs->config->name) ||
                     !cJSON_AddStringToObject(o, "state", item_state_to_string(cs->state)) ||
                     !cJSON_AddStringToObject(o, "directory", cs->config->directory) ||
-                    !add_u64(o, "not_after", cs->not_after) ||
-                    !add_u64(o, "renew_at", cs->renew_at) ||
+                    !json_add_u64(o, "not_after", cs->not_after) ||
+                    !json_add_u64(o, "renew_at", cs->renew_at) ||
                     (cs->reload && !describe_reload(o, cs->reload)) ||
-                    !add_u64(o, "hook_failures_in_row", cs->hook_failures_in_row))
+                    !json_add_u64(o, "hook_failures_in_row", cs->hook_failures_in_row))
                         return -ENOMEM;
         }
 
@@ -293,6 +294,57 @@ static void apply_certificate(Manager *m, CertificateStatus *cs, const ItemRepor
         }
 }
 
+static VolumeStatus *volume_status_find(Manager *m, const char *name) {
+        for (size_t i = 0; i < m->n_volumes; i++)
+                if (streq(m->volumes[i].config->name, name))
+                        return m->volumes + i;
+        return NULL;
+}
+
+static void set_reencrypt(Manager *m, VolumeStatus *vs, const ReencryptStatus *st) {
+        if (memcmp(&vs->reencrypt, st, sizeof(*st)) != 0)
+                bus_mark_changed(m, BUS_PROPERTY_REENCRYPTION);
+        vs->reencrypt = *st;
+}
+
+/* What an attempt's report says of a re-encryption, over what the progress lines said: a state
+ * from the header (a check) comes without the numbers, which the last lines had. */
+static void apply_reencrypt(Manager *m, VolumeStatus *vs, const ReencryptStatus *seen) {
+        ReencryptStatus st = *seen;
+
+        if (seen->state == REENCRYPT_STATE_NONE)
+                return;
+        if (vs->reencrypt.state != REENCRYPT_STATE_NONE && (!st.started_at || st.started_at == vs->reencrypt.started_at)) {
+                st.started_at = vs->reencrypt.started_at;
+                st.done = st.done ?: vs->reencrypt.done;
+                st.total = st.total ?: vs->reencrypt.total;
+                st.rate = st.rate ?: vs->reencrypt.rate;
+                st.limit = st.limit ?: vs->reencrypt.limit;
+        }
+        if (st.state == REENCRYPT_STATE_DONE && st.total)
+                st.done = st.total;
+        set_reencrypt(m, vs, &st);
+}
+
+void manager_worker_progress(Manager *m, const char *line, size_t size) {
+        _cleanup_free_ char *volume = NULL;
+        ReencryptStatus st;
+        VolumeStatus *vs;
+        NsError e = {};
+        int r;
+
+        r = attempt_progress_from_json(line, size, &volume, &st, &e);
+        if (r < 0) {
+                log_debug("A progress line of the worker was not understood: %s", ns_error_message(&e, r));
+                return;
+        }
+        vs = volume_status_find(m, volume);
+        if (!vs || !m->attempt_running)
+                return;
+        set_reencrypt(m, vs, &st);
+        manager_publish(m, m->status_text);
+}
+
 static void apply_report(Manager *m, const AttemptReport *report) {
         /* By name: a reload may have changed the config while the worker ran. */
         for (size_t i = 0; i < m->n_volumes; i++) {
@@ -302,6 +354,8 @@ static void apply_report(Manager *m, const AttemptReport *report) {
                         m->volumes[i].state = it->state;
                         bus_mark_changed(m, BUS_PROPERTY_VOLUMES);
                 }
+                if (it)
+                        apply_reencrypt(m, m->volumes + i, &it->reencrypt);
         }
         for (size_t i = 0; i < m->n_certificates; i++) {
                 const ItemReport *it = attempt_report_find(report->certificates, report->n_certificates,
@@ -414,8 +468,12 @@ static void on_worker_done(Worker *w, AttemptReport *report, const NsError *erro
         manager_attempt_done(userdata, report, error);
 }
 
+static void on_worker_progress(Worker *w, const char *line, size_t size, void *userdata) {
+        manager_worker_progress(userdata, line, size);
+}
+
 static int process_worker_start(Manager *m, AttemptKind kind) {
-        return worker_start(m->event, m->config, kind, on_worker_done, m, &m->worker);
+        return worker_start(m->event, m->config, kind, on_worker_done, on_worker_progress, m, &m->worker);
 }
 
 static void process_worker_stop(Manager *m) {
@@ -430,6 +488,22 @@ static const ManagerWorkerOps process_worker_ops = {
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
+
+        /* A worker that re-encrypts stops by itself at half the deadline, between two hotzones;
+         * past it, it is finishing (libcryptsetup removing the old volume key's slots, then the
+         * re-encryption's record: a SIGKILL in between leaves a header that the key opens no
+         * more, seen in the VM). Its lines say it runs: one more deadline, not a kill. */
+        for (size_t i = 0; i < m->n_volumes && !m->attempt_deadline_extended; i++)
+                if (m->volumes[i].reencrypt.state == REENCRYPT_STATE_RUNNING) {
+                        m->attempt_deadline_extended = true;
+                        log_warning("Attempt %u still running after %.3g s, re-encrypting volume %s: giving it as long again.",
+                                    m->attempts_started, (double) m->config->daemon.attempt_timeout_usec / USEC_PER_SEC,
+                                    m->volumes[i].config->name);
+                        (void) schedule(m, &m->deadline_source, CLOCK_MONOTONIC,
+                                        now_usec(CLOCK_MONOTONIC) + m->config->daemon.attempt_timeout_usec, on_deadline,
+                                        "attempt deadline");
+                        return 0;
+                }
 
         log_warning("Attempt %u still running after %.3g s (daemon.attempt_timeout_sec); stopping its worker.",
                     m->attempts_started, (double) m->config->daemon.attempt_timeout_usec / USEC_PER_SEC);
@@ -453,6 +527,7 @@ static void attempt_start(Manager *m, AttemptKind kind) {
         m->attempt_running = true;
         m->attempt_kind = kind;
         m->attempt_timed_out = false;
+        m->attempt_deadline_extended = false;
         log_debug("Attempt %u (%s) starting.", m->attempts_started, attempt_kind_to_string(kind));
         r = m->worker_ops->start(m, kind);
         if (r < 0) {
@@ -603,6 +678,16 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
                 finish_stop(m);
                 return;
         }
+        /* No worker runs now: a re-encryption it left running (killed at the deadline, or gone
+         * before its last line) is paused until the next provision resumes it. */
+        for (size_t i = 0; i < m->n_volumes; i++)
+                if (m->volumes[i].reencrypt.state == REENCRYPT_STATE_RUNNING) {
+                        ReencryptStatus st = m->volumes[i].reencrypt;
+
+                        st.state = REENCRYPT_STATE_PAUSED;
+                        st.rate = 0;
+                        set_reencrypt(m, m->volumes + i, &st);
+                }
         if (report)
                 apply_report(m, report);
         reload_changed_certificates(m);
@@ -623,8 +708,15 @@ void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError
                 m->follow_up = true;
         } else if (kind == ATTEMPT_CHECK)
                 manager_publish(m, m->status_text);
-        else
+        else {
                 attempt_succeeded(m);
+                /* A re-encryption longer than an attempt: the next one goes on with it at once. */
+                if (report && report->reencrypt_unfinished) {
+                        log_info("A re-encryption goes on in the next attempt.");
+                        m->follow_up_kind = m->follow_up ? MAX(m->follow_up_kind, ATTEMPT_PROVISION) : ATTEMPT_PROVISION;
+                        m->follow_up = true;
+                }
+        }
         notify_reloaded(m);
         reply_waiters(m, false, r, r < 0 ? outcome.message : NULL);
         start_follow_up(m);

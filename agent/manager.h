@@ -29,6 +29,7 @@ typedef enum ManagerState {
 typedef struct VolumeStatus {
         const VolumeConfig *config;   /* borrowed from Manager.config */
         ItemState state;
+        ReencryptStatus reencrypt;    /* from the worker's progress lines and reports; state NONE: none seen */
 } VolumeStatus;
 
 typedef struct CertificateStatus {
@@ -92,6 +93,7 @@ struct Manager {
         bool attempt_running;
         AttemptKind attempt_kind;
         bool attempt_timed_out;
+        bool attempt_deadline_extended; /* the deadline came while a re-encryption ran: once more */
         bool follow_up;               /* a trigger came during the attempt: one more after it */
         AttemptKind follow_up_kind;
         unsigned reload_wanted;       /* SIGHUP: READY=1 again once attempt number this ends */
@@ -155,6 +157,9 @@ int manager_reconcile(Manager *m, AttemptKind kind, ManagerReplyHandler handler,
 
 /* The end of the running attempt: its report, or NULL and why there is none. */
 void manager_attempt_done(Manager *m, const AttemptReport *report, const NsError *error);
+
+/* A progress line of the running worker (a volume's re-encryption): the status follows it. */
+void manager_worker_progress(Manager *m, const char *line, size_t size);
 
 /* The status as JSON: what Describe() returns and status.json holds. */
 int manager_describe(Manager *m, char **ret);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The run and status verbs: the daemon's command line, and its status read back over D-Bus or from the file. */
+#include <inttypes.h>
 #include <limits.h>
 #include <getopt.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include "secure.h"
 #include "time-util.h"
 #include "verbs.h"
+#include "volume-reencrypt.h"
 
 int verb_run(int argc, char *argv[]) {
         enum { ARG_BUS_ADDRESS = 0x100 };
@@ -123,6 +125,28 @@ static void print_reload(const cJSON *reload) {
                isempty(json_string(reload, "message")) ? "-" : json_string(reload, "message"));
 }
 
+/* A volume's re-encryption under its line: a bar on a terminal, the same in words otherwise. */
+static void print_reencrypt(const cJSON *re, bool bar) {
+        ReencryptStatus st;
+        char done[128], limit[64];
+
+        if (reencrypt_status_from_json(re, &st) < 0 || st.state == REENCRYPT_STATE_NONE)
+                return;
+        if (bar && st.total > 0)
+                reencrypt_format_bar(st.done, st.total, 30, done, sizeof(done));
+        else if (st.total > 0)
+                (void) snprintf(done, sizeof(done), "%.0f%%", MIN((double) st.done * 100 / (double) st.total, 100.0));
+        else
+                (void) snprintf(done, sizeof(done), "progress not known yet");
+        if (st.limit > 0)
+                (void) snprintf(limit, sizeof(limit), "limit %" PRIu64 " MiB/s", st.limit >> 20);
+        else
+                (void) snprintf(limit, sizeof(limit), "no limit");
+        printf("    re-encryption %s%s: %s, %" PRIu64 " of %" PRIu64 " MiB, %" PRIu64 " MiB/s (%s), started %s\n",
+               reencrypt_state_to_string(st.state), st.resumed ? " (resumed)" : "", done, st.done >> 20, st.total >> 20,
+               st.rate >> 20, limit, FORMAT_UTC_USEC(st.started_at));
+}
+
 int status_print_table(const char *json, const char *from) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
         const cJSON *item;
@@ -154,9 +178,11 @@ int status_print_table(const char *json, const char *from) {
 
         printf("\nVolumes:\n");
         printf("  %-20s %-8s %s\n", "NAME", "STATE", "MOUNTPOINT");
-        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "volumes"))
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, "volumes")) {
                 printf("  %-20s %-8s %s\n", json_string(item, "name"), json_string(item, "state"),
                        json_string(item, "mountpoint"));
+                print_reencrypt(cJSON_GetObjectItemCaseSensitive(item, "reencrypt"), isatty(STDOUT_FILENO));
+        }
 
         printf("\nCertificates:\n");
         printf("  %-20s %-8s %-24s %s\n", "NAME", "STATE", "NOT AFTER", "RENEW FROM");

@@ -88,18 +88,15 @@ int verb_recover(int argc, char *argv[]) {
 }
 
 /* A progress bar on a terminal, nothing otherwise (the log says every tenth). */
-static void progress_bar(const VolumeConfig *v, uint64_t done, uint64_t total, void *userdata) {
-        unsigned width = 40, filled = total ? (unsigned) (done * width / total) : 0;
-        char bar[41];
+static void progress_bar(const VolumeConfig *v, const ReencryptStatus *st, void *userdata) {
+        char bar[128];
 
-        if (!*(bool *) userdata)
+        if (!*(bool *) userdata || (st->state != REENCRYPT_STATE_RUNNING && st->state != REENCRYPT_STATE_DONE))
                 return;
-        memset(bar, '#', filled);
-        memset(bar + filled, '.', width - filled);
-        bar[width] = '\0';
-        fprintf(stderr, "\r%s [%s] %3u%% %" PRIu64 "/%" PRIu64 " MiB", v->name, bar,
-                total ? (unsigned) (done * 100 / total) : 0, done >> 20, total >> 20);
-        if (done >= total)
+        reencrypt_format_bar(st->done, st->total, 40, bar, sizeof(bar));
+        fprintf(stderr, "\r%s %s %" PRIu64 "/%" PRIu64 " MiB, %" PRIu64 " MiB/s", v->name, bar, st->done >> 20,
+                st->total >> 20, st->rate >> 20);
+        if (st->state == REENCRYPT_STATE_DONE)
                 fputc('\n', stderr);
 }
 

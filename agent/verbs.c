@@ -72,10 +72,12 @@ int verb_parse_simple(int argc, char *argv[], const char *usage) {
         return 1;
 }
 
-/* The daemon's worker: "provision --report-fd=N [--config-fd=N] [--attempt=KIND]", not in --help. */
+/* The daemon's worker: "provision --report-fd=N [--config-fd=N] [--progress-fd=N] [--attempt=KIND]",
+ * not in --help. */
 typedef struct WorkerArgs {
         int report_fd;
         int config_fd;
+        int progress_fd;
         AttemptKind kind;
 } WorkerArgs;
 
@@ -92,11 +94,12 @@ static int parse_fd(const char *s, int *ret) {
 }
 
 static int parse_provision_args(int argc, char *argv[], WorkerArgs *w) {
-        enum { ARG_REPORT_FD = 0x100, ARG_CONFIG_FD, ARG_ATTEMPT };
+        enum { ARG_REPORT_FD = 0x100, ARG_CONFIG_FD, ARG_PROGRESS_FD, ARG_ATTEMPT };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "report-fd", required_argument, NULL, ARG_REPORT_FD },
                 { "config-fd", required_argument, NULL, ARG_CONFIG_FD },
+                { "progress-fd", required_argument, NULL, ARG_PROGRESS_FD },
                 { "attempt", required_argument, NULL, ARG_ATTEMPT },
                 {}
         };
@@ -118,6 +121,10 @@ static int parse_provision_args(int argc, char *argv[], WorkerArgs *w) {
                 case ARG_CONFIG_FD:
                         if (parse_fd(optarg, &w->config_fd) < 0)
                                 return log_error_errno(-EINVAL, "--config-fd: not a file descriptor: %s", optarg);
+                        break;
+                case ARG_PROGRESS_FD:
+                        if (parse_fd(optarg, &w->progress_fd) < 0)
+                                return log_error_errno(-EINVAL, "--progress-fd: not a file descriptor: %s", optarg);
                         break;
                 case ARG_ATTEMPT:
                         w->kind = attempt_kind_from_string(optarg);
@@ -158,7 +165,7 @@ static int provision_worker(const WorkerArgs *w) {
         if (r < 0)
                 return r;
         /* Whatever the attempt's outcome, it is in the report; the daemon logs it. */
-        r = worker_main(c, w->kind, w->report_fd);
+        r = worker_main(c, w->kind, w->report_fd, w->progress_fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to report the attempt to the daemon: %m");
         return 0;
@@ -167,7 +174,7 @@ static int provision_worker(const WorkerArgs *w) {
 int verb_provision(int argc, char *argv[]) {
         _cleanup_(secret_source_freep) SecretSource *source = NULL;
         _cleanup_(config_freep) Config *c = NULL;
-        WorkerArgs w = { .report_fd = -EBADF, .config_fd = -EBADF, .kind = ATTEMPT_PROVISION };
+        WorkerArgs w = { .report_fd = -EBADF, .config_fd = -EBADF, .progress_fd = -EBADF, .kind = ATTEMPT_PROVISION };
         NsError error = {};
         int r;
 

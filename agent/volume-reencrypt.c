@@ -13,16 +13,21 @@
  * old volume key's slots and digest; (5) the token says done. */
 #include <inttypes.h>
 #include <libcryptsetup.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crypt-util.h"
 #include "log.h"
+#include "probe.h"
+#include "reencrypt-stack.h"
 #include "seam.h"
+#include "string-table.h"
 #include "time-util.h"
 #include "volume-reencrypt.h"
 #include "volume.h"
@@ -42,8 +47,22 @@ static int request_id(const SecretValue *request, char ret[static 33]) {
         return 0;
 }
 
-/* The number of nodeseal's re-encryption token, with the request id and state it records, or -ENOENT. */
-static int find_token(struct crypt_device *cd, char ret_id[static 33], char ret_state[static 16]) {
+DEFINE_STRING_TABLE(reencrypt_state, ReencryptState, REENCRYPT_STATE,
+                    [REENCRYPT_STATE_NONE] = "none",
+                    [REENCRYPT_STATE_PENDING] = "pending",
+                    [REENCRYPT_STATE_RUNNING] = "running",
+                    [REENCRYPT_STATE_PAUSED] = "paused",
+                    [REENCRYPT_STATE_DONE] = "done");
+
+/* What nodeseal's token in the header records: the request's id, its state, when it began. */
+typedef struct TokenRecord {
+        char id[33];
+        char state[16];
+        uint64_t started;   /* µs since the epoch, 0 unknown (a token of an earlier version) */
+} TokenRecord;
+
+/* The number of nodeseal's re-encryption token, with what it records, or -ENOENT. */
+static int find_token(struct crypt_device *cd, TokenRecord *ret) {
         for (int t = 0; t < 32; t++) {
                 const char *type = NULL, *json = NULL, *p;
                 crypt_token_info i = crypt_token_status(cd, t, &type);
@@ -52,21 +71,24 @@ static int find_token(struct crypt_device *cd, char ret_id[static 33], char ret_
                         continue;
                 if (crypt_token_json_get(cd, t, &json) < 0)
                         continue;
-                ret_id[0] = ret_state[0] = '\0';
+                *ret = (TokenRecord) {};
                 if ((p = strstr(json, "\"id\":\"")))
-                        (void) sscanf(p + 6, "%32[0-9a-f]", ret_id);
+                        (void) sscanf(p + 6, "%32[0-9a-f]", ret->id);
                 if ((p = strstr(json, "\"state\":\"")))
-                        (void) sscanf(p + 9, "%15[a-z]", ret_state);
+                        (void) sscanf(p + 9, "%15[a-z]", ret->state);
+                if ((p = strstr(json, "\"started\":")))
+                        (void) sscanf(p + 10, "%" SCNu64, &ret->started);
                 return t;
         }
         return -ENOENT;
 }
 
-static int set_token(struct crypt_device *cd, int token, const char *id, const char *state) {
+static int set_token(struct crypt_device *cd, int token, const char *id, const char *state, uint64_t started) {
         char json[256];
 
-        (void) snprintf(json, sizeof(json), "{\"type\":\"" TOKEN_TYPE "\",\"keyslots\":[],\"id\":\"%s\",\"state\":\"%s\"}",
-                        id, state);
+        (void) snprintf(json, sizeof(json),
+                        "{\"type\":\"" TOKEN_TYPE "\",\"keyslots\":[],\"id\":\"%s\",\"state\":\"%s\",\"started\":%" PRIu64 "}",
+                        id, state, started);
         return crypt_token_json_set(cd, token, json);
 }
 
@@ -89,15 +111,128 @@ static int unbound_slot(struct crypt_device *cd, const SecretValue *key) {
         return -ENOENT;
 }
 
+/* ---- the status: JSON, a bar, and the worker's progress lines ---- */
+
+int reencrypt_status_to_json(const ReencryptStatus *st, cJSON **ret) {
+        _cleanup_(cJSON_Deletep) cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddStringToObject(o, "state", reencrypt_state_to_string(st->state)) ||
+            !cJSON_AddBoolToObject(o, "resumed", st->resumed) || !json_add_u64(o, "done_bytes", st->done) ||
+            !json_add_u64(o, "total_bytes", st->total) || !json_add_u64(o, "rate_bytes_per_sec", st->rate) ||
+            !json_add_u64(o, "limit_bytes_per_sec", st->limit) || !json_add_u64(o, "started_at", st->started_at))
+                return -ENOMEM;
+        *ret = TAKE_PTR(o);
+        return 0;
+}
+
+int reencrypt_status_from_json(const cJSON *o, ReencryptStatus *ret) {
+        ReencryptState state;
+
+        if (!cJSON_IsObject(o))
+                return -EBADMSG;
+        state = reencrypt_state_from_string(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, "state")));
+        if (state < 0)
+                return -EBADMSG;
+        *ret = (ReencryptStatus) {
+                .state = state,
+                .resumed = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "resumed")),
+                .done = json_get_u64(o, "done_bytes"),
+                .total = json_get_u64(o, "total_bytes"),
+                .rate = json_get_u64(o, "rate_bytes_per_sec"),
+                .limit = json_get_u64(o, "limit_bytes_per_sec"),
+                .started_at = json_get_u64(o, "started_at"),
+        };
+        return 0;
+}
+
+void reencrypt_format_bar(uint64_t done, uint64_t total, unsigned width, char *buf, size_t size) {
+        /* In floating point: done * width would overflow past 2^64 / width bytes. */
+        double f = total > 0 ? MIN((double) done / (double) total, 1.0) : 0.0;
+        unsigned filled = (unsigned) (f * width), percent = done >= total && total > 0 ? 100 : MIN((unsigned) (f * 100), 99u);
+        char bar[81];
+
+        width = MIN(width, 80u);
+        filled = MIN(filled, width);
+        memset(bar, '#', filled);
+        memset(bar + filled, '.', width - filled);
+        bar[width] = '\0';
+        (void) snprintf(buf, size, "[%s] %3u%%", bar, percent);
+}
+
+static int worker_fd = -EBADF;
+static uint64_t worker_stop_at;
+static bool worker_unfinished;
+
+void volume_reencrypt_set_worker(int progress_fd, uint64_t stop_at_usec) {
+        worker_fd = progress_fd;
+        worker_stop_at = stop_at_usec;
+}
+
+bool volume_reencrypt_unfinished(void) {
+        return worker_unfinished;
+}
+
+/* One line to the daemon, whole or not at all: a pipe write of at most PIPE_BUF bytes is atomic,
+ * and a full pipe (a daemon busy for a moment) loses a line, never stalls the re-encryption. */
+static void worker_line(const VolumeConfig *v, const ReencryptStatus *st) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        _cleanup_free_ char *text = NULL, *line = NULL;
+        cJSON *o = NULL;
+        int n;
+
+        if (worker_fd < 0)
+                return;
+        root = cJSON_CreateObject();
+        if (!root || !cJSON_AddStringToObject(root, "volume", v->name) || reencrypt_status_to_json(st, &o) < 0)
+                return;
+        if (!cJSON_AddItemToObject(root, "reencrypt", o)) {
+                cJSON_Delete(o);
+                return;
+        }
+        text = cJSON_PrintUnformatted(root);
+        if (!text)
+                return;
+        n = asprintf(&line, "%s\n", text);
+        if (n < 0 || (size_t) n > PIPE_BUF)
+                return;
+        if (write(worker_fd, line, (size_t) n) < 0 && errno != EAGAIN)
+                log_debug("Volume %s: a progress line to the daemon was lost: %m", v->name);
+}
+
+/* ---- running it ---- */
+
 typedef struct RunState {
         const VolumeConfig *v;
         ReencryptProgress progress;
         void *userdata;
-        uint64_t start_usec, start_offset, limit;   /* bytes per second, 0 none */
+        ReencryptStatus status;
+        uint64_t start_usec, start_offset;          /* of this run: the first offset it reports */
+        uint64_t limit;                             /* bytes per second, 0 none */
+        uint64_t line_usec;                         /* the last progress line to the daemon */
+        bool started;
         unsigned kill_percent;
         int kill_signal;
         bool stopped;                               /* asked to stop: a signal is pending */
+        bool budget_spent;                          /* the worker's time for it is over */
 } RunState;
+
+/* The status to whoever watches: the caller's callback each time, the daemon at most once a
+ * second while it runs and at every change of state. */
+static void emit(RunState *st, ReencryptState state) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
+        bool changed = st->status.state != state;
+
+        st->status.state = state;
+        if (st->started && now > st->start_usec && st->status.done > st->start_offset)
+                st->status.rate = (uint64_t) ((double) (st->status.done - st->start_offset) * USEC_PER_SEC /
+                                              (double) (now - st->start_usec));
+        if (st->progress)
+                st->progress(st->v, &st->status, st->userdata);
+        if (changed || now >= st->line_usec + USEC_PER_SEC) {
+                worker_line(st->v, &st->status);
+                st->line_usec = now;
+        }
+}
 
 /* Signals that stop a re-encryption: held while it runs, looked at between hotzones, so that it
  * stops where libcryptsetup can tear its device stack down and a later pass resumes online. */
@@ -108,45 +243,71 @@ static void stop_signals(sigset_t *ret) {
         sigaddset(ret, SIGHUP);
 }
 
+static bool stop_signal_pending(void) {
+        sigset_t set, pending;
+
+        stop_signals(&set);
+        if (sigpending(&pending) < 0)
+                return false;
+        for (int sig = 1; sig < NSIG; sig++)
+                if (sigismember(&set, sig) && sigismember(&pending, sig))
+                        return true;
+        return false;
+}
+
+/* The bandwidth limit: sleep until the bytes done in this run fit in the time it has taken. */
+static void throttle(const RunState *st, uint64_t offset) {
+        uint64_t due, now;
+
+        if (!st->limit || offset <= st->start_offset)
+                return;
+        /* In floating point: bytes times 10^6 overflows 64 bits past 18 TB. */
+        due = st->start_usec + (uint64_t) ((double) (offset - st->start_offset) * USEC_PER_SEC / (double) st->limit);
+        now = now_usec(CLOCK_MONOTONIC);
+        if (due > now) {
+                struct timespec ts = { .tv_sec = (time_t) ((due - now) / USEC_PER_SEC),
+                                       .tv_nsec = (long) ((due - now) % USEC_PER_SEC) * 1000 };
+                (void) nanosleep(&ts, NULL);
+        }
+}
+
 static int on_progress(uint64_t size, uint64_t offset, void *usrptr) {
         RunState *st = usrptr;
 
-        if (st->progress)
-                st->progress(st->v, offset, size, st->userdata);
+        if (!st->started) {
+                /* A resumed run starts where the last one stopped: the limit counts from here. */
+                st->started = true;
+                st->start_offset = offset;
+                st->start_usec = now_usec(CLOCK_MONOTONIC);
+        }
+        st->status.done = offset;
+        st->status.total = size;
+        emit(st, REENCRYPT_STATE_RUNNING);
         /* Test seam: NODESEAL_TEST_KILL_AT=reencrypt-<percent> (SIGKILL) or reencrypt-term-<percent>
-         * (SIGTERM) once that much is done. */
-        if (st->kill_percent && size && offset * 100 >= size * st->kill_percent) {
+         * (SIGTERM) when this run gets past that much, between two hotzones: a run that starts past
+         * it goes on (a daemon's later workers, which inherit the variable). The first call comes
+         * after the run's first hotzone: it started at most one hotzone before. */
+        if (st->kill_percent && size && offset * 100 >= size * st->kill_percent &&
+            (st->start_offset > HOTZONE_BYTES ? st->start_offset - HOTZONE_BYTES : 0) * 100 < size * st->kill_percent) {
                 st->kill_percent = 0;
                 log_warning("NODESEAL_TEST_KILL_AT: signal %d at %" PRIu64 " of %" PRIu64 " bytes.", st->kill_signal, offset, size);
                 (void) raise(st->kill_signal);
         }
-        {
-                sigset_t set, pending;
-
-                stop_signals(&set);
-                if (sigpending(&pending) == 0)
-                        for (int sig = 1; sig < NSIG; sig++)
-                                if (sigismember(&set, sig) && sigismember(&pending, sig)) {
-                                        st->stopped = true;
-                                        return 1;
-                                }
+        if (stop_signal_pending()) {
+                st->stopped = true;
+                return 1;
         }
-        if (st->limit && offset > st->start_offset) {
-                /* The bandwidth limit: sleep until the bytes done so far fit in the time spent. */
-                uint64_t due = st->start_usec + (offset - st->start_offset) * USEC_PER_SEC / st->limit;
-                uint64_t now = now_usec(CLOCK_MONOTONIC);
-                if (due > now) {
-                        struct timespec ts = { .tv_sec = (time_t) ((due - now) / USEC_PER_SEC),
-                                               .tv_nsec = (long) ((due - now) % USEC_PER_SEC) * 1000 };
-                        (void) nanosleep(&ts, NULL);
-                }
+        if (worker_stop_at && offset < size && now_usec(CLOCK_MONOTONIC) >= worker_stop_at) {
+                st->budget_spent = true;
+                return 1;
         }
+        throttle(st, offset);
         return 0;
 }
 
 /* Steps 1-3: the new slot, the token, the reencryption metadata; or the metadata of one under way. */
 static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *name, const SecretValue *key,
-                 const char *id, bool resume, NsError *error) {
+                 const char *id, bool resume, uint64_t started, NsError *error) {
         struct crypt_params_luks2 luks2 = { .sector_size = crypt_get_sector_size(cd) };
         struct crypt_params_reencrypt params = {
                 .mode = CRYPT_REENCRYPT_REENCRYPT,
@@ -157,20 +318,15 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
                 .luks2 = &luks2,
                 .flags = resume ? CRYPT_REENCRYPT_RESUME_ONLY : 0,
         };
-        char state[16], other[33];
+        TokenRecord other;
         int r, old_slot, new_slot, token;
 
         if (resume) {
                 r = crypt_reencrypt_init_by_passphrase(cd, name, (const char *) key->data, key->size, CRYPT_ANY_SLOT,
                                                        CRYPT_ANY_SLOT, NULL, NULL, &params);
-                if (r < 0 && name)
-                        return ns_error_set(error, r,
-                                            "Volume %s: cannot resume its re-encryption while it is open (%s): a process that ran it was killed "
-                                            "outright mid-way and left its device stack in place; the data is safe, and it resumes once the volume is "
-                                            "closed and opened again (nodeseal close, then provision; or a reboot)",
-                                            v->name, strerror(-r));
                 if (r < 0)
-                        return ns_error_set(error, r, "Volume %s: cannot resume its re-encryption: %s", v->name, strerror(-r));
+                        return ns_error_set(error, r, "Volume %s: cannot resume its re-encryption%s: %s", v->name,
+                                            name ? " online" : "", strerror(-r));
                 return 0;
         }
         old_slot = crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) key->data, key->size, 0);
@@ -178,6 +334,11 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
                 return ns_error_set(error, -EKEYREJECTED, "Volume %s: its key does not open its device; not re-encrypting", v->name);
         new_slot = unbound_slot(cd, key);
         if (new_slot < 0) {
+                /* The volume's PBKDF, not libcryptsetup's default (argon2id, benchmarked to 2 s and up
+                 * to 1 GiB): it took a daemon's worker past its deadline before the first hotzone. */
+                r = volume_set_pbkdf(cd, &v->luks, error);
+                if (r < 0)
+                        return r;
                 new_slot = crypt_keyslot_add_by_key(cd, CRYPT_ANY_SLOT, NULL, (size_t) crypt_get_volume_key_size(cd),
                                                     (const char *) key->data, key->size, CRYPT_VOLUME_KEY_NO_SEGMENT);
                 if (new_slot < 0)
@@ -185,8 +346,8 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
                                             v->name, strerror(-new_slot));
                 seam_kill("reencrypt-slot");
         }
-        token = find_token(cd, other, state);
-        r = set_token(cd, token >= 0 ? token : CRYPT_ANY_TOKEN, id, "running");
+        token = find_token(cd, &other);
+        r = set_token(cd, token >= 0 ? token : CRYPT_ANY_TOKEN, id, "running", started);
         if (r < 0)
                 return ns_error_set(error, r, "Volume %s: recording the re-encryption in the header failed: %s", v->name,
                                     strerror(-r));
@@ -200,14 +361,67 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
         return 0;
 }
 
+/* The header, from the device (the mapping's table may be the helper stack of a killed
+ * re-encryption, whose device is not the header's); 1 when the mapping is active (online). */
+static int load_header(const VolumeConfig *v, const char *name, const char *device, struct crypt_device **ret,
+                       NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        crypt_status_info ci = crypt_status(NULL, name);
+        int r;
+
+        r = crypt_init(&cd, device);
+        if (r >= 0)
+                r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        if (r < 0)
+                return ns_error_set(error, r, "Volume %s: cannot load its header to re-encrypt: %s", v->name, strerror(-r));
+        *ret = TAKE_PTR(cd);
+        return ci == CRYPT_ACTIVE || ci == CRYPT_BUSY;
+}
+
+static void kill_seam_parse(RunState *st) {
+        const char *at = secure_getenv("NODESEAL_TEST_KILL_AT");
+
+        if (at && strneq(at, "reencrypt-", 10) && at[10] >= '0' && at[10] <= '9') {
+                st->kill_percent = (unsigned) atoi(at + 10);
+                st->kill_signal = SIGKILL;
+        } else if (at && strneq(at, "reencrypt-term-", 15)) {
+                st->kill_percent = (unsigned) atoi(at + 15);
+                st->kill_signal = SIGTERM;
+        }
+}
+
+/* Step 4, with the stop signals held; -EINTR (the signal then ends the process) when one came. */
+static int run(struct crypt_device *cd, RunState *st, NsError *error) {
+        sigset_t set, old;
+        int r;
+
+        stop_signals(&set);
+        (void) sigprocmask(SIG_BLOCK, &set, &old);
+        r = crypt_reencrypt_run(cd, on_progress, st);
+        if (st->stopped) {
+                log_warning("Volume %s: re-encryption stopped by a signal; it resumes at the next pass.", st->v->name);
+                emit(st, REENCRYPT_STATE_PAUSED);
+                (void) sigprocmask(SIG_SETMASK, &old, NULL);   /* the pending signal ends the process now */
+                return ns_error_set(error, -EINTR, "Volume %s: the re-encryption was stopped (it resumes at the next pass)",
+                                    st->v->name);
+        }
+        (void) sigprocmask(SIG_SETMASK, &old, NULL);
+        if (r < 0) {
+                emit(st, REENCRYPT_STATE_PAUSED);
+                return ns_error_set(error, r, "Volume %s: the re-encryption stopped: %s (it resumes at the next attempt)",
+                                    st->v->name, strerror(-r));
+        }
+        return 0;
+}
+
 int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device, ReencryptProgress progress,
                      void *userdata, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(secret_value_freep) SecretValue *request = NULL, *key = NULL;
         _cleanup_free_ char *request_key = NULL;
-        const char *at = secure_getenv("NODESEAL_TEST_KILL_AT");
-        char name[128], id[33], state[16], recorded[33];
+        char name[128], id[33];
         RunState st = { .v = v, .progress = progress, .userdata = userdata };
+        TokenRecord rec;
         crypt_reencrypt_info info;
         NsError e = {};
         int r, token;
@@ -230,25 +444,22 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                 return r;
 
         (void) snprintf(name, sizeof(name), "%s%s", VOLUME_MAPPER_PREFIX, v->name);
-        r = crypt_status(NULL, name) == CRYPT_ACTIVE || crypt_status(NULL, name) == CRYPT_BUSY ? crypt_init_by_name(&cd, name)
-                                                                                              : crypt_init(&cd, device);
-        if (r >= 0 && !crypt_get_type(cd))
-                r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        r = load_header(v, name, device, &cd, error);
         if (r < 0)
-                return ns_error_set(error, r, "Volume %s: cannot load its header to re-encrypt: %s", v->name, strerror(-r));
-        if (crypt_status(NULL, name) != CRYPT_ACTIVE && crypt_status(NULL, name) != CRYPT_BUSY)
+                return r;
+        if (r == 0)
                 name[0] = '\0';   /* offline */
 
         info = crypt_reencrypt_status(cd, NULL);
-        token = find_token(cd, recorded, state);
-        if (token >= 0 && !streq(recorded, id))
+        token = find_token(cd, &rec);
+        if (token >= 0 && !streq(rec.id, id))
                 token = -ESTALE;   /* the record of an earlier request */
-        if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(state, "done"))
+        if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "done"))
                 return 0;
-        if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(state, "running") && unbound_slot(cd, key) < 0) {
+        if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "running") && unbound_slot(cd, key) < 0) {
                 /* Finished (the new slot is bound), killed before the token said so. Killed
                  * before it started, the unbound slot is still there: it begins below. */
-                r = set_token(cd, token, id, "done");
+                r = set_token(cd, token, id, "done", rec.started);
                 return r < 0 ? ns_error_set(error, r, "Volume %s: %s", v->name, strerror(-r)) : 1;
         }
         if (info == CRYPT_REENCRYPT_INVALID)
@@ -258,37 +469,68 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                                     "Volume %s: a re-encryption is under way that is not the one \"%s\" requests (finish it with cryptsetup reencrypt --resume-only); refusing",
                                     v->name, request_key);
 
-        r = begin(v, cd, name[0] ? name : NULL, key, id, info != CRYPT_REENCRYPT_NONE, error);
+        st.limit = (uint64_t) v->luks.reencrypt_mib_per_sec << 20;
+        st.status = (ReencryptStatus) {
+                .resumed = info != CRYPT_REENCRYPT_NONE,
+                .limit = st.limit,
+                .started_at = token >= 0 && rec.started ? rec.started : now_usec(CLOCK_REALTIME),
+        };
+        emit(&st, info != CRYPT_REENCRYPT_NONE ? REENCRYPT_STATE_PAUSED : REENCRYPT_STATE_PENDING);
+        if (info != CRYPT_REENCRYPT_NONE && name[0]) {
+                /* Killed outright while running online: its helper mappings are still in place. */
+                r = reencrypt_stack_restore(cd, name, key, error);
+                if (r < 0)
+                        return ns_error_prefix(error, r, "Volume %s: cannot resume its re-encryption online", v->name);
+                if (r > 0)
+                        log_info("Volume %s: resuming its re-encryption online, the volume open and mounted throughout.", v->name);
+        }
+        r = begin(v, cd, name[0] ? name : NULL, key, id, info != CRYPT_REENCRYPT_NONE, st.status.started_at, error);
         if (r < 0)
                 return r;
-        st.start_usec = now_usec(CLOCK_MONOTONIC);
-        st.limit = (uint64_t) v->luks.reencrypt_mib_per_sec << 20;
-        if (at && strneq(at, "reencrypt-", 10) && at[10] >= '0' && at[10] <= '9') {
-                st.kill_percent = (unsigned) atoi(at + 10);
-                st.kill_signal = SIGKILL;
-        } else if (at && strneq(at, "reencrypt-term-", 15)) {
-                st.kill_percent = (unsigned) atoi(at + 15);
-                st.kill_signal = SIGTERM;
-        }
-        {
-                sigset_t set, old;
-
-                stop_signals(&set);
-                (void) sigprocmask(SIG_BLOCK, &set, &old);
-                r = crypt_reencrypt_run(cd, on_progress, &st);
-                if (st.stopped) {
-                        log_warning("Volume %s: re-encryption stopped by a signal; it resumes at the next pass.", v->name);
-                        (void) sigprocmask(SIG_SETMASK, &old, NULL);   /* the pending signal ends the process now */
-                        return ns_error_set(error, -EINTR, "Volume %s: the re-encryption was stopped (it resumes at the next pass)", v->name);
-                }
-                (void) sigprocmask(SIG_SETMASK, &old, NULL);
-        }
+        kill_seam_parse(&st);
+        r = run(cd, &st, error);
         if (r < 0)
-                return ns_error_set(error, r, "Volume %s: the re-encryption stopped: %s (it resumes at the next attempt)", v->name,
-                                    strerror(-r));
-        token = find_token(cd, recorded, state);
+                return r;
+        if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE) {
+                /* The worker's time was up: stopped between two hotzones, the next attempt resumes. */
+                worker_unfinished = true;
+                emit(&st, REENCRYPT_STATE_PAUSED);
+                log_info("Volume %s: re-encryption paused at %" PRIu64 " of %" PRIu64 " MiB for this attempt; the next one resumes it.",
+                         v->name, st.status.done >> 20, st.status.total >> 20);
+                return 0;
+        }
+        token = find_token(cd, &rec);
         if (token >= 0)
-                (void) set_token(cd, token, id, "done");
+                (void) set_token(cd, token, id, "done", st.status.started_at);
+        st.status.done = st.status.total;
+        emit(&st, REENCRYPT_STATE_DONE);
         log_info("Volume %s: re-encrypted under a new volume key; the old one no longer opens it.", v->name);
         return 1;
+}
+
+int volume_reencrypt_probe(const VolumeConfig *v, ReencryptStatus *ret) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_free_ char *device = NULL;
+        crypt_reencrypt_info info;
+        TokenRecord rec;
+        NsError e = {};
+        int token;
+
+        if (probe_resolve_device(v->device, &device, &e) < 0 || crypt_init(&cd, device) < 0 ||
+            crypt_load(cd, CRYPT_LUKS2, NULL) < 0)
+                return 0;
+        info = crypt_reencrypt_status(cd, NULL);
+        token = find_token(cd, &rec);
+        if (info == CRYPT_REENCRYPT_CLEAN || info == CRYPT_REENCRYPT_CRASH) {
+                *ret = (ReencryptStatus) { .state = REENCRYPT_STATE_PAUSED, .resumed = true,
+                                           .limit = (uint64_t) v->luks.reencrypt_mib_per_sec << 20,
+                                           .started_at = token >= 0 ? rec.started : 0 };
+                return 1;
+        }
+        if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "done")) {
+                *ret = (ReencryptStatus) { .state = REENCRYPT_STATE_DONE, .started_at = rec.started,
+                                           .limit = (uint64_t) v->luks.reencrypt_mib_per_sec << 20 };
+                return 1;
+        }
+        return 0;
 }

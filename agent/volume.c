@@ -32,6 +32,7 @@
 #include "volume.h"
 #include "volume-grow.h"
 #include "volume-reencrypt.h"
+#include "reencrypt-stack.h"
 
 #define LUKS_SUBSYSTEM "nodeseal"
 #define GENERATED_KEY_BYTES 64
@@ -60,7 +61,7 @@ static void mapper_name(const VolumeConfig *v, char *buf, size_t size) {
         (void) snprintf(buf, size, "%s%s", VOLUME_MAPPER_PREFIX, v->name);
 }
 
-static int set_pbkdf(struct crypt_device *cd, const LuksConfig *l, NsError *error) {
+int volume_set_pbkdf(struct crypt_device *cd, const LuksConfig *l, NsError *error) {
         struct crypt_pbkdf_type p = {
                 .hash = "sha256",
                 .flags = CRYPT_PBKDF_NO_BENCHMARK,
@@ -102,7 +103,20 @@ static bool same_device(const char *backing, const char *configured) {
         return false;
 }
 
-/* 1 when nodeseal-<name> is active (on device, or -EEXIST naming the other device), 0 when not. */
+/* The mapping is the helper stack of a re-encryption of device killed while running online (a
+ * dm-linear onto NAME-overlay, which libcryptsetup need not recognise as LUKS): the header on
+ * device is in re-encryption and the helpers are its own. volume_reencrypt() puts it in order. */
+static bool in_reencryption_stack(const char *name, const char *device) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+
+        if (crypt_init(&cd, device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0 ||
+            crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_NONE)
+                return false;
+        return reencrypt_stack_helpers(name, crypt_get_uuid(cd)) & REENCRYPT_STACK_HELPERS;
+}
+
+/* 1 when nodeseal-<name> is active (on device, or -EEXIST naming the other device), 0 when not;
+ * also when it is the helper stack of a re-encryption of device killed while running online. */
 static int mapper_active(const VolumeConfig *v, const char *device, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         char name[128];
@@ -117,6 +131,8 @@ static int mapper_active(const VolumeConfig *v, const char *device, NsError *err
         r = crypt_init_by_name(&cd, name);
         if (r < 0)
                 return ns_error_set(error, r, "%s is active but cannot be inspected: %s", name, strerror(-r));
+        if ((!crypt_get_type(cd) || !strneq(crypt_get_type(cd), "LUKS", 4)) && device && in_reencryption_stack(name, device))
+                return 1;
         if (!crypt_get_type(cd) || !strneq(crypt_get_type(cd), "LUKS", 4))
                 return ns_error_set(error, -EEXIST, "%s is active but is not a LUKS mapping (%s)", name,
                                     strna(crypt_get_type(cd)));
@@ -208,7 +224,7 @@ static int luks_format(const VolumeConfig *v, DevicePin *pin, const char *uuid, 
         r = crypt_init(&cd, pin->fd_path);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot open %s: %s", pin->path, strerror(-r));
-        r = set_pbkdf(cd, &v->luks, error);
+        r = volume_set_pbkdf(cd, &v->luks, error);
         if (r < 0)
                 return r;
         r = header_backup_format_layout(v, cd, error);
@@ -303,7 +319,7 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
                                     v->key ?: v->name, s->config->secrets.keys_secret, device);
 
         if (current_slot < 0) {
-                r = set_pbkdf(cd, &v->luks, error);
+                r = volume_set_pbkdf(cd, &v->luks, error);
                 if (r < 0)
                         return r;
                 log_info("Volume %s: enrolling the new key (rotation from \"%s.previous\").", v->name, v->key ?: v->name);
@@ -935,10 +951,12 @@ static int mounted_from(const VolumeConfig *v, const char *mapper, NsError *erro
 }
 
 /* Progress in the log, every tenth. */
-static void reencrypt_progress_log(const VolumeConfig *v, uint64_t done, uint64_t total, void *userdata) {
+static void reencrypt_progress_log(const VolumeConfig *v, const ReencryptStatus *st, void *userdata) {
         static unsigned last = 0;
-        unsigned tenth = total ? (unsigned) (done * 10 / total) : 0;
+        unsigned tenth = st->total ? (unsigned) ((double) st->done * 10 / (double) st->total) : 0;
 
+        if (st->state != REENCRYPT_STATE_RUNNING)
+                return;
         if (tenth != last && tenth < 10)
                 log_info("Volume %s: re-encryption %u%% done.", v->name, tenth * 10);
         last = tenth;

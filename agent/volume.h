@@ -2,6 +2,8 @@
 /* LUKS2 volume lifecycle: format-if-blank, open, mkfs, mount, check, close. */
 #pragma once
 
+#include <libcryptsetup.h>
+
 #include "config.h"
 #include "error.h"
 #include "secret.h"
@@ -11,6 +13,8 @@
 
 /* "/dev/mapper/nodeseal-<name>" into buf. */
 int volume_mapper_path(const VolumeConfig *v, char *buf, size_t size);
+/* The PBKDF of new key slots: pbkdf2 at the minimum (the keys are random) or the configured argon2id. */
+int volume_set_pbkdf(struct crypt_device *cd, const LuksConfig *l, NsError *error);
 
 /* Brings v to "open and mounted", converging from any state; never formats a device that holds
  * anything. Returns 0 when everything was already in place, >0 when something was done. */

@@ -32,6 +32,7 @@ assert_eq "$(get_property State)" 's "ready"' "State"
 assert_eq "$(get_property Ready)" "b true" "Ready"
 assert_eq "$(get_property LastError)" 's ""' "LastError"
 assert_eq "$(get_property Volumes)" "a(sss) 0" "Volumes"
+assert_eq "$(get_property Reencryption)" "a(ssbttttt) 0" "Reencryption"
 not_after_usec=$(( $(date -d "$(openssl x509 -in "$T/certs/tls.crt" -noout -enddate | cut -d= -f2)" +%s) * 1000000 ))
 assert_eq "$(get_property Certificates)" "a(sst) 1 \"node\" \"ready\" $not_after_usec" "Certificates"
 ca_not_after_usec=$(( $(date -d "$(openssl x509 -in "$T/ca/ca.crt" -noout -enddate | cut -d= -f2)" +%s) * 1000000 ))

@@ -78,6 +78,103 @@ TEST(report_refused_when_not_one) {
         }
 }
 
+TEST(report_reencrypt_round_trip) {
+        ItemReport vol[] = {
+                { .name = (char *) "pgdata", .state = ITEM_READY,
+                  .reencrypt = { .state = REENCRYPT_STATE_PAUSED, .resumed = true, .done = UINT64_C(5) << 30,
+                                 .total = UINT64_C(1) << 40, .rate = 33554432, .limit = 67108864,
+                                 .started_at = UINT64_C(1790000000000123) } },
+                { .name = (char *) "wal", .state = ITEM_READY },
+        };
+        AttemptReport in = { .volumes = vol, .n_volumes = 2, .reencrypt_unfinished = true }, out = {};
+        _cleanup_free_ char *json = NULL;
+
+        ASSERT_OK(attempt_report_to_json(&in, &json));
+        /* A volume without one says nothing of it. */
+        ASSERT_EQ(strstr(strstr(json, "\"wal\""), "reencrypt") == NULL, true);
+        ASSERT_OK(attempt_report_from_json(json, strlen(json), &out, NULL));
+        ASSERT_TRUE(out.reencrypt_unfinished);
+        ASSERT_EQ(out.volumes[0].reencrypt.state, REENCRYPT_STATE_PAUSED);
+        ASSERT_TRUE(out.volumes[0].reencrypt.resumed);
+        ASSERT_EQ(out.volumes[0].reencrypt.done, UINT64_C(5) << 30);
+        ASSERT_EQ(out.volumes[0].reencrypt.total, UINT64_C(1) << 40);
+        ASSERT_EQ(out.volumes[0].reencrypt.rate, 33554432);
+        ASSERT_EQ(out.volumes[0].reencrypt.limit, 67108864);
+        ASSERT_EQ(out.volumes[0].reencrypt.started_at, UINT64_C(1790000000000123));
+        ASSERT_EQ(out.volumes[1].reencrypt.state, REENCRYPT_STATE_NONE);
+        attempt_report_done(&out);
+
+        /* An unknown state is none, not a failure of the whole report. */
+        static const char odd[] = "{\"code\":0,\"volumes\":[{\"name\":\"v\",\"state\":\"ready\","
+                                  "\"reencrypt\":{\"state\":\"exploding\",\"done_bytes\":5}}],\"certificates\":[]}";
+        ASSERT_OK(attempt_report_from_json(odd, strlen(odd), &out, NULL));
+        ASSERT_EQ(out.volumes[0].reencrypt.state, REENCRYPT_STATE_NONE);
+        ASSERT_EQ(out.volumes[0].reencrypt.done, 0);
+        attempt_report_done(&out);
+}
+
+TEST(progress_line_parsed_or_refused) {
+        static const char good[] = "{\"volume\":\"pgdata\",\"reencrypt\":{\"state\":\"running\",\"resumed\":false,"
+                                   "\"done_bytes\":1048576,\"total_bytes\":50331648,\"rate_bytes_per_sec\":2097152,"
+                                   "\"limit_bytes_per_sec\":33554432,\"started_at\":1790000000000000}}";
+        static const char * const bad[] = {
+                "", "null", "[]", "{\"volume\":\"pgdata\"}", "{\"reencrypt\":{\"state\":\"running\"}}",
+                "{\"volume\":\"\",\"reencrypt\":{\"state\":\"running\"}}",
+                "{\"volume\":\"pgdata\",\"reencrypt\":{\"state\":\"sideways\"}}",
+                "{\"volume\":7,\"reencrypt\":{\"state\":\"running\"}}",
+                "{\"volume\":\"pgdata\",\"reencrypt\":{\"state\":\"running\"", /* cut off */
+        };
+        _cleanup_free_ char *volume = NULL;
+        ReencryptStatus st = {};
+        NsError e = {};
+
+        ASSERT_OK(attempt_progress_from_json(good, strlen(good), &volume, &st, &e));
+        ASSERT_STREQ(volume, "pgdata");
+        ASSERT_EQ(st.state, REENCRYPT_STATE_RUNNING);
+        ASSERT_EQ(st.done, 1048576);
+        ASSERT_EQ(st.total, 50331648);
+        ASSERT_EQ(st.rate, 2097152);
+        ASSERT_EQ(st.limit, 33554432);
+        ASSERT_EQ(st.started_at, UINT64_C(1790000000000000));
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char *v = NULL;
+                ASSERT_ERROR(attempt_progress_from_json(bad[i], strlen(bad[i]), &v, &st, &e), EBADMSG);
+                ASSERT_TRUE(v == NULL);
+        }
+        /* The negative and the absurd count as unknown (0), never as a huge number. */
+        static const char odd[] = "{\"volume\":\"v\",\"reencrypt\":{\"state\":\"done\",\"done_bytes\":-5,"
+                                  "\"total_bytes\":1e300}}";
+        free(volume);
+        volume = NULL;
+        ASSERT_OK(attempt_progress_from_json(odd, strlen(odd), &volume, &st, &e));
+        ASSERT_EQ(st.done, 0);
+        ASSERT_EQ(st.total, 0);
+}
+
+TEST(reencrypt_bar) {
+        char buf[128];
+
+        reencrypt_format_bar(0, 100, 10, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "[..........]   0%");
+        reencrypt_format_bar(50, 100, 10, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "[#####.....]  50%");
+        /* Not 100 % until it is all done. */
+        reencrypt_format_bar(999, 1000, 10, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "[#########.]  99%");
+        reencrypt_format_bar(1000, 1000, 10, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "[##########] 100%");
+        /* Sizes past 2^64 / width, and done past total, do not overflow. */
+        reencrypt_format_bar(UINT64_MAX / 2, UINT64_MAX, 10, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "[#####.....]  50%");
+        reencrypt_format_bar(7, 0, 4, buf, sizeof(buf));
+        ASSERT_STREQ(buf, "[....]   0%");
+        reencrypt_format_bar(50, 100, 10, buf, 6);
+        ASSERT_STREQ(buf, "[####");
+        ASSERT_STREQ(reencrypt_state_to_string(REENCRYPT_STATE_PAUSED), "paused");
+        ASSERT_EQ(reencrypt_state_from_string("running"), REENCRYPT_STATE_RUNNING);
+        ASSERT_EQ(reencrypt_state_from_string("Running"), _REENCRYPT_STATE_INVALID);
+}
+
 TEST(kind_and_state_names) {
         ASSERT_STREQ(attempt_kind_to_string(ATTEMPT_RENEW), "renew");
         ASSERT_EQ(attempt_kind_from_string("check"), ATTEMPT_CHECK);

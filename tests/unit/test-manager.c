@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The daemon: its pure part (renewal jitter), and its state machine over attempts
  * driven with canned worker reports, no processes. */
+#include <inttypes.h>
 #include <time.h>
 
 #include "bus.h"
@@ -49,8 +50,8 @@ static void fake_stop(Manager *m) {
 
 static const ManagerWorkerOps fake_ops = { .start = fake_start, .stop = fake_stop };
 
-static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
-        _cleanup_free_ char *json = NULL;
+/* A manager on the config text json, its worker the fake one. */
+static Manager *fake_manager_config(const char *json) {
         Config *c = NULL;
         Manager *m = NULL;
         NsError e = {};
@@ -58,14 +59,6 @@ static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
         fake_started = fake_stopped = 0;
         fake_start_result = 0;
         unsetenv("NOTIFY_SOCKET");
-        if (asprintf(&json,
-                     "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
-                     "\"secrets\": {\"directory\": \"%s/secrets\"}, "
-                     "\"retry\": {\"initial_sec\": 1, \"max_sec\": 60, \"jitter\": 0, \"max_attempts\": %u}, "
-                     "\"daemon\": {\"recheck_sec\": 600 %s}, "
-                     "\"certificates\": [{\"name\": \"db\", \"directory\": \"%s/certs\"}]}",
-                     test_tmpdir, test_tmpdir, max_attempts, daemon_fields, test_tmpdir) < 0)
-                return NULL;
         if (config_parse(json, strlen(json), "test.json", &c, &e) < 0) {
                 fprintf(stderr, "config: %s\n", e.message);
                 return NULL;
@@ -74,6 +67,20 @@ static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
                 return NULL;
         m->worker_ops = &fake_ops;
         return m;
+}
+
+static Manager *fake_manager(const char *daemon_fields, unsigned max_attempts) {
+        _cleanup_free_ char *json = NULL;
+
+        if (asprintf(&json,
+                     "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
+                     "\"secrets\": {\"directory\": \"%s/secrets\"}, "
+                     "\"retry\": {\"initial_sec\": 1, \"max_sec\": 60, \"jitter\": 0, \"max_attempts\": %u}, "
+                     "\"daemon\": {\"recheck_sec\": 600 %s}, "
+                     "\"certificates\": [{\"name\": \"db\", \"directory\": \"%s/certs\"}]}",
+                     test_tmpdir, test_tmpdir, max_attempts, daemon_fields, test_tmpdir) < 0)
+                return NULL;
+        return fake_manager_config(json);
 }
 
 static ItemReport cert_item = { .name = (char *) "db", .state = ITEM_READY };
@@ -250,6 +257,161 @@ TEST(attempt_check_grown_volume_provisions_at_once) {
         ASSERT_EQ(fake_kind, ATTEMPT_PROVISION);
         ASSERT_EQ(m->state, MANAGER_READY);
         ASSERT_EQ(m->attempt, 0);
+        manager_free(m);
+}
+
+/* ---- a volume's re-encryption in the status ---- */
+
+static Manager *fake_manager_volume(void) {
+        _cleanup_free_ char *json = NULL;
+
+        if (asprintf(&json,
+                     "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
+                     "\"secrets\": {\"directory\": \"%s/secrets\"}, "
+                     "\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/vdz\", \"mountpoint\": \"%s/data\"}]}",
+                     test_tmpdir, test_tmpdir, test_tmpdir) < 0)
+                return NULL;
+        return fake_manager_config(json);
+}
+
+static void progress_line(Manager *m, const char *state, uint64_t done, bool resumed) {
+        _cleanup_free_ char *line = NULL;
+
+        ASSERT_TRUE(asprintf(&line,
+                             "{\"volume\":\"data\",\"reencrypt\":{\"state\":\"%s\",\"resumed\":%s,\"done_bytes\":%" PRIu64 ","
+                             "\"total_bytes\":50331648,\"rate_bytes_per_sec\":1048576,\"limit_bytes_per_sec\":33554432,"
+                             "\"started_at\":1790000000000000}}",
+                             state, resumed ? "true" : "false", done) >= 0);
+        manager_worker_progress(m, line, strlen(line));
+}
+
+/* The status file, as "nodeseal status" and a datastore's init container read it. */
+static char *status_file(void) {
+        _cleanup_free_ char *path = NULL;
+        char *text = NULL;
+
+        if (asprintf(&path, "%s/run/status.json", test_tmpdir) < 0 || read_full_file(path, 1024 * 1024, &text, NULL) < 0)
+                return NULL;
+        return text;
+}
+
+TEST(reencrypt_progress_reaches_the_status_while_the_worker_runs) {
+        Manager *m = fake_manager_volume();
+        ItemReport vol = { .name = (char *) "data", .state = ITEM_READY };
+        AttemptReport ok = { .volumes = &vol, .n_volumes = 1 };
+        _cleanup_free_ char *text = NULL, *json = NULL;
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        progress_line(m, "pending", 0, false);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_PENDING);
+        progress_line(m, "running", 16777216, false);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_RUNNING);
+        ASSERT_EQ(m->volumes[0].reencrypt.done, 16777216);
+        ASSERT_TRUE(m->bus_changed & BUS_PROPERTY_REENCRYPTION);
+        /* Written to the status file at once, not when the attempt ends. */
+        text = status_file();
+        ASSERT_TRUE(text);
+        ASSERT_CONTAINS(text, "\"reencrypt\":{\"state\":\"running\"");
+        ASSERT_CONTAINS(text, "\"done_bytes\":16777216,\"total_bytes\":50331648");
+        ASSERT_CONTAINS(text, "\"limit_bytes_per_sec\":33554432,\"started_at\":1790000000000000");
+        ASSERT_OK(manager_describe(m, &json));
+        ASSERT_CONTAINS(json, "\"state\":\"running\"");
+        /* A line that is not one changes nothing. */
+        manager_worker_progress(m, "{\"volume\":\"data\"", 16);
+        manager_worker_progress(m, "{\"volume\":\"other\",\"reencrypt\":{\"state\":\"done\"}}", 52);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_RUNNING);
+        progress_line(m, "done", 50331648, false);
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_DONE);
+        ASSERT_EQ(m->volumes[0].reencrypt.done, 50331648);
+        ASSERT_EQ(fake_started, 1);
+        manager_free(m);
+}
+
+TEST(reencrypt_worker_killed_at_its_deadline_is_not_left_running) {
+        Manager *m = fake_manager_volume();
+        NsError killed = { .code = -ECHILD, .message = "The worker (pid 1) killed by signal KILL after 600 s" };
+        _cleanup_free_ char *text = NULL;
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        progress_line(m, "running", 16777216, false);
+        manager_attempt_done(m, NULL, &killed);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_PAUSED);
+        ASSERT_EQ(m->volumes[0].reencrypt.done, 16777216);   /* where it was */
+        ASSERT_EQ(m->volumes[0].reencrypt.rate, 0);
+        text = status_file();
+        ASSERT_TRUE(text);
+        ASSERT_CONTAINS(text, "\"state\":\"paused\"");
+        /* A line after the worker's end is late: ignored. */
+        progress_line(m, "running", 20000000, false);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_PAUSED);
+        manager_free(m);
+}
+
+TEST(reencrypt_running_at_the_deadline_gets_it_once_more) {
+        Manager *m = NULL;
+        _cleanup_free_ char *json = NULL;
+
+        ASSERT_TRUE(asprintf(&json,
+                             "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
+                             "\"secrets\": {\"directory\": \"%s/secrets\"}, \"daemon\": {\"attempt_timeout_sec\": 0.05}, "
+                             "\"volumes\": [{\"name\": \"data\", \"device\": \"/dev/vdz\", \"mountpoint\": \"%s/data\"}]}",
+                             test_tmpdir, test_tmpdir, test_tmpdir) >= 0);
+        m = fake_manager_config(json);
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        progress_line(m, "running", 50331648, false);
+        for (int i = 0; i < 50 && !m->attempt_deadline_extended; i++)
+                ASSERT_OK(sd_event_run(m->event, 10 * USEC_PER_MSEC));
+        ASSERT_TRUE(m->attempt_deadline_extended);
+        ASSERT_EQ(fake_stopped, 0);   /* finishing: not stopped at the first deadline */
+        for (int i = 0; i < 20 && fake_stopped == 0; i++)
+                ASSERT_OK(sd_event_run(m->event, 100 * USEC_PER_MSEC));
+        ASSERT_EQ(fake_stopped, 1);   /* but at the second */
+        manager_free(m);
+}
+
+TEST(reencrypt_longer_than_an_attempt_goes_on_in_the_next) {
+        Manager *m = fake_manager_volume();
+        ItemReport vol = { .name = (char *) "data", .state = ITEM_READY,
+                           .reencrypt = { .state = REENCRYPT_STATE_PAUSED, .resumed = true,
+                                          .started_at = UINT64_C(1790000000000000) } };
+        AttemptReport paused = { .volumes = &vol, .n_volumes = 1, .reencrypt_unfinished = true };
+        AttemptReport found = { .volumes = &vol, .n_volumes = 1, .provision_wanted = true };
+
+        ASSERT_TRUE(m);
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        progress_line(m, "running", 30000000, false);
+        progress_line(m, "paused", 31457280, false);
+        manager_attempt_done(m, &paused, NULL);
+        /* Ready (the volume is in place), and the next provision starts at once. */
+        ASSERT_EQ(m->state, MANAGER_READY);
+        ASSERT_EQ(m->attempt, 0);
+        ASSERT_EQ(fake_started, 2);
+        ASSERT_EQ(fake_kind, ATTEMPT_PROVISION);
+        /* The report's header state keeps the numbers the lines gave. */
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_PAUSED);
+        ASSERT_EQ(m->volumes[0].reencrypt.done, 31457280);
+        ASSERT_EQ(m->volumes[0].reencrypt.total, 50331648);
+        progress_line(m, "running", 40000000, true);
+        ASSERT_TRUE(m->volumes[0].reencrypt.resumed);
+        progress_line(m, "done", 50331648, true);
+        vol.reencrypt.state = REENCRYPT_STATE_DONE;
+        paused.reencrypt_unfinished = false;
+        manager_attempt_done(m, &paused, NULL);
+        ASSERT_EQ(fake_started, 2);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_DONE);
+
+        /* A re-check that finds one under way and not running (a killed process, a daemon
+         * restarted): paused in the status, and a provision resumes it. */
+        vol.reencrypt.state = REENCRYPT_STATE_PAUSED;
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_CHECK));
+        manager_attempt_done(m, &found, NULL);
+        ASSERT_EQ(m->volumes[0].reencrypt.state, REENCRYPT_STATE_PAUSED);
+        ASSERT_EQ(fake_started, 4);
+        ASSERT_EQ(fake_kind, ATTEMPT_PROVISION);
         manager_free(m);
 }
 

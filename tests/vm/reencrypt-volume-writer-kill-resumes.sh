@@ -5,9 +5,11 @@
 # reencrypt is killed (SIGKILL) after adding the new key slot and after writing the reencryption
 # metadata, stopped (SIGTERM, as systemd or the daemon's deadline stop it) at 40 % of the data, and
 # a provision (what the daemon runs when the Secret changes) that resumes it is killed (SIGKILL) at
-# 70 %, its device stack left in place as by a power loss: closed and opened again (as after a
-# reboot), the next provision finishes it. Every file written before, during and after reads back
-# intact; the old volume key no longer opens the device; the same request is never run twice.
+# 55 %, its device stack (the -overlay and -hotzone helper mappings) left in place with the volume
+# mounted and the writer writing: the next provision, with nothing closed, resumes it online and is
+# killed again at 70 %; closed and opened again (as after a power loss and a reboot), the next
+# provision finishes it. Every file written before, during and after reads back intact; the old
+# volume key no longer opens the device; the same request is never run twice.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -60,7 +62,12 @@ cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encrypt
 killed_at reencrypt-term-40 143 reencrypt data
 assert_contains "$(cat "$work/reencrypt-term-40.log")" "re-encryption stopped by a signal"
 mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is no longer mounted after the kills"
+killed_at reencrypt-55 137 provision
+ls /dev/mapper/ | grep -q -- "$map-overlay" || fail "no helper mapping left in place by the kill at 55 %"
+# The next start of nodeseal, with the mapping still active and mounted: it resumes online.
 killed_at reencrypt-70 137 provision
+assert_contains "$(cat "$work/reencrypt-70.log")" "resuming its re-encryption online"
+mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is no longer mounted after the online resume"
 cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption under way after the kill at 70 %"
 
 # As after a power loss: the writer stops, the volume is closed and opened again.

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The device stack of an online re-encryption left behind by a killed process, put back in order.
+ *
+ * While libcryptsetup re-encrypts an active LUKS2 mapping NAME online, NAME is a dm-linear mapping
+ * onto NAME-overlay, whose table routes the current hotzone through NAME-hotzone-forward (a linear
+ * mapping of the data area). A clean stop tears that down (NAME gets the header's table again); a
+ * SIGKILL or a crash leaves it in place, working, but not what crypt_reencrypt_init_by_passphrase()
+ * accepts of an active device ("Mismatching parameters"): the re-encryption could resume only
+ * after closing the volume. libcryptsetup has no public call that reloads a mapping in the middle
+ * of a re-encryption, nor will it activate a second one (it wants the device exclusively), so
+ * this builds the header's table from the overlay's: between two hotzones the overlay maps the
+ * last hotzone (re-encrypted, committed) through the helper, under the new key; pointed at the
+ * data device again and merged with its neighbour under the same key, that is the header's
+ * segment layout. The keyring references in it become the volume keys themselves (from the key
+ * slots, with the key from the Secret), since the keys a killed process put in its keyring are
+ * gone. NAME gets that table (suspended without a flush for the swap, as libcryptsetup's own
+ * teardown does), then the helpers are removed. Each step may be interrupted: the next run finds
+ * the helpers again and does it again. Keys pass through this process's memory only (wiped; the
+ * ioctl buffers too: dm_task_secure_data). */
+#include <fcntl.h>
+#include <libcryptsetup.h>
+#include <libdevmapper.h>
+#include <sys/file.h>
+#include <unistd.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json-util.h"
+
+#include "log.h"
+#include "reencrypt-stack.h"
+
+/* libcryptsetup's lock directory (its --with-luks2-lock-path, Debian's default). */
+#define CRYPTSETUP_LOCK_DIR "/run/cryptsetup"
+
+static const char * const helper_suffixes[] = { "-overlay", "-hotzone-forward", "-hotzone-backward" };
+/* A dm UUID is at most 128 bytes (DM_UUID_LEN in linux/dm-ioctl.h). */
+#define DM_UUID_SIZE 129
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct dm_task *, dm_task_destroy);
+
+/* The device's dm info, or -ENODEV when there is no such mapping. */
+static int dm_info_of(const char *name, struct dm_info *ret, char *ret_uuid, size_t uuid_size) {
+        _cleanup_(dm_task_destroyp) struct dm_task *dmt = dm_task_create(DM_DEVICE_INFO);
+
+        if (!dmt || !dm_task_set_name(dmt, name) || !dm_task_run(dmt) || !dm_task_get_info(dmt, ret))
+                return -EIO;
+        if (!ret->exists)
+                return -ENODEV;
+        if (ret_uuid)
+                (void) snprintf(ret_uuid, uuid_size, "%s", dm_task_get_uuid(dmt) ?: "");
+        return 0;
+}
+
+/* The dm UUIDs libcryptsetup gives the mappings of a LUKS2 device carry its UUID without dashes. */
+static bool uuid_of_device(const char *dm_uuid, const char *luks_uuid) {
+        char plain[64];
+        size_t n = 0;
+
+        for (const char *p = luks_uuid; *p && n < sizeof(plain) - 1; p++)
+                if (*p != '-')
+                        plain[n++] = *p;
+        plain[n] = '\0';
+        return n > 0 && strstr(dm_uuid, plain);
+}
+
+int reencrypt_stack_helpers(const char *name, const char *luks_uuid) {
+        int found = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(helper_suffixes); i++) {
+                char helper[256], uuid[DM_UUID_SIZE];
+                struct dm_info info;
+
+                (void) snprintf(helper, sizeof(helper), "%s%s", name, helper_suffixes[i]);
+                if (dm_info_of(helper, &info, uuid, sizeof(uuid)) < 0)
+                        continue;
+                /* A mapping of that name that is not this device's: not ours to judge or touch. */
+                if (luks_uuid && !uuid_of_device(uuid, luks_uuid))
+                        continue;
+                found |= info.suspended ? REENCRYPT_STACK_SUSPENDED | REENCRYPT_STACK_HELPERS : REENCRYPT_STACK_HELPERS;
+        }
+        return found;
+}
+
+static int dm_remove(const char *name) {
+        _cleanup_(dm_task_destroyp) struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
+        uint32_t cookie = 0;
+
+        if (!dmt || !dm_task_set_name(dmt, name) || !dm_task_set_cookie(dmt, &cookie, 0))
+                return -ENOMEM;
+        if (!dm_task_run(dmt)) {
+                (void) dm_udev_wait(cookie);
+                return -EBUSY;
+        }
+        (void) dm_udev_wait(cookie);
+        return 0;
+}
+
+/* Makes the table loaded into name live: suspended without a flush (I/O in flight is held, not
+ * failed) and resumed, as libcryptsetup swaps tables under a mounted filesystem. */
+static int dm_swap(const char *name) {
+        _cleanup_(dm_task_destroyp) struct dm_task *suspend = dm_task_create(DM_DEVICE_SUSPEND);
+        _cleanup_(dm_task_destroyp) struct dm_task *resume = dm_task_create(DM_DEVICE_RESUME);
+        uint32_t cookie = 0;
+
+        if (!suspend || !resume || !dm_task_set_name(suspend, name) || !dm_task_no_flush(suspend) ||
+            !dm_task_skip_lockfs(suspend) || !dm_task_set_name(resume, name) || !dm_task_set_cookie(resume, &cookie, 0))
+                return -ENOMEM;
+        if (!dm_task_run(suspend))
+                return -EIO;
+        if (!dm_task_run(resume)) {
+                (void) dm_udev_wait(cookie);
+                return -EIO;
+        }
+        (void) dm_udev_wait(cookie);
+        return 0;
+}
+
+/* One target of a table, its crypt parameters split out ("cipher key iv device offset [options]"). */
+typedef struct Target {
+        uint64_t start, length;
+        char type[32];
+        char *cipher, *key, *device, *options;   /* crypt only; options may be "" */
+        uint64_t iv, offset;
+        char *params;                            /* the rest, for other types */
+} Target;
+
+static void target_done(Target *t) {
+        if (t->key)
+                explicit_bzero(t->key, strlen(t->key));
+        free(t->cipher);
+        free(t->key);
+        free(t->device);
+        free(t->options);
+        free(t->params);
+        *t = (Target) {};
+}
+
+static int target_parse(uint64_t start, uint64_t length, const char *type, const char *params, Target *ret) {
+        char cipher[128], device[64];
+        int n = 0;
+        Target t = { .start = start, .length = length };
+
+        (void) snprintf(t.type, sizeof(t.type), "%s", type);
+        if (!streq(type, "crypt")) {
+                t.params = strdup(params);
+                if (!t.params)
+                        return -ENOMEM;
+                *ret = t;
+                return 0;
+        }
+        /* The key is not copied through a fixed buffer on the stack: its length is taken as is. */
+        if (sscanf(params, "%127s %*s %" SCNu64 " %63s %" SCNu64 "%n", cipher, &t.iv, device, &t.offset, &n) != 4)
+                return -EBADMSG;
+        const char *k = strchr(params, ' ');
+        size_t klen = k ? strcspn(k + 1, " ") : 0;
+        if (!k || klen == 0)
+                return -EBADMSG;
+        t.cipher = strdup(cipher);
+        t.key = strndup(k + 1, klen);
+        t.device = strdup(device);
+        t.options = strdup(params[n] == ' ' ? params + n + 1 : params + n);
+        if (!t.cipher || !t.key || !t.device || !t.options) {
+                target_done(&t);
+                return -ENOMEM;
+        }
+        *ret = t;
+        return 0;
+}
+
+/* A table, parsed; secure: the kernel's buffer is wiped. */
+static int dm_read_table(const char *name, Target **ret, size_t *ret_n) {
+        _cleanup_(dm_task_destroyp) struct dm_task *dmt = dm_task_create(DM_DEVICE_TABLE);
+        Target *t = NULL;
+        size_t n = 0;
+        void *next = NULL;
+        uint64_t start, length;
+        char *type, *params;
+        int r = 0;
+
+        if (!dmt || !dm_task_secure_data(dmt) || !dm_task_set_name(dmt, name))
+                return -ENOMEM;
+        if (!dm_task_run(dmt))
+                return -EIO;
+        do {
+                Target *grown;
+
+                next = dm_get_next_target(dmt, next, &start, &length, &type, &params);
+                if (!type)
+                        break;
+                grown = reallocarray(t, n + 1, sizeof(*t));
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                t = grown;
+                r = target_parse(start, length, type, params ?: "", t + n);
+                if (r < 0)
+                        break;
+                n++;
+        } while (next);
+        if (r >= 0 && n == 0)
+                r = -ENODATA;
+        if (r < 0) {
+                for (size_t i = 0; i < n; i++)
+                        target_done(t + i);
+                free(t);
+                return r;
+        }
+        *ret = t;
+        *ret_n = n;
+        return 0;
+}
+
+static void targets_free(Target *t, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                target_done(t + i);
+        free(t);
+}
+
+/* The volume key of each digest ("cryptsetup:<uuid>-d<N>" in a keyring reference), as hex, from a
+ * key slot of that digest that the key from the Secret opens. */
+static int digest_key_hex(struct crypt_device *cd, unsigned digest, const SecretValue *key, char **ret) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        const cJSON *slots, *slot;
+        const char *json = NULL;
+        char id[16];
+
+        if (crypt_dump_json(cd, &json, 0) < 0 || !(root = cJSON_Parse(json)))
+                return -EIO;
+        (void) snprintf(id, sizeof(id), "%u", digest);
+        slots = cJSON_GetObjectItemCaseSensitive(
+                cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "digests"), id), "keyslots");
+        cJSON_ArrayForEach(slot, slots) {
+                char vk[256], *hex;
+                size_t size = sizeof(vk);
+                int k = cJSON_IsString(slot) ? atoi(slot->valuestring) : -1;
+
+                if (k < 0 || crypt_volume_key_get(cd, k, vk, &size, (const char *) key->data, key->size) < 0)
+                        continue;
+                hex = malloc(size * 2 + 1);
+                if (!hex) {
+                        explicit_bzero(vk, sizeof(vk));
+                        return -ENOMEM;
+                }
+                for (size_t i = 0; i < size; i++)
+                        (void) snprintf(hex + 2 * i, 3, "%02x", (unsigned char) vk[i]);
+                explicit_bzero(vk, sizeof(vk));
+                *ret = hex;
+                return 0;
+        }
+        return -ENOKEY;
+}
+
+/* A keyring reference of this device's volume key becomes the key: the keyring that held it was the
+ * killed process's. */
+static int resolve_key(struct crypt_device *cd, const char *uuid, Target *t, const SecretValue *key) {
+        char prefix[128];
+        const char *p;
+        char *hex = NULL;
+        int r;
+
+        if (t->key[0] != ':')
+                return 0;
+        (void) snprintf(prefix, sizeof(prefix), "logon:cryptsetup:%s-d", uuid);
+        p = strchr(t->key + 1, ':');
+        if (!p || !strneq(p + 1, prefix, strlen(prefix)))
+                return -EBADMSG;
+        r = digest_key_hex(cd, (unsigned) atoi(p + 1 + strlen(prefix)), key, &hex);
+        if (r < 0)
+                return r;
+        explicit_bzero(t->key, strlen(t->key));
+        free(t->key);
+        t->key = hex;
+        return 0;
+}
+
+/* A target on a hotzone helper (one linear target over the data device) pointed at the data
+ * device itself; -ENOMEM only, a target on anything else is left as it is. */
+static int redirect_hotzone(const char *name, Target *t) {
+        for (size_t h = 1; h < ELEMENTSOF(helper_suffixes); h++) {
+                Target *hz = NULL;
+                size_t hz_n = 0;
+                struct dm_info info;
+                char dev[32], hz_name[256], under[64];
+                uint64_t off = 0;
+                char *d;
+
+                (void) snprintf(hz_name, sizeof(hz_name), "%s%s", name, helper_suffixes[h]);
+                if (dm_info_of(hz_name, &info, NULL, 0) < 0)
+                        continue;
+                (void) snprintf(dev, sizeof(dev), "%u:%u", info.major, info.minor);
+                if (!streq(t->device, dev) || dm_read_table(hz_name, &hz, &hz_n) < 0)
+                        continue;
+                if (hz_n != 1 || !streq(hz[0].type, "linear") || sscanf(hz[0].params, "%63s %" SCNu64, under, &off) != 2) {
+                        targets_free(hz, hz_n);
+                        continue;
+                }
+                targets_free(hz, hz_n);
+                d = strdup(under);
+                if (!d)
+                        return -ENOMEM;
+                free(t->device);
+                t->device = d;
+                t->offset += off;
+        }
+        return 0;
+}
+
+/* t goes on where p ends: the same cipher, key, device and options, contiguous everywhere. */
+static bool target_continues(const Target *p, const Target *t) {
+        return streq(p->cipher, t->cipher) && streq(p->key, t->key) && streq(p->device, t->device) &&
+               streq(p->options, t->options) && p->start + p->length == t->start && p->iv + p->length == t->iv &&
+               p->offset + p->length == t->offset;
+}
+
+/* The header's table from the overlay's: the hotzone through the data device again, merged with
+ * the segment before it when it continues it under the same key and options. */
+static int header_table(struct crypt_device *cd, const char *uuid, const char *name, const SecretValue *key,
+                        Target **ret, size_t *ret_n, NsError *error) {
+        Target *t = NULL;
+        size_t n = 0, out = 0;
+        char overlay[256];
+        int r;
+
+        (void) snprintf(overlay, sizeof(overlay), "%s-overlay", name);
+        r = dm_read_table(overlay, &t, &n);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot read its table: %s", overlay, strerror(-r));
+        for (size_t i = 0; i < n; i++) {
+                if (!streq(t[i].type, "crypt"))
+                        r = ns_error_set(error, -EBADMSG, "%s: a %s target in its table, not a re-encryption's", overlay, t[i].type);
+                else if ((r = redirect_hotzone(name, t + i)) >= 0 && (r = resolve_key(cd, uuid, t + i, key)) < 0)
+                        r = ns_error_set(error, r, "%s: the volume key of a segment of its table cannot be read: %s", overlay,
+                                         strerror(-r));
+                if (r < 0) {
+                        targets_free(t, n);
+                        return r;
+                }
+                if (out > 0 && target_continues(t + out - 1, t + i)) {
+                        t[out - 1].length += t[i].length;
+                        target_done(t + i);
+                        continue;
+                }
+                if (out != i) {
+                        t[out] = t[i];
+                        t[i] = (Target) {};
+                }
+                out++;
+        }
+        *ret = t;
+        *ret_n = out;
+        return 0;
+}
+
+/* Loads the targets into name (inactive until the swap); the parameter strings are wiped. */
+static int dm_load(const char *name, const Target *t, size_t n) {
+        _cleanup_(dm_task_destroyp) struct dm_task *load = dm_task_create(DM_DEVICE_RELOAD);
+        int r = 0;
+
+        if (!load || !dm_task_secure_data(load) || !dm_task_set_name(load, name))
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                char *params = NULL;
+                int k = asprintf(&params, "%s %s %" PRIu64 " %s %" PRIu64 "%s%s", t[i].cipher, t[i].key, t[i].iv,
+                                 t[i].device, t[i].offset, isempty(t[i].options) ? "" : " ", t[i].options);
+                if (k < 0)
+                        return -ENOMEM;
+                if (!dm_task_add_target(load, t[i].start, t[i].length, "crypt", params))
+                        r = -ENOMEM;
+                explicit_bzero(params, (size_t) k);
+                free(params);
+        }
+        if (r < 0)
+                return r;
+        return dm_task_run(load) ? 0 : -EIO;
+}
+
+/* libcryptsetup's own lock of a device's re-encryption, which a process holds while it re-encrypts
+ * (a flock on <lock dir>/LN_LUKS2-reencryption-<uuid>, lib/utils_device_locking.c, the same since
+ * 2.2): held here while the stack is rebuilt, so that a live re-encryption's stack is never
+ * touched. -EBUSY while another process holds it; no lock directory: nobody does. */
+static int reencrypt_lock(const char *uuid, int *ret_fd) {
+        _cleanup_close_ int dir = -EBADF, fd = -EBADF;
+        char file[128];
+
+        dir = open(CRYPTSETUP_LOCK_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dir < 0 && errno == ENOENT) {
+                *ret_fd = -EBADF;
+                return 0;
+        }
+        if (dir < 0)
+                return negative_errno();
+        (void) snprintf(file, sizeof(file), "LN_LUKS2-reencryption-%s", uuid);
+        fd = openat(dir, file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error) {
+        _cleanup_close_ int lock = -EBADF;
+        const char *uuid = crypt_get_uuid(cd);
+        Target *t = NULL;
+        size_t n = 0;
+        int helpers, r;
+
+        if (!uuid)
+                return ns_error_set(error, -EINVAL, "%s: its LUKS2 header has no UUID", name);
+        helpers = reencrypt_stack_helpers(name, uuid);
+        if (helpers == 0)
+                return 0;
+        if (helpers & REENCRYPT_STACK_SUSPENDED)
+                return ns_error_set(error, -EBUSY,
+                                    "%s: a re-encryption was killed in the middle of a hotzone, whose helper mapping is still "
+                                    "suspended (I/O to that part of the volume waits); the header's hotzone checksums keep the "
+                                    "data safe, and it resumes after the volume is closed and opened again (a reboot)",
+                                    name);
+        r = reencrypt_lock(uuid, &lock);
+        if (r == -EBUSY)
+                return ns_error_set(error, r, "%s: another process is re-encrypting it right now", name);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot take libcryptsetup's re-encryption lock: %s", name, strerror(-r));
+        /* Under the lock, again: a process that held it may have finished or torn its stack down. */
+        r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot load its header again: %s", name, strerror(-r));
+        if (!(reencrypt_stack_helpers(name, uuid) & REENCRYPT_STACK_HELPERS))
+                return 0;
+        if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_CLEAN)
+                return ns_error_set(error, -EUCLEAN,
+                                    "%s: the header says a hotzone needs recovery while its mapping is active; it resumes after "
+                                    "the volume is closed and opened again (a reboot)", name);
+        log_info("%s: a re-encryption killed while running left its device stack in place; putting the header's table back "
+                 "under the mounted filesystem.", name);
+        r = header_table(cd, uuid, name, key, &t, &n, error);
+        if (r < 0)
+                return r;
+        r = dm_load(name, t, n);
+        targets_free(t, n);
+        if (r >= 0)
+                r = dm_swap(name);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: loading the header's table failed: %s", name, strerror(-r));
+        r = 0;
+        for (size_t i = 0; i < ELEMENTSOF(helper_suffixes); i++) {
+                char helper[256], helper_uuid[DM_UUID_SIZE];
+                struct dm_info info;
+
+                (void) snprintf(helper, sizeof(helper), "%s%s", name, helper_suffixes[i]);
+                if (dm_info_of(helper, &info, helper_uuid, sizeof(helper_uuid)) >= 0 && uuid_of_device(helper_uuid, uuid) &&
+                    dm_remove(helper) < 0)
+                        r = -EBUSY;
+        }
+        if (r < 0)
+                return ns_error_set(error, r, "%s: removing the helper mappings failed (the next run tries again)", name);
+        return 1;
+}

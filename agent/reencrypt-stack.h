@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The helper mappings of an online re-encryption (NAME-overlay, NAME-hotzone-*) left by a killed process. */
+#pragma once
+
+#include <libcryptsetup.h>
+
+#include "error.h"
+#include "secret.h"
+
+enum {
+        REENCRYPT_STACK_HELPERS = 1 << 0,     /* at least one helper mapping of the device is there */
+        REENCRYPT_STACK_SUSPENDED = 1 << 1,   /* one of them is suspended: killed in the middle of a hotzone */
+};
+
+/* Which helper mappings of NAME exist (REENCRYPT_STACK_* bits, 0 none); with luks_uuid, only those
+ * that belong to that LUKS2 device count. */
+int reencrypt_stack_helpers(const char *name, const char *luks_uuid);
+
+/* Puts the header's table back into the active mapping NAME of cd's device (built from the
+ * overlay's table, the volume keys read from the key slots with key) and removes the helpers. 1
+ * when it did, 0 when there was nothing to do; -EBUSY when a helper is suspended (killed inside a
+ * hotzone) and -EUCLEAN when the header needs a hotzone recovery: only a close and reopen helps
+ * then, and error says so. */
+int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error);
