@@ -129,9 +129,13 @@ static int mapper_active(const VolumeConfig *v, const char *device, bool may_rep
                 if (r < 0)
                         return ns_error_set(error, r, "%s is active but cannot be inspected: %s", name, strerror(-r));
         }
-        if (!crypt_get_type(cd) || !strneq(crypt_get_type(cd), "LUKS", 4))
-                return ns_error_set(error, -EEXIST, "%s is active but is not a LUKS mapping (%s)", name,
-                                    strna(crypt_get_type(cd)));
+        if (!crypt_get_type(cd))
+                return ns_error_set(error, -EIO,
+                                    "%s is active and the LUKS2 header on %s loads, yet libcryptsetup does not match it to the mapping; "
+                                    "compare cryptsetup status %s with cryptsetup luksDump %s",
+                                    name, strna(crypt_get_device_name(cd)), name, strna(crypt_get_device_name(cd)));
+        if (!strneq(crypt_get_type(cd), "LUKS", 4))
+                return ns_error_set(error, -EEXIST, "%s is active but is not a LUKS mapping (%s)", name, crypt_get_type(cd));
         if (device && !same_device(crypt_get_device_name(cd), device))
                 return ns_error_set(error, -EEXIST, "%s is already active on %s, not on %s", name,
                                     strna(crypt_get_device_name(cd)), device);
