@@ -22,6 +22,16 @@ data_sum() { tail -c +$((16 * 1024 * 1024 + 1)) "$1" | sha256sum | cut -d' ' -f1
 # Images go to and come from the loop device itself (the file under it may be cached apart).
 put() { dd if="$1" of="$disk" bs=1M conv=notrunc,fsync status=none; }
 take() { dd if="$disk" of="$1" bs=1M status=none; }
+# refused WHAT EXPECTED...: provision fails, saying each EXPECTED, and writes nothing to the disk.
+refused() {
+        local what=$1 sd e
+        shift
+        sd=$(sum_of "$disk")
+        ns -c "$T/nodeseal.json" provision
+        [ "$rc" -ne 0 ] || fail "provision with $what succeeded: $out"
+        for e; do assert_contains "$out" "$e"; done
+        assert_eq "$(sum_of "$disk")" "$sd" "the disk after a refused repair ($what)"
+}
 
 volume_key data
 disk=$(loop_new "$T/disk.img" 32)
@@ -55,11 +65,7 @@ for f in data.luks-uuid data.formatted; do
         cp "$KEYS_DIR/$f" "$T/$f.saved"
         sed -i "s/$uuid/00000000-1111-2222-3333-444444444444/" "$KEYS_DIR/$f"
 done
-sd=$(sum_of "$disk")
-ns -c "$T/nodeseal.json" provision
-[ "$rc" -ne 0 ] || fail "provision with another UUID in the record succeeded: $out"
-assert_contains "$out" "has UUID $uuid, not 00000000-1111-2222-3333-444444444444 as expected"
-assert_eq "$(sum_of "$disk")" "$sd" "the disk after a refused repair (UUID)"
+refused "another UUID in the record" "has UUID $uuid, not 00000000-1111-2222-3333-444444444444 as expected"
 for f in data.luks-uuid data.formatted; do cp "$T/$f.saved" "$KEYS_DIR/$f"; done
 
 # A signature outside the torn copy (swap's 64 KiB page variant, in the key slot area): something
@@ -67,21 +73,11 @@ for f in data.luks-uuid data.formatted; do cp "$T/$f.saved" "$KEYS_DIR/$f"; done
 printf 'SWAPSPACE2' | dd of="$disk" bs=1 seek=$((65536 - 10)) conv=notrunc,fsync status=none
 printf '\001\000\000\000\377\000\000\000' | dd of="$disk" bs=1 seek=1024 conv=notrunc,fsync status=none
 dd if=/dev/zero of="$disk" bs=1 seek=4086 count=10 conv=notrunc,fsync status=none
-sd=$(sum_of "$disk")
-ns -c "$T/nodeseal.json" provision
-[ "$rc" -ne 0 ] || fail "provision with a signature outside the torn copy succeeded: $out"
-assert_contains "$out" "outside the torn copy"
-assert_contains "$out" "something else wrote this disk"
-assert_eq "$(sum_of "$disk")" "$sd" "the disk after a refused repair (signature outside)"
+refused "a signature outside the torn copy" "outside the torn copy" "something else wrote this disk"
 
 # Both copies damaged: refused, pointing at the header backup.
 put "$T/good.img"
 dd if=/dev/zero of="$disk" bs=1 seek=448 count=64 conv=notrunc,fsync status=none
 dd if=/dev/zero of="$disk" bs=1 seek=$((16384 + 448)) count=64 conv=notrunc,fsync status=none
-sd=$(sum_of "$disk")
-ns -c "$T/nodeseal.json" provision
-[ "$rc" -ne 0 ] || fail "provision with both header copies damaged succeeded: $out"
-assert_contains "$out" "Both copies of the LUKS2 header on $disk are damaged"
-assert_contains "$out" "nodeseal recover"
-assert_eq "$(sum_of "$disk")" "$sd" "the disk with both copies damaged"
+refused "both header copies damaged" "Both copies of the LUKS2 header on $disk are damaged" "nodeseal recover"
 pass
