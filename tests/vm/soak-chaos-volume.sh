@@ -100,5 +100,6 @@ if ((rc != 0)); then
 	fail "invariants broke under chaos (seed $NODESEAL_SOAK_SEED)"
 fi
 grep -q 'formatting' "$w/daemon.log" || log "note: no 'formatting' line in the daemon log"
+log "device path changes the daemon noticed at once: $(grep -c 'its device path .* changed; checking' "$w/daemon.log" || true)"
 ! grep -qF "$(base64 -w0 < "$w/key")" "$w/daemon.log" || fail "the volume key (base64) is in the daemon's log"
 log "ok"
