@@ -367,6 +367,7 @@ static int mapping_uuid(const char *name, char ret[static 41], NsError *error) {
 }
 
 int header_repair_mapping(const char *name, const char *data_device, bool may_repair, NsError *error) {
+        NsError e = {};
         char uuid[41];
         int r;
 
@@ -375,8 +376,19 @@ int header_repair_mapping(const char *name, const char *data_device, bool may_re
                 return r;
         if (!data_device)
                 return ns_error_set(error, -ENXIO, "%s is active but libcryptsetup names no device under it", name);
-        r = header_repair_examine(data_device, data_device, uuid, may_repair, error);
-        if (r < 0)
+        r = header_repair_examine(data_device, data_device, uuid, may_repair, &e);
+        if (r == -EMEDIUMTYPE)
+                /* What a device path re-pointed between loading the header and activating once
+                 * made: this header's mapping over another disk, which nothing here may write. */
+                return ns_error_set(error, -EEXIST,
+                                    "%s is mapped with LUKS %s over %s, which carries no LUKS2 header: a mapping over the wrong "
+                                    "disk (what a device path re-pointed while it was being opened leaves). Refusing to touch it: unmount it, "
+                                    "cryptsetup close %s, check the configured device, and run again",
+                                    name, uuid, data_device, name);
+        if (r < 0) {
+                if (error && !ns_error_is_set(error))
+                        *error = e;
                 return ns_error_prefix(error, r, "%s is active (LUKS %s) but its header does not load", name, uuid);
+        }
         return r;
 }

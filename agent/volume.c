@@ -778,14 +778,19 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 return r;
         backup_header(v, pin->fd_path, pin->path);
 
-        /* device-mapper claims the device for the mapping: the pin has done its work. */
+        /* device-mapper claims the device for the mapping: the pin gives up its claim, but the
+         * mapping is made on the pinned device by its handle, never on the path again. A path
+         * re-pointed here (a /dev/disk/by-* link, a swapped symlink) would otherwise put this
+         * header's mapping on another disk: a mapping whose header does not load ("active but
+         * not a LUKS mapping", found by the chaos soak), with the pending mkfs a step away. */
         crypt_free(TAKE_PTR(cd));
-        pin = device_pin_free(pin);
-        r = crypt_init(&cd, device);
+        device_pin_release_claim(pin);
+        r = crypt_init(&cd, pin->fd_path);
         if (r >= 0)
                 r = crypt_load(cd, CRYPT_LUKS, NULL);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot load the LUKS header of %s: %s", device, strerror(-r));
+        seam_pause("before-activate");
         r = activate(v, s, cd, device, key, flags, error);
         if (r < 0)
                 return r;
