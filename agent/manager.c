@@ -819,9 +819,11 @@ static int on_sighup(sd_event_source *s, const struct signalfd_siginfo *si, void
                 r = manager_load_state(m, TAKE_PTR(c));
                 if (r < 0)
                         log_error_errno(r, "Failed to apply the new configuration: %m");
-                else
+                else {
                         log_info("Configuration reloaded: %zu volume(s), %zu certificate(s).", m->n_volumes,
                                  m->n_certificates);
+                        manager_devices_watch(m);
+                }
                 /* The textfile may have moved: write it anew on the next change. */
                 free(m->metrics_written);
                 m->metrics_written = NULL;
@@ -976,6 +978,7 @@ Manager *manager_free(Manager *m) {
                 return NULL;
         reply_waiters(m, true, -ESHUTDOWN, "The daemon is stopping.");
         manager_rotation_done(m);
+        manager_devices_unwatch(m);
         worker_free(m->worker);
         bus_close(m);
         sd_event_source_disable_unref(m->retry_source);
@@ -1032,6 +1035,7 @@ int manager_run(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to set up the re-check timer: %m");
         (void) sd_event_source_set_enabled(m->recheck_source, SD_EVENT_ON);
+        manager_devices_watch(m);
 
         manager_setup_metrics(m);
         manager_publish(m, "Provisioning.");

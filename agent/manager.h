@@ -132,6 +132,9 @@ struct Manager {
         char *rotation_jitter_for;       /* the signer whose reissue waits for rotation_jitter_source */
         sd_event_source *rotation_jitter_source;
         sd_event_source *rotation_look_source;  /* a provisioning attempt once a datastore loaded the bundle */
+        /* manager-devices.c: inotify on the directories of the volumes' device paths */
+        sd_event_source **device_watches;
+        size_t n_device_watches;
 };
 
 /* manager-rotation.c: after each attempt, after each change of a reload, in Describe(), at the end. */
@@ -139,6 +142,11 @@ void manager_rotation_apply(Manager *m, const AttemptReport *report);
 void manager_rotation_reload_changed(Manager *m);
 int manager_rotation_describe(Manager *m, cJSON *root);
 void manager_rotation_done(Manager *m);
+
+/* manager-devices.c: watch each volume's device path (again, after a reload); a change of one
+ * while ready starts a check attempt at once. */
+void manager_devices_watch(Manager *m);
+void manager_devices_unwatch(Manager *m);
 
 int manager_new(Config *config, const char *config_path, const char *bus_address, Manager **ret);
 Manager *manager_free(Manager *m);

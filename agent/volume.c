@@ -24,6 +24,7 @@
 #include "device-pin.h"
 #include "format-record.h"
 #include "header-backup.h"
+#include "header-repair.h"
 #include "log.h"
 #include "luks-flags.h"
 #include "mount.h"
@@ -116,8 +117,10 @@ static bool in_reencryption_stack(const char *name, const char *device) {
 }
 
 /* 1 when nodeseal-<name> is active (on device, or -EEXIST naming the other device), 0 when not;
- * also when it is the helper stack of a re-encryption of device killed while running online. */
-static int mapper_active(const VolumeConfig *v, const char *device, NsError *error) {
+ * also when it is the helper stack of a re-encryption of device killed while running online.
+ * A mapping whose header does not load (libcryptsetup then gives it no type) is examined: why,
+ * and, when may_repair, a torn header copy is rewritten from the whole one where that is safe. */
+static int mapper_active(const VolumeConfig *v, const char *device, bool may_repair, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         char name[128];
         int r;
@@ -133,9 +136,22 @@ static int mapper_active(const VolumeConfig *v, const char *device, NsError *err
                 return ns_error_set(error, r, "%s is active but cannot be inspected: %s", name, strerror(-r));
         if ((!crypt_get_type(cd) || !strneq(crypt_get_type(cd), "LUKS", 4)) && device && in_reencryption_stack(name, device))
                 return 1;
-        if (!crypt_get_type(cd) || !strneq(crypt_get_type(cd), "LUKS", 4))
-                return ns_error_set(error, -EEXIST, "%s is active but is not a LUKS mapping (%s)", name,
-                                    strna(crypt_get_type(cd)));
+        if (!crypt_get_type(cd)) {
+                r = header_repair_mapping(name, crypt_get_device_name(cd), may_repair, error);
+                if (r < 0)
+                        return r;
+                crypt_free(TAKE_PTR(cd));
+                r = crypt_init_by_name(&cd, name);
+                if (r < 0)
+                        return ns_error_set(error, r, "%s is active but cannot be inspected: %s", name, strerror(-r));
+        }
+        if (!crypt_get_type(cd))
+                return ns_error_set(error, -EIO,
+                                    "%s is active and the LUKS2 header on %s loads, yet libcryptsetup does not match it to the mapping; "
+                                    "compare cryptsetup status %s with cryptsetup luksDump %s",
+                                    name, strna(crypt_get_device_name(cd)), name, strna(crypt_get_device_name(cd)));
+        if (!strneq(crypt_get_type(cd), "LUKS", 4))
+                return ns_error_set(error, -EEXIST, "%s is active but is not a LUKS mapping (%s)", name, crypt_get_type(cd));
         if (device && !same_device(crypt_get_device_name(cd), device))
                 return ns_error_set(error, -EEXIST, "%s is already active on %s, not on %s", name,
                                     strna(crypt_get_device_name(cd)), device);
@@ -356,8 +372,9 @@ typedef enum Verdict {
         VERDICT_OPEN,           /* a LUKS header to open */
 } Verdict;
 
-/* Loads the LUKS header of the pinned device into *ret_cd. */
-static int load_header(const DevicePin *pin, struct crypt_device **ret_cd, NsError *error) {
+/* Loads the LUKS header of the pinned device into *ret_cd. One that does not load is examined: a
+ * torn copy of the header the format record names is repaired from the whole copy where safe. */
+static int load_header(const DevicePin *pin, const FormatRecord *rec, struct crypt_device **ret_cd, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         int r;
 
@@ -365,10 +382,16 @@ static int load_header(const DevicePin *pin, struct crypt_device **ret_cd, NsErr
         if (r < 0)
                 return ns_error_set(error, r, "Cannot open %s: %s", pin->path, strerror(-r));
         r = crypt_load(cd, CRYPT_LUKS, NULL);
-        if (r < 0)
-                return ns_error_set(error, r,
-                                    "Device %s has a LUKS signature but its header cannot be loaded: %s; refusing (the device is left as it is)",
-                                    pin->path, strerror(-r));
+        if (r < 0) {
+                NsError e = {};
+
+                if (header_repair_examine(pin->fd_path, pin->path, rec->uuid, true, &e) > 0)
+                        r = crypt_load(cd, CRYPT_LUKS, NULL);
+                if (r < 0)
+                        return ns_error_set(error, r,
+                                            "Device %s has a LUKS signature but its header cannot be loaded: %s; refusing (the device is left as it is)",
+                                            pin->path, ns_error_message(&e, r));
+        }
         *ret_cd = TAKE_PTR(cd);
         return 0;
 }
@@ -455,7 +478,7 @@ static int judge_luks(const VolumeConfig *v, const DevicePin *pin, const FormatR
         const char *label, *uuid;
         int r;
 
-        r = load_header(pin, &cd, error);
+        r = load_header(pin, rec, &cd, error);
         if (r < 0)
                 return r;
         label = strempty(crypt_get_label(cd));
@@ -489,6 +512,22 @@ static int judge_device(const VolumeConfig *v, const DevicePin *pin, const Forma
         r = probe_fd(pin->fd, pin->path, &p, error);
         if (r < 0)
                 return r;
+        if (p.kind == PROBE_AMBIVALENT) {
+                /* A torn copy of this volume's own LUKS2 header beside a signature inside it (what an
+                 * interrupted metadata write can leave, which libcryptsetup will not recover alone). */
+                NsError e = {};
+
+                r = header_repair_examine(pin->fd_path, pin->path, rec->uuid, true, &e);
+                if (r > 0)
+                        r = probe_fd(pin->fd, pin->path, &p, error);
+                else if (r < 0 && r != -EMEDIUMTYPE) {
+                        if (error)
+                                *error = e;
+                        return r;
+                }
+                if (r < 0)
+                        return r;
+        }
         if (p.kind == PROBE_BLANK)
                 return judge_blank(v, pin, rec, error);
         if (p.kind == PROBE_LUKS && p.offset == 0)
@@ -723,7 +762,7 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
         uint32_t flags;
         int r, verdict;
 
-        r = mapper_active(v, device, error);
+        r = mapper_active(v, device, true, error);
         if (r < 0)
                 return r;
         if (r > 0)
@@ -745,7 +784,7 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 changed = true;
         }
 
-        r = load_header(pin, &cd, error);
+        r = load_header(pin, &rec, &cd, error);
         if (r < 0)
                 return r;
         if (!key) {
@@ -770,14 +809,19 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 return r;
         backup_header_pinned(v, s, pin, cd);
 
-        /* device-mapper claims the device for the mapping: the pin has done its work. */
+        /* device-mapper claims the device for the mapping: the pin gives up its claim, but the
+         * mapping is made on the pinned device by its handle, never on the path again. A path
+         * re-pointed here (a /dev/disk/by-* link, a swapped symlink) would otherwise put this
+         * header's mapping on another disk: a mapping whose header does not load ("active but
+         * not a LUKS mapping", found by the chaos soak), with the pending mkfs a step away. */
         crypt_free(TAKE_PTR(cd));
-        pin = device_pin_free(pin);
-        r = crypt_init(&cd, device);
+        device_pin_release_claim(pin);
+        r = crypt_init(&cd, pin->fd_path);
         if (r >= 0)
                 r = crypt_load(cd, CRYPT_LUKS, NULL);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot load the LUKS header of %s: %s", device, strerror(-r));
+        seam_pause("before-activate");
         r = activate(v, s, cd, device, key, flags, error);
         if (r < 0)
                 return r;
@@ -1067,7 +1111,7 @@ int volume_check(const Config *c, const VolumeConfig *v, NsError *error) {
         r = probe_resolve_device(v->device, &device, error);
         if (r < 0)
                 return r;
-        r = mapper_active(v, device, error);
+        r = mapper_active(v, device, false, error);
         if (r < 0)
                 return r;
         if (r == 0)

@@ -2,7 +2,9 @@
 /* The daemon: its pure part (renewal jitter), and its state machine over attempts
  * driven with canned worker reports, no processes. */
 #include <inttypes.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "manager.h"
@@ -527,5 +529,57 @@ TEST(metrics_count_attempts_api_requests_and_state) {
         ASSERT_CONTAINS(text, "nodeseal_kubernetes_api_requests_total{verb=\"get\",code=\"<error>\"} 1\n");
         ASSERT_CONTAINS(text, "nodeseal_hook_failures_total{name=\"db\"} 0\n");
         kube_counts_done(kube_counts_process());
+        manager_free(m);
+}
+
+/* The daemon watches each volume's device path: a link re-pointed, removed or made again while
+ * ready starts a check attempt at once (not at the next re-check, 600 s here); a change of another
+ * name in the same directory does not. */
+TEST(device_path_repointed_checks_at_once) {
+        _cleanup_free_ char *json = NULL, *dir = NULL, *link = NULL, *tmp = NULL, *other = NULL;
+        ItemReport vol = { .name = (char *) "data", .state = ITEM_READY };
+        AttemptReport ok = { .changed = true, .volumes = &vol, .n_volumes = 1 };
+        Config *c = NULL;
+        Manager *m = NULL;
+        NsError e = {};
+        unsigned before;
+
+        ASSERT_TRUE(asprintf(&dir, "%s/devwatch", test_tmpdir) > 0);
+        ASSERT_TRUE(asprintf(&link, "%s/data-device", dir) > 0);
+        ASSERT_TRUE(asprintf(&tmp, "%s/data-device.new", dir) > 0);
+        ASSERT_TRUE(asprintf(&other, "%s/other", dir) > 0);
+        ASSERT_OK(mkdir(dir, 0700) < 0 ? -errno : 0);
+        ASSERT_OK(symlink("disk-a", link) < 0 ? -errno : 0);
+        ASSERT_TRUE(asprintf(&json,
+                             "{\"node_name\": \"n1\", \"runtime_directory\": \"%s/run\", "
+                             "\"secrets\": {\"directory\": \"%s/secrets\"}, \"daemon\": {\"recheck_sec\": 600}, "
+                             "\"volumes\": [{\"name\": \"data\", \"device\": \"%s\", \"mountpoint\": \"%s/mnt\"}]}",
+                             test_tmpdir, test_tmpdir, link, test_tmpdir) > 0);
+        ASSERT_OK(config_parse(json, strlen(json), "test.json", &c, &e));
+        unsetenv("NOTIFY_SOCKET");
+        ASSERT_OK(manager_new(c, NULL, NULL, &m));
+        m->worker_ops = &fake_ops;
+        fake_started = 0;
+        fake_start_result = 0;
+        ASSERT_OK(manager_request_attempt(m, ATTEMPT_PROVISION));
+        manager_attempt_done(m, &ok, NULL);
+        ASSERT_EQ(m->state, MANAGER_READY);
+        manager_devices_watch(m);
+        ASSERT_EQ(m->n_device_watches, 1);
+
+        /* Another name in the directory: nothing. */
+        before = fake_started;
+        ASSERT_OK(symlink("disk-b", other) < 0 ? -errno : 0);
+        for (int i = 0; i < 5; i++)
+                ASSERT_TRUE(sd_event_run(m->event, 20 * USEC_PER_MSEC) >= 0);
+        ASSERT_EQ(fake_started, before);
+
+        /* The device path re-pointed atomically, as the chaos soak does it. */
+        ASSERT_OK(symlink("disk-b", tmp) < 0 ? -errno : 0);
+        ASSERT_OK(rename(tmp, link) < 0 ? -errno : 0);
+        for (int i = 0; i < 50 && fake_started == before; i++)
+                ASSERT_TRUE(sd_event_run(m->event, 20 * USEC_PER_MSEC) >= 0);
+        ASSERT_EQ(fake_started, before + 1);
+        ASSERT_EQ(fake_kind, ATTEMPT_CHECK);
         manager_free(m);
 }
