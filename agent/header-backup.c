@@ -108,21 +108,6 @@ static void at_path(int dir_fd, const char *name, char *buf, size_t size) {
         (void) snprintf(buf, size, "/proc/self/fd/%d/%s", dir_fd, name);
 }
 
-/* Two LUKS UUIDs, in the header's form (dashes) or device-mapper's (none), the same? */
-static bool uuid_same(const char *a, const char *b) {
-        for (;;) {
-                while (*a == '-')
-                        a++;
-                while (*b == '-')
-                        b++;
-                if (!*a || !*b)
-                        return !*a && !*b;
-                if (tolower((unsigned char) *a) != tolower((unsigned char) *b))
-                        return false;
-                a++, b++;
-        }
-}
-
 /* The backup file of v in its directory, from the header on dev_path (/proc/self/fd/N). */
 static int file_sync(const VolumeConfig *v, const char *dev_path, const HeaderIdentity *dev, const char *display,
                      NsError *error) {
@@ -343,7 +328,7 @@ int header_backup_sync(const VolumeConfig *v, SecretSource *s, int device_fd, co
         if (r < 0)
                 return ns_error_set(error, r, "Volume %s: cannot read the LUKS2 header of %s to back it up: %s", v->name,
                                     display, strerror(-r));
-        if (expect_uuid && !uuid_same(dev.uuid, expect_uuid))
+        if (expect_uuid && !luks_uuid_same(dev.uuid, expect_uuid))
                 return ns_error_set(error, -EUCLEAN,
                                     "Volume %s: %s carries the LUKS2 header of UUID %s, but the volume's is %s: not this volume's "
                                     "disk; kept the previous header backup",

@@ -88,20 +88,6 @@ static int load_captured(const char *path, Capture *c, char ret_uuid[static 41])
         return r;
 }
 
-/* Two UUIDs are the same with or without dashes (device-mapper's UUID drops them). */
-static bool uuid_same(const char *a, const char *b) {
-        for (;; a++, b++) {
-                while (*a == '-')
-                        a++;
-                while (*b == '-')
-                        b++;
-                if (!*a || !*b)
-                        return !*a && !*b;
-                if ((*a | 0x20) != (*b | 0x20))
-                        return false;
-        }
-}
-
 static bool size_allowed(uint64_t size) {
         for (size_t i = 0; i < ELEMENTSOF(hdr_sizes); i++)
                 if (size == hdr_sizes[i])
@@ -260,7 +246,7 @@ static int repair_torn_copy(const char *path, const char *display, const char *e
                                     "or mapping names the UUID this device must carry: not repairing it on a guess (nothing written). "
                                     "If this is the volume's disk, run cryptsetup repair %s",
                                     copy_name(torn), display, copy_name(good), good->uuid, display);
-        if (!uuid_same(good->uuid, expected_uuid))
+        if (!luks_uuid_same(good->uuid, expected_uuid))
                 return ns_error_set(error, -EUCLEAN,
                                     "The whole LUKS2 header copy on %s has UUID %s, not %s as expected: another volume's header? "
                                     "refusing (nothing written)",
@@ -294,8 +280,8 @@ static int repair_torn_copy(const char *path, const char *display, const char *e
         r = copies_read(path, after);
         if (r < 0)
                 return ns_error_set(error, r, "Cannot read the LUKS2 header of %s again: %s", display, strerror(-r));
-        if (!after[0].valid || !after[1].valid || !uuid_same(after[0].uuid, expected_uuid) ||
-            !uuid_same(after[1].uuid, expected_uuid) || after[0].seqid != after[1].seqid || after[0].seqid < good->seqid)
+        if (!after[0].valid || !after[1].valid || !luks_uuid_same(after[0].uuid, expected_uuid) ||
+            !luks_uuid_same(after[1].uuid, expected_uuid) || after[0].seqid != after[1].seqid || after[0].seqid < good->seqid)
                 return ns_error_set(error, -EIO, "The LUKS2 header of %s does not check after the repair; refusing to use it", display);
         return 1;
 }
@@ -309,7 +295,7 @@ int header_repair_examine(const char *path, const char *display, const char *exp
 
         loaded = load_captured(path, &cap, uuid);
         if (loaded >= 0) {
-                if (expected_uuid && expected_uuid[0] && !uuid_same(uuid, expected_uuid))
+                if (expected_uuid && expected_uuid[0] && !luks_uuid_same(uuid, expected_uuid))
                         return ns_error_set(error, -EUCLEAN, "The LUKS2 header on %s has UUID %s, not %s as expected; refusing",
                                             display, uuid, expected_uuid);
                 if (strstr(cap.text, "requires recovery"))
