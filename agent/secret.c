@@ -2,6 +2,8 @@
 /* Secret-source dispatch and the reads every caller shares. */
 #include <ctype.h>
 
+#include <openssl/crypto.h>
+
 #include "secret.h"
 #include "wrap.h"
 
@@ -279,33 +281,68 @@ int secret_source_wrap_volume_key(SecretSource *s, const VolumeConfig *v, bool p
         return store_wrapped(s, v, previous, key, true, ret, error);
 }
 
-int secret_source_get_ca(SecretSource *s, SecretValue **ret_cert_pem, SecretValue **ret_key_pem,
-                         SecretValue **ret_bundle_pem, NsError *error) {
-        _cleanup_(secret_value_freep) SecretValue *cert = NULL, *key = NULL, *bundle = NULL;
+/* One read of the CA Secret's three keys, each on its own. */
+static int read_ca_keys(SecretSource *s, SecretValue *v[3], NsError *error) {
         const char *name = s->config->secrets.ca_secret;
+        NsError ignored = {};
         int r;
 
-        r = secret_source_get(s, name, "tls.crt", &cert, error);
+        r = secret_source_get(s, name, "tls.crt", &v[0], error);
+        if (r >= 0)
+                r = secret_source_get(s, name, "tls.key", &v[1], error);
         if (r < 0)
                 return r;
-        r = secret_source_get(s, name, "tls.key", &key, error);
-        if (r < 0)
+        r = secret_source_get(s, name, "ca.crt", &v[2], &ignored);
+        if (r < 0 && r != -ENOKEY) {
+                if (error)
+                        *error = ignored;
                 return r;
-        if (ret_bundle_pem) {
-                NsError ignored = {};
-                r = secret_source_get(s, name, "ca.crt", &bundle, &ignored);
-                if (r < 0 && r != -ENOKEY) {
-                        if (error)
-                                *error = ignored;
-                        return r;
+        }
+        return 0;
+}
+
+static bool value_same(const SecretValue *a, const SecretValue *b) {
+        return a && b ? a->size == b->size && CRYPTO_memcmp(a->data, b->data, a->size) == 0 : a == b;
+}
+
+static void values_free(SecretValue *v[3]) {
+        for (size_t i = 0; i < 3; i++)
+                v[i] = secret_value_free(v[i]);
+}
+
+int secret_source_get_ca(SecretSource *s, SecretValue **ret_cert_pem, SecretValue **ret_key_pem,
+                         SecretValue **ret_bundle_pem, NsError *error) {
+        SecretValue *v[3] = {}, *again[3] = {};
+        int r;
+
+        /* A source reads key by key: a Secret replaced as a whole in between (a directory renamed
+         * in, kubelet's ..data link swapped) would give the certificate of one version and the key
+         * or bundle of another. Two reads that agree are one version. */
+        for (unsigned tries = 0; tries < 8; tries++) {
+                r = read_ca_keys(s, tries == 0 ? v : again, error);
+                if (r < 0)
+                        goto fail;
+                if (tries > 0) {
+                        bool same = value_same(v[0], again[0]) && value_same(v[1], again[1]) && value_same(v[2], again[2]);
+                        values_free(v);
+                        memcpy(v, again, sizeof(again));
+                        memset(again, 0, sizeof(again));
+                        if (same) {
+                                *ret_cert_pem = TAKE_PTR(v[0]);
+                                *ret_key_pem = TAKE_PTR(v[1]);
+                                if (ret_bundle_pem)
+                                        *ret_bundle_pem = TAKE_PTR(v[2]);
+                                values_free(v);
+                                return 0;
+                        }
                 }
         }
-
-        *ret_cert_pem = TAKE_PTR(cert);
-        *ret_key_pem = TAKE_PTR(key);
-        if (ret_bundle_pem)
-                *ret_bundle_pem = TAKE_PTR(bundle);
-        return 0;
+        r = ns_error_set(error, -EAGAIN, "Secret %s kept changing while it was read; trying again later",
+                         s->config->secrets.ca_secret);
+fail:
+        values_free(v);
+        values_free(again);
+        return r;
 }
 
 bool secret_name_is_valid(const char *name) {

@@ -271,3 +271,35 @@ TEST(directory_replace_whole_secret) {
         secret_source_free(s);
         config_free(c);
 }
+
+/* A source whose CA Secret is replaced as a whole after the first key was read (a directory
+ * renamed in, kubelet's ..data link swapped): each key read alone shows whatever is there then. */
+typedef struct SwappingSource {
+        SecretSource base;
+        unsigned reads;
+} SwappingSource;
+
+static int swapping_get(SecretSource *s, const char *secret, const char *key, SecretValue **ret, NsError *error) {
+        SwappingSource *w = (SwappingSource *) s;
+        char v[64];
+
+        (void) secret;
+        (void) error;
+        /* Version 1 for the very first read, version 2 from then on. */
+        (void) snprintf(v, sizeof(v), "%s of version %d", key, w->reads++ == 0 ? 1 : 2);
+        return secret_value_new_copy(v, strlen(v), ret);
+}
+
+TEST(ca_read_as_one_version) {
+        static const SecretSourceVTable vt = { .get = swapping_get };
+        Config c = { .secrets = { .ca_secret = (char *) "nodeseal-ca" } };
+        SwappingSource w = { .base = { .vtable = &vt, .config = &c } };
+        _cleanup_(secret_value_freep) SecretValue *cert = NULL, *key = NULL, *bundle = NULL;
+
+        ASSERT_OK(secret_source_get_ca(&w.base, &cert, &key, &bundle, NULL));
+        /* Never the certificate of one version with the key of another. */
+        ASSERT_EQ(cert->size, strlen("tls.crt of version 2"));
+        ASSERT_TRUE(memcmp(cert->data, "tls.crt of version 2", cert->size) == 0);
+        ASSERT_TRUE(memcmp(key->data, "tls.key of version 2", key->size) == 0);
+        ASSERT_TRUE(memcmp(bundle->data, "ca.crt of version 2", bundle->size) == 0);
+}
