@@ -378,11 +378,7 @@ static int dm_load(const char *name, const Target *t, size_t n) {
         return dm_task_run(load) ? 0 : -EIO;
 }
 
-/* libcryptsetup's own lock of a device's re-encryption, which a process holds while it re-encrypts
- * (a flock on <lock dir>/LN_LUKS2-reencryption-<uuid>, lib/utils_device_locking.c, the same since
- * 2.2): held here while the stack is rebuilt, so that a live re-encryption's stack is never
- * touched. -EBUSY while another process holds it; no lock directory: nobody does. */
-static int reencrypt_lock(const char *uuid, int *ret_fd) {
+int reencrypt_lock_take(const char *uuid, int *ret_fd) {
         _cleanup_close_ int dir = -EBADF, fd = -EBADF;
         char file[128];
 
@@ -421,7 +417,7 @@ int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const Sec
                                     "suspended (I/O to that part of the volume waits); the header's hotzone checksums keep the "
                                     "data safe, and it resumes after the volume is closed and opened again (a reboot)",
                                     name);
-        r = reencrypt_lock(uuid, &lock);
+        r = reencrypt_lock_take(uuid, &lock);
         if (r == -EBUSY)
                 return ns_error_set(error, r, "%s: another process is re-encrypting it right now", name);
         if (r < 0)

@@ -22,3 +22,10 @@ int reencrypt_stack_helpers(const char *name, const char *luks_uuid);
  * hotzone) and -EUCLEAN when the header needs a hotzone recovery: only a close and reopen helps
  * then, and error says so. */
 int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error);
+
+/* libcryptsetup's own lock of a device's re-encryption, which a process holds while it re-encrypts
+ * (a flock on <lock dir>/LN_LUKS2-reencryption-<uuid>, lib/utils_device_locking.c, the same since
+ * 2.2): held while a re-encryption's leftovers are put in order, so that a live one is never
+ * touched. *ret_fd holds it (-EBADF: no lock directory, nobody does); -EBUSY while another
+ * process holds it. */
+int reencrypt_lock_take(const char *uuid, int *ret_fd);

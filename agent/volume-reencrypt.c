@@ -25,6 +25,7 @@
 #include "crypt-util.h"
 #include "log.h"
 #include "probe.h"
+#include "reencrypt-finish.h"
 #include "reencrypt-stack.h"
 #include "seam.h"
 #include "string-table.h"
@@ -451,6 +452,17 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                 name[0] = '\0';   /* offline */
 
         info = crypt_reencrypt_status(cd, NULL);
+        if (info == CRYPT_REENCRYPT_CLEAN) {
+                /* Killed in libcryptsetup's last steps: finished on disk, but no key opens the header. */
+                char display[PATH_MAX + 64];
+
+                (void) snprintf(display, sizeof(display), "Volume %s (%s)", v->name, device);
+                r = reencrypt_finish_interrupted(cd, display, key, error);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        info = crypt_reencrypt_status(cd, NULL);
+        }
         token = find_token(cd, &rec);
         if (token >= 0 && !streq(rec.id, id))
                 token = -ESTALE;   /* the record of an earlier request */

@@ -33,6 +33,7 @@
 #include "volume.h"
 #include "volume-grow.h"
 #include "volume-reencrypt.h"
+#include "reencrypt-finish.h"
 #include "reencrypt-stack.h"
 
 #define LUKS_SUBSYSTEM "nodeseal"
@@ -697,6 +698,21 @@ static int refresh_flags(const VolumeConfig *v, struct crypt_device *cd, const S
         return 0;
 }
 
+/* A re-encryption killed in libcryptsetup's last steps left a header that no key opens although
+ * every block is under the new volume key: its last header write is made, before anything else
+ * reads the header (a key rotation, the flags, the activation). */
+static int finish_interrupted(const VolumeConfig *v, struct crypt_device *cd, const char *device, const SecretValue *key,
+                              bool *ret_changed, NsError *error) {
+        char display[PATH_MAX + 64];
+        int r;
+
+        (void) snprintf(display, sizeof(display), "Volume %s (%s)", v->name, device);
+        r = reencrypt_finish_interrupted(cd, display, key, error);
+        if (r > 0)
+                *ret_changed = true;
+        return r;
+}
+
 /* Already open on this device: keep it, but let a pending rotation and changed flags converge. */
 static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
@@ -710,6 +726,9 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
         if (r < 0)
                 return ns_error_set(error, r, "Cannot inspect %s: %s", name, strerror(-r));
         r = get_key(s, v, false, &key, error);
+        if (r < 0)
+                return r;
+        r = finish_interrupted(v, cd, device, key, ret_changed, error);
         if (r < 0)
                 return r;
         r = rotate_keys(cd, v, s, key, device, ret_changed, error);
@@ -792,6 +811,9 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 if (r < 0)
                         return r;
         }
+        r = finish_interrupted(v, cd, pin->path, key, &changed, error);
+        if (r < 0)
+                return r;
         r = rotate_keys(cd, v, s, key, device, &changed, error);
         if (r < 0)
                 return r;
