@@ -472,7 +472,10 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                 /* Finished (the new slot is bound), killed before the token said so. Killed
                  * before it started, the unbound slot is still there: it begins below. */
                 r = set_token(cd, token, id, "done", rec.started);
-                return r < 0 ? ns_error_set(error, r, "Volume %s: %s", v->name, strerror(-r)) : 1;
+                if (r < 0)
+                        return ns_error_set(error, r, "Volume %s: %s", v->name, strerror(-r));
+                log_info("Volume %s: re-encrypted under a new volume key (its end was recorded after an interruption).", v->name);
+                return 1;
         }
         if (info == CRYPT_REENCRYPT_INVALID)
                 return ns_error_set(error, -EUCLEAN, "Volume %s: its header's re-encryption state is invalid; refusing", v->name);

@@ -9,7 +9,9 @@
 # mounted and the writer writing: the next provision, with nothing closed, resumes it online and is
 # killed again at 70 %; closed and opened again (as after a power loss and a reboot), the next
 # provision finishes it. Every file written before, during and after reads back intact; the old
-# volume key no longer opens the device; the same request is never run twice.
+# volume key no longer opens the device; the same request is never run twice. Then two more
+# requests, each killed between libcryptsetup's last two header writes (a header no key opens):
+# completed by the next provision, open and mounted, and closed first.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -105,5 +107,49 @@ ns_ok provision
 assert_eq "$sum_before" "$(sha256_of "$mnt/before")" "the file written before, after a reopen"
 assert_eq "$sum_after" "$(sha256_of "$mnt/after")" "the file written after, after a reopen"
 (cd "$mnt" && sha256sum --quiet -c "$work/sums") || fail "a file written during does not read back after a reopen"
+
+# Killed between libcryptsetup's last two header writes (the old volume key's slot destroyed, the
+# re-encryption record not yet dropped: a header no key opens, every block under the new key),
+# by the destroy-kill preload, twice: the next provision completes it with the volume still open
+# and mounted and the writer writing; then with the volume closed before it (a power loss).
+destroy_kill=$(dirname "$(dirname "$NODESEAL")")/tests/integration/destroy-kill.so
+[[ -f $destroy_kill ]] || fail "no fault injector at $destroy_kill"
+window_kill() {
+	local rc=0
+	cryptsetup luksDump --dump-volume-key --volume-key-file "$work/$1.vk" --batch-mode --key-file "$key" /dev/vda > /dev/null
+	head -c 64 /dev/urandom > "$(ns_key_file data.reencrypt)"
+	NODESEAL_FAULT_KILL_AFTER_DESTROY=1 LD_PRELOAD=$destroy_kill "$NODESEAL" --config "$NS_CONFIG" --log-format text provision \
+		> "$work/$1.log" 2>&1 || rc=$?
+	sed 's/^/  | /' "$work/$1.log" >&2
+	assert_eq 137 "$rc" "exit status of a provision killed in the last header writes"
+	cryptsetup open --test-passphrase --key-file "$key" /dev/vda 2> /dev/null && fail "the key still opens the header: the kill missed the window"
+	cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption record after the kill"
+	mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is no longer mounted after the kill"
+}
+completed() {
+	assert_contains "$out" "was stopped while libcryptsetup removed its metadata"
+	assert_contains "$out" "re-encrypted under a new volume key"
+	cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' && fail "the re-encryption record is still there"
+	cryptsetup open --test-passphrase --key-file "$key" /dev/vda || fail "the key does not open the completed header"
+	cryptsetup open --test-passphrase --volume-key-file "$work/$1.vk" /dev/vda 2> /dev/null && fail "the volume key from before $1 still opens the device"
+	mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is not mounted after $1 was completed"
+	return 0
+}
+writer &
+writer_pid=$!
+window_kill window-online
+ns_ok provision
+completed window-online
+window_kill window-closed
+touch "$work/stop"
+wait "$writer_pid"
+ns_ok close
+ns_ok provision
+completed window-closed
+n=$(wc -l < "$work/sums")
+(cd "$mnt" && sha256sum --quiet -c "$work/sums") || fail "a file written during the last two re-encryptions does not read back"
+assert_eq "$sum_before" "$(sha256_of "$mnt/before")" "the file written before, after three re-encryptions"
+assert_eq "$sum_after" "$(sha256_of "$mnt/after")" "the file written after the first, after three"
+log "writer files: $n, all read back"
 ns_ok close
 log "ok"
