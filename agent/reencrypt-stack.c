@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "json-util.h"
 
@@ -455,5 +456,199 @@ int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const Sec
         }
         if (r < 0)
                 return ns_error_set(error, r, "%s: removing the helper mappings failed (the next run tries again)", name);
+        return 1;
+}
+
+/* ---- a stack left suspended: a kill inside a hotzone ---- */
+
+/* Resumes name, its inactive table dropped first when keep_live (resuming would make it live). */
+static int dm_resume_live(const char *name, bool keep_live) {
+        uint32_t cookie = 0;
+
+        if (keep_live) {
+                _cleanup_(dm_task_destroyp) struct dm_task *clear = dm_task_create(DM_DEVICE_CLEAR);
+
+                if (!clear || !dm_task_set_name(clear, name))
+                        return -ENOMEM;
+                if (!dm_task_run(clear))
+                        return -EIO;
+        }
+        _cleanup_(dm_task_destroyp) struct dm_task *resume = dm_task_create(DM_DEVICE_RESUME);
+        if (!resume || !dm_task_set_name(resume, name) || !dm_task_set_cookie(resume, &cookie, 0))
+                return -ENOMEM;
+        if (!dm_task_run(resume)) {
+                (void) dm_udev_wait(cookie);
+                return -EIO;
+        }
+        (void) dm_udev_wait(cookie);
+        return 0;
+}
+
+/* The digest of the header's data segment over byte `at` of the data area; -1 for none, or for a
+ * segment in the middle of its re-encryption. */
+static int header_digest_at(struct crypt_device *cd, uint64_t at) {
+        _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        const cJSON *segments, *digests, *s, *d;
+        const char *json = NULL;
+        uint64_t base = crypt_get_data_offset(cd) * 512;
+
+        if (crypt_dump_json(cd, &json, 0) < 0 || !(root = cJSON_Parse(json)))
+                return -1;
+        segments = cJSON_GetObjectItemCaseSensitive(root, "segments");
+        digests = cJSON_GetObjectItemCaseSensitive(root, "digests");
+        cJSON_ArrayForEach(s, segments) {
+                const char *off = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "offset"));
+                const char *size = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(s, "size"));
+                const cJSON *flags = cJSON_GetObjectItemCaseSensitive(s, "flags");
+                uint64_t o, z;
+
+                if (cJSON_GetArraySize(flags) > 0 || !off || !size)
+                        continue;   /* backups; "in-reencryption" is never judged here */
+                o = strtoull(off, NULL, 10);
+                z = streq(size, "dynamic") ? UINT64_MAX : strtoull(size, NULL, 10);
+                if (o < base || at < o - base || (z != UINT64_MAX && at - (o - base) >= z))
+                        continue;
+                cJSON_ArrayForEach(d, digests)
+                        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "segments")) > 0) {
+                                const cJSON *i;
+
+                                cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(d, "segments"))
+                                        if (streq(strempty(cJSON_GetStringValue(i)), s->string))
+                                                return atoi(d->string);
+                        }
+                return -1;
+        }
+        return -1;
+}
+
+/* Whether the overlay's target routed through the hotzone helper hz maps the hotzone under the
+ * volume key of the header's segment there (its keyring reference names that digest, or the key
+ * it carries is that digest's); *ret_at, the hotzone's first byte in the data area. -ENOENT when
+ * no target goes through hz. */
+static int overlay_hotzone_matches(struct crypt_device *cd, const char *name, const char *uuid, const char *hz,
+                                   const SecretValue *key, uint64_t *ret_at) {
+        Target *t = NULL;
+        size_t n = 0;
+        struct dm_info info;
+        char overlay[256], dev[32], prefix[128];
+        int r = -ENOENT;
+
+        if (dm_info_of(hz, &info, NULL, 0) < 0)
+                return -ENOENT;
+        (void) snprintf(dev, sizeof(dev), "%u:%u", info.major, info.minor);
+        (void) snprintf(overlay, sizeof(overlay), "%s-overlay", name);
+        (void) snprintf(prefix, sizeof(prefix), "logon:cryptsetup:%s-d", uuid);
+        if (dm_read_table(overlay, &t, &n) < 0)
+                return -EIO;
+        for (size_t i = 0; i < n; i++) {
+                const char *p;
+                int want;
+
+                if (!streq(t[i].type, "crypt") || !streq(t[i].device, dev))
+                        continue;
+                *ret_at = t[i].start * 512;
+                want = header_digest_at(cd, *ret_at);
+                p = t[i].key[0] == ':' ? strchr(t[i].key + 1, ':') : NULL;
+                if (want < 0) {
+                        log_debug("%s: no data segment of the header covers byte %" PRIu64 " of the data area.", name, *ret_at);
+                        r = 0;
+                }
+                else if (p)
+                        r = strneq(p + 1, prefix, strlen(prefix)) && atoi(p + 1 + strlen(prefix)) == want;
+                else {
+                        char *hex = NULL;
+
+                        r = digest_key_hex(cd, (unsigned) want, key, &hex);
+                        if (r >= 0) {
+                                r = strcasecmp(hex, t[i].key) == 0;
+                                explicit_bzero(hex, strlen(hex));
+                                free(hex);
+                        }
+                }
+                break;
+        }
+        targets_free(t, n);
+        return r;
+}
+
+int reencrypt_stack_unsuspend(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error) {
+        _cleanup_close_ int lock = -EBADF;
+        const char *uuid = crypt_get_uuid(cd);
+        char overlay[256], hz[256];
+        struct dm_info oi = {}, hi = {};
+        bool hz_found = false;
+        int r;
+
+        if (!uuid || !(reencrypt_stack_helpers(name, uuid) & REENCRYPT_STACK_SUSPENDED))
+                return 0;
+        r = reencrypt_lock_take(uuid, &lock);
+        if (r == -EBUSY)
+                return 0;   /* a live re-encryption suspends its helpers for a moment each hotzone */
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot take libcryptsetup's re-encryption lock: %s", name, strerror(-r));
+        r = crypt_load(cd, CRYPT_LUKS2, NULL);
+        if (r < 0)
+                return ns_error_set(error, r, "%s: cannot load its header again: %s", name, strerror(-r));
+        if (!(reencrypt_stack_helpers(name, uuid) & REENCRYPT_STACK_SUSPENDED))
+                return 0;
+        (void) snprintf(overlay, sizeof(overlay), "%s-overlay", name);
+        if (dm_info_of(overlay, &oi, NULL, 0) < 0)
+                oi = (struct dm_info) {};
+        for (size_t h = 1; h < ELEMENTSOF(helper_suffixes) && !hz_found; h++) {
+                (void) snprintf(hz, sizeof(hz), "%s%s", name, helper_suffixes[h]);
+                hz_found = dm_info_of(hz, &hi, NULL, 0) >= 0;
+        }
+
+        if (oi.exists && oi.suspended) {
+                /* Killed while libcryptsetup switched the overlay to the next hotzone's table
+                 * (loaded, not yet live): the live one is still the layout the header holds and no
+                 * block of the next hotzone was touched. The next table is dropped. */
+                if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_CLEAN)
+                        return ns_error_set(error, -EUCLEAN, "%s: its overlay is suspended but its header is not in a clean state; refusing", name);
+                log_warning("%s: a re-encryption was killed while it switched to its next hotzone: its device stack is "
+                            "suspended (I/O to the volume waits). Resuming it with the table the header describes.", name);
+                r = dm_resume_live(overlay, oi.inactive_table);
+                if (r >= 0 && hz_found && hi.suspended)
+                        r = dm_resume_live(hz, hi.inactive_table);
+                if (r < 0)
+                        return ns_error_set(error, r, "%s: resuming its helper mappings failed: %s", name, strerror(-r));
+                return 1;
+        }
+        if (!hz_found || !hi.suspended)
+                return 0;
+
+        /* The overlay maps the hotzone under the new key through the suspended helper: right
+         * once the header records every block of it as done. Killed while the blocks were being
+         * rewritten, the header says so (a crash state): libcryptsetup recovers a hotzone from its
+         * checksums only with the device not in use (its recovery opens the device exclusively,
+         * and returns success having done nothing otherwise). */
+        if (crypt_reencrypt_status(cd, NULL) == CRYPT_REENCRYPT_CRASH)
+                return ns_error_set(error, -EUCLEAN,
+                                    "%s: a re-encryption was killed while it rewrote a hotzone: some of its blocks are under the "
+                                    "new key and some under the old, which the header's checksums tell apart. I/O to that part "
+                                    "waits, and is left waiting (resuming would read and write blocks under the wrong key); "
+                                    "libcryptsetup recovers the hotzone when the volume is opened again: close the volume and "
+                                    "open it again (a reboot)", name);
+        {
+                uint64_t at = 0;
+
+                r = overlay_hotzone_matches(cd, name, uuid, hz, key, &at);
+                if (r < 0)
+                        return ns_error_set(error, r, "%s: its overlay maps nothing through %s that can be judged (%s); refusing to touch it",
+                                            name, hz, strerror(-r));
+                if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_CLEAN || r == 0)
+                        return ns_error_set(error, -EUCLEAN,
+                                            "%s: a re-encryption was killed after switching to a hotzone (at %" PRIu64 " MiB of the data) and "
+                                            "before recording it: its blocks are under the old key while the device stack maps them "
+                                            "under the new one. I/O to that part waits; resuming would read and write it under the "
+                                            "wrong key, so it is left suspended; the header holds where the re-encryption was: close "
+                                            "the volume and open it again (a reboot), and it resumes from there",
+                                            name, at >> 20);
+                log_warning("%s: a re-encryption was killed inside a hotzone (at %" PRIu64 " MiB of the data) that the header "
+                            "records as done: resuming the suspended helper mapping.", name, at >> 20);
+                r = dm_resume_live(hz, hi.inactive_table);
+                if (r < 0)
+                        return ns_error_set(error, r, "%s: resuming %s failed: %s", name, hz, strerror(-r));
+        }
         return 1;
 }

@@ -29,3 +29,13 @@ int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const Sec
  * touched. *ret_fd holds it (-EBADF: no lock directory, nobody does); -EBUSY while another
  * process holds it. */
 int reencrypt_lock_take(const char *uuid, int *ret_fd);
+
+/* A stack that a kill inside a hotzone left suspended (I/O to the volume waits) is resumed when it
+ * can be without reading or writing a block under the wrong key: killed while the overlay was
+ * switched to the next hotzone (its live table is still the header's: the next one is dropped),
+ * or after the header recorded the hotzone as done (the helper resumes). Killed after the switch
+ * and before the record, or while the hotzone's blocks were rewritten, the overlay maps blocks
+ * under a key they are not (all) under: refused (-EUCLEAN) with the reason, nothing resumed; a
+ * close and open (a reboot) recovers it. 1 when it resumed, 0 when nothing is suspended or a live
+ * re-encryption holds libcryptsetup's lock. The helpers stay for reencrypt_stack_restore(). */
+int reencrypt_stack_unsuspend(struct crypt_device *cd, const char *name, const SecretValue *key, NsError *error);

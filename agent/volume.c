@@ -1028,6 +1028,29 @@ static void reencrypt_progress_log(const VolumeConfig *v, const ReencryptStatus 
         last = tenth;
 }
 
+/* A re-encryption killed inside a hotzone can leave the volume's device stack suspended: every
+ * step below that touches the mounted filesystem would wait on it, for ever. Put in order first,
+ * or refused with the reason, without touching the filesystem. */
+static int unsuspend_stack(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+        _cleanup_(secret_value_freep) SecretValue *key = NULL;
+        char name[128];
+        int r;
+
+        mapper_name(v, name, sizeof(name));
+        if (!(reencrypt_stack_helpers(name, NULL) & REENCRYPT_STACK_SUSPENDED))
+                return 0;
+        if (crypt_init(&cd, device) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0)
+                return 0;   /* not this device's stack: the steps below say what is there */
+        r = get_key(s, v, false, &key, error);
+        if (r < 0)
+                return r;
+        r = reencrypt_stack_unsuspend(cd, name, key, error);
+        if (r > 0)
+                *ret_changed = true;
+        return r;
+}
+
 int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, NsError *error) {
         _cleanup_free_ char *device = NULL;
         char mapper[PATH_MAX];
@@ -1039,6 +1062,10 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         if (r < 0)
                 return ns_error_set(error, r, "Volume name too long");
         r = probe_resolve_device(v->device, &device, error);
+        if (r < 0)
+                return r;
+
+        r = unsuspend_stack(v, s, device, &changed, error);
         if (r < 0)
                 return r;
 

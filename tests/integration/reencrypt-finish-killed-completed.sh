@@ -12,7 +12,7 @@
 # Offline on loop devices: libcryptsetup re-encrypts in user space without device-mapper.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
-: "${DESTROY_KILL:?DESTROY_KILL must point at the destroy-kill preload}"
+: "${CRYPT_FAULT:?CRYPT_FAULT must point at the crypt-fault preload}"
 
 XTS=$SOURCE_ROOT/tests/integration/luks-xts.py
 take() { dd if="$1" of="$2" bs=1M status=none; }
@@ -52,7 +52,7 @@ take "$disk" "$T/before.img"
 # The request, and a re-encryption killed right after libcryptsetup destroyed the old key's slot.
 head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
 set +e
-out=$(NODESEAL_FAULT_KILL_AFTER_DESTROY=1 LD_PRELOAD=$DESTROY_KILL "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
+out=$(NODESEAL_FAULT_KILL_AFTER_DESTROY=1 LD_PRELOAD=$CRYPT_FAULT "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
 rc=$?
 set -e
 assert_eq "$rc" 137 "the re-encryption's exit status (killed by the preload): $out"

@@ -110,15 +110,15 @@ assert_eq "$sum_after" "$(sha256_of "$mnt/after")" "the file written after, afte
 
 # Killed between libcryptsetup's last two header writes (the old volume key's slot destroyed, the
 # re-encryption record not yet dropped: a header no key opens, every block under the new key),
-# by the destroy-kill preload, twice: the next provision completes it with the volume still open
+# by the crypt-fault preload, twice: the next provision completes it with the volume still open
 # and mounted and the writer writing; then with the volume closed before it (a power loss).
-destroy_kill=$(dirname "$(dirname "$NODESEAL")")/tests/integration/destroy-kill.so
-[[ -f $destroy_kill ]] || fail "no fault injector at $destroy_kill"
+crypt_fault=$(dirname "$(dirname "$NODESEAL")")/tests/integration/crypt-fault.so
+[[ -f $crypt_fault ]] || fail "no fault injector at $crypt_fault"
 window_kill() {
 	local rc=0
 	cryptsetup luksDump --dump-volume-key --volume-key-file "$work/$1.vk" --batch-mode --key-file "$key" /dev/vda > /dev/null
 	head -c 64 /dev/urandom > "$(ns_key_file data.reencrypt)"
-	NODESEAL_FAULT_KILL_AFTER_DESTROY=1 LD_PRELOAD=$destroy_kill "$NODESEAL" --config "$NS_CONFIG" --log-format text provision \
+	NODESEAL_FAULT_KILL_AFTER_DESTROY=1 LD_PRELOAD=$crypt_fault "$NODESEAL" --config "$NS_CONFIG" --log-format text provision \
 		> "$work/$1.log" 2>&1 || rc=$?
 	sed 's/^/  | /' "$work/$1.log" >&2
 	assert_eq 137 "$rc" "exit status of a provision killed in the last header writes"
