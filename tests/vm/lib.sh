@@ -99,6 +99,16 @@ vm_nodeseal_self() {
 		--env "NODESEAL=$(readlink -f "$NODESEAL")" --env "SCRATCH=$SCRATCH" "$@"
 }
 
+# In the guest. vm_power_loss: the scenario passed up to here and ends as a power cut ends a node:
+# its status reported (as guest-run reports it), then the power off at once: no sync, no unmount,
+# nothing waited for (a device stack left suspended on purpose would hold a sync for ever).
+vm_power_loss() {
+	log "ok, cutting the power"
+	echo "NODESEAL-VM-EXIT=0" > /dev/ttyS1
+	echo o > /proc/sysrq-trigger
+	sleep 60
+}
+
 # In the guest. ns_config VOLUMES-JSON [EXTRA-TOP-LEVEL-JSON]: writes $SCRATCH/nodeseal.json with
 # the directory source in $SCRATCH/secrets; sets NS_CONFIG.
 ns_config() {

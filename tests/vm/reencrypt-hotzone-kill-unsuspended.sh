@@ -57,7 +57,7 @@ killed_in() {
 	sed 's/^/  | /' "$work/$1.log" >&2
 	assert_eq 137 "$rc" "exit status of a provision killed in a hotzone ($1)"
 	[[ -n $(suspended) ]] || fail "nothing of the device stack is suspended after the kill at $1"
-	log "killed at $1: suspended: $(suspended | tr '\n' ' ')"
+	log "[${SECONDS}s] killed at $1: suspended: $(suspended | tr '\n' ' ')"
 	cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption under way after the kill at $1"
 }
 
@@ -76,7 +76,8 @@ refused_then_power_loss() {
 	assert_contains "$out" "$2"
 	assert_contains "$out" "close the volume and open it again (a reboot)"
 	[[ -n $(suspended) ]] || fail "the stack was resumed after the kill at $1"
-	log "powering off with $(suspended | tr '\n' ' ')suspended"
+	log "[${SECONDS}s] a power loss with $(suspended | tr '\n' ' ')suspended"
+	vm_power_loss
 }
 # finished_after_reboot VK: the provision of the next boot finishes the re-encryption.
 finished_after_reboot() {
@@ -97,6 +98,7 @@ resumed)
 	ns_key data
 	ns_ok provision
 	head -c 4M /dev/urandom > "$mnt/before"
+	sync "$mnt/before"
 	sha256_of "$mnt/before" > "$work/before.sum"
 	cryptsetup luksDump --dump-volume-key --volume-key-file "$work/old.vk" --batch-mode --key-file "$key" /dev/vda > /dev/null
 	writer &
@@ -123,7 +125,7 @@ resumed)
 	n=$(wc -l < "$work/sums")
 	((n > 10)) || fail "the writer wrote only $n files while the stack was suspended and resumed"
 	(cd "$mnt" && sha256sum --quiet -c "$work/sums") || fail "a file written during the re-encryption does not read back"
-	log "writer files: $n, all read back"
+	log "[${SECONDS}s] writer files: $n, all read back"
 
 	refused_then_power_loss rewritten "killed while it rewrote a hotzone"
 	;;

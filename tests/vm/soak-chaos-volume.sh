@@ -6,7 +6,7 @@
 # faults, CA Secret changes, the keys Secret replaced by another key or deleted, and the device
 # path re-pointed at a disk that holds a filesystem. Beyond the host soak's invariants: the blank
 # disk is formatted once (its LUKS UUID never changes), the other disk is never written, a file
-# written on the volume under chaos is still there. NODESEAL_SOAK_SEC sets the length (60 s).
+# written on the volume under chaos is still there. NODESEAL_SOAK_SEC sets the length (120 s, as CI runs it).
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -26,7 +26,7 @@ if ! in_guest; then
 	: "${SOURCE_ROOT:=$(cd "$VM_DIR/../.." && pwd)}"
 	vm_nodeseal_self --copy "$SOURCE_ROOT/tests/fake-kube:/run/nodeseal-fake-kube" \
 		--copy "$SOURCE_ROOT/tests/integration:/run/nodeseal-it" \
-		--env "NODESEAL_SOAK_SEC=${NODESEAL_SOAK_SEC:-60}" --env "NODESEAL_SOAK_SEED=${NODESEAL_SOAK_SEED:-$seed}" \
+		--env "NODESEAL_SOAK_SEC=${NODESEAL_SOAK_SEC:-120}" --env "NODESEAL_SOAK_SEED=${NODESEAL_SOAK_SEED:-$seed}" \
 		--disk "$SCRATCH/blank.img" --disk "$SCRATCH/decoy.img" --timeout 900
 	exit 0
 fi
