@@ -1034,9 +1034,15 @@ static void reencrypt_progress_log(const VolumeConfig *v, const ReencryptStatus 
 static int unsuspend_stack(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(secret_value_freep) SecretValue *key = NULL;
-        char name[128];
+        char name[128], path[PATH_MAX];
         int r;
 
+        r = volume_mapper_path(v, path, sizeof(path));
+        if (r < 0)
+                return r;
+        /* No mapping, no stack (and no device-mapper calls, which talk on stderr where there is none). */
+        if (access(path, F_OK) < 0)
+                return 0;
         mapper_name(v, name, sizeof(name));
         if (!(reencrypt_stack_helpers(name, NULL) & REENCRYPT_STACK_SUSPENDED))
                 return 0;
