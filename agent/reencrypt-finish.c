@@ -332,14 +332,34 @@ static int candidate_check(struct crypt_device *cd, int memfd, const SecretValue
         return 0;
 }
 
+/* A member named twice in an object: cJSON keeps both, json-c (libcryptsetup's parser) the last, so
+ * the two would judge different headers, and an edit by name could hit the other one. */
+static const char *duplicate_name(const cJSON *o) {
+        const cJSON *a, *b;
+        const char *d;
+
+        for (a = o ? o->child : NULL; a; a = a->next) {
+                if (cJSON_IsObject(o) && a->string)
+                        for (b = a->next; b; b = b->next)
+                                if (b->string && streq(a->string, b->string))
+                                        return a->string;
+                if ((d = duplicate_name(a)))
+                        return d;
+        }
+        return NULL;
+}
+
 int reencrypt_finish_json(const char *json, char **ret_finished, char *why, size_t size) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
+        const char *d;
         Layout l;
         int r;
 
         root = cJSON_Parse(json);
         if (!root || !cJSON_IsObject(root))
                 return snprintf(why, size, "its LUKS2 metadata does not parse"), -EBADMSG;
+        if ((d = duplicate_name(root)))
+                return snprintf(why, size, "its LUKS2 metadata names \"%.32s\" twice in one object", d), -EBADMSG;
         r = layout_judge(root, &l, why, size);
         if (r <= 0 || !ret_finished)
                 return r;
