@@ -130,6 +130,13 @@ static int layout_judge(const cJSON *root, Layout *ret, char *why, size_t size) 
                 return 0;   /* a key slot still holds the old volume key: libcryptsetup resumes it */
 
         /* No key slot holds the old volume key: from here on, only a finished layout is accepted. */
+        cJSON_ArrayForEach(k, cJSON_GetObjectItemCaseSensitive(config, "requirements"))
+                if (!k->string || !streq(k->string, "mandatory"))
+                        return snprintf(why, size, "its requirements hold \"%.32s\", which nodeseal does not know", strempty(k->string)), -EUCLEAN;
+        cJSON_ArrayForEach(k, reqs)
+                if (!strneq(strempty(cJSON_GetStringValue(k)), "online-reencrypt", 16))
+                        return snprintf(why, size, "it has the requirement \"%.32s\", which nodeseal does not know",
+                                        strempty(cJSON_GetStringValue(k))), -EUCLEAN;
         if (reenc != 1)
                 return snprintf(why, size, "%u re-encryption key slots", reenc), -EUCLEAN;
         k = cJSON_GetObjectItemCaseSensitive(keyslots, l.reenc_slot);
