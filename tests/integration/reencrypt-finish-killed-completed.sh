@@ -52,7 +52,10 @@ take "$disk" "$T/before.img"
 # The request, and a re-encryption killed right after libcryptsetup destroyed the old key's slot.
 head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
 set +e
-out=$(NODESEAL_FAULT_KILL_AFTER_DESTROY=1 LD_PRELOAD=$CRYPT_FAULT "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
+# (Under ASan its runtime must come first among the libraries; the preload, which replaces no
+# allocator function, may come after it.)
+out=$(NODESEAL_FAULT_KILL_AFTER_DESTROY=1 LD_PRELOAD=$CRYPT_FAULT ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
+        "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
 rc=$?
 set -e
 assert_eq "$rc" 137 "the re-encryption's exit status (killed by the preload): $out"
