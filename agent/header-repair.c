@@ -95,17 +95,39 @@ static bool size_allowed(uint64_t size) {
         return false;
 }
 
+int luks2_copy_checksum(const uint8_t *copy, uint64_t size, uint8_t ret[static LUKS2_CSUM_LEN]) {
+        static const uint8_t zeros[CSUM_LEN];
+        EVP_MD_CTX *ctx = NULL;
+        const EVP_MD *alg;
+        char name[33];
+        int r = -EIO;
+
+        if (size < BIN_LEN)
+                return -EINVAL;
+        memcpy(name, copy + 72, 32);
+        name[32] = '\0';
+        alg = EVP_get_digestbyname(name);
+        if (!alg || EVP_MD_get_size(alg) > CSUM_LEN)
+                return -EINVAL;
+        memset(ret, 0, LUKS2_CSUM_LEN);
+        ctx = EVP_MD_CTX_new();
+        if (ctx && EVP_DigestInit_ex(ctx, alg, NULL) == 1 && EVP_DigestUpdate(ctx, copy, CSUM_OFFSET) == 1 &&
+            EVP_DigestUpdate(ctx, zeros, CSUM_LEN) == 1 &&
+            EVP_DigestUpdate(ctx, copy + CSUM_OFFSET + CSUM_LEN, size - CSUM_OFFSET - CSUM_LEN) == 1 &&
+            EVP_DigestFinal_ex(ctx, ret, NULL) == 1)
+                r = EVP_MD_get_size(alg);
+        EVP_MD_CTX_free(ctx);
+        return r;
+}
+
 /* The copy at offset: its magic, identity, and whether its checksum (over the whole copy, the
  * checksum field zeroed) matches. */
 static int copy_read(int fd, uint64_t offset, const char magic[static 6], HeaderCopy *ret) {
         _cleanup_free_ uint8_t *buf = NULL;
-        unsigned char md[EVP_MAX_MD_SIZE];
-        const EVP_MD *alg;
-        uint8_t h[BIN_LEN];
-        char alg_name[33];
+        uint8_t h[BIN_LEN], md[LUKS2_CSUM_LEN];
         uint64_t v;
-        unsigned n = 0;
         ssize_t k;
+        int n;
 
         *ret = (HeaderCopy) { .offset = offset };
         k = pread(fd, h, sizeof(h), (off_t) offset);
@@ -124,23 +146,15 @@ static int copy_read(int fd, uint64_t offset, const char magic[static 6], Header
         if (!size_allowed(ret->size) || be64toh(v) != offset)
                 return 0;
 
-        memcpy(alg_name, h + 72, 32);
-        alg_name[32] = '\0';
-        alg = EVP_get_digestbyname(alg_name);
-        if (!alg || EVP_MD_get_size(alg) > CSUM_LEN)
-                return 0;
         buf = malloc(ret->size);
         if (!buf)
                 return -ENOMEM;
         k = pread(fd, buf, ret->size, (off_t) offset);
         if (k < 0)
                 return -errno;
-        if ((uint64_t) k != ret->size)
+        if ((uint64_t) k != ret->size || (n = luks2_copy_checksum(buf, ret->size, md)) < 0)
                 return 0;
-        memset(buf + CSUM_OFFSET, 0, CSUM_LEN);
-        if (EVP_Digest(buf, ret->size, md, &n, alg, NULL) != 1)
-                return -EIO;
-        ret->valid = memcmp(md, h + CSUM_OFFSET, n) == 0;
+        ret->valid = memcmp(md, h + CSUM_OFFSET, (size_t) n) == 0;
         return 0;
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
 
@@ -24,3 +25,10 @@ int header_repair_examine(const char *path, const char *display, const char *exp
 /* The same for the active mapping name (device-mapper's UUID for it names the LUKS UUID the header
  * must carry) over data_device, the device under it. -EEXIST when the mapping is not a LUKS one. */
 int header_repair_mapping(const char *name, const char *data_device, bool may_repair, NsError *error);
+
+#define LUKS2_CSUM_LEN 64
+
+/* The checksum of one LUKS2 header copy (its binary header and JSON area, size bytes), over the copy
+ * with its checksum field taken as zeros, by the algorithm the copy names; zero-padded to the
+ * field's 64 bytes. The digest's length, or -EINVAL for an algorithm OpenSSL does not know. */
+int luks2_copy_checksum(const uint8_t *copy, uint64_t size, uint8_t ret[static LUKS2_CSUM_LEN]);

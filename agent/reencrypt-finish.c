@@ -11,7 +11,7 @@
 #include <endian.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "crypt-util.h"
+#include "header-repair.h"
 #include "json-util.h"
 #include "log.h"
 #include "reencrypt-finish.h"
@@ -26,10 +27,9 @@
 
 #define BIN_LEN 4096
 #define SEQID_OFFSET 16
-#define CSUM_ALG_OFFSET 72
 #define UUID_OFFSET 168
 #define CSUM_OFFSET 448
-#define CSUM_LEN 64
+#define CSUM_LEN LUKS2_CSUM_LEN
 #define AREA_MAX (UINT64_C(1) << 30)
 
 typedef struct Layout {
@@ -212,31 +212,11 @@ static void layout_finish(cJSON *root, const Layout *layout) {
                 cJSON_DeleteItemFromObjectCaseSensitive(config, "requirements");
 }
 
-static int checksum(uint8_t *copy, uint64_t size, uint8_t out[static CSUM_LEN]) {
-        char name[33];
-        const EVP_MD *alg;
-        unsigned n = 0;
-        uint8_t saved[CSUM_LEN];
-
-        memcpy(name, copy + CSUM_ALG_OFFSET, 32);
-        name[32] = '\0';
-        alg = EVP_get_digestbyname(name);
-        if (!alg || EVP_MD_get_size(alg) > CSUM_LEN)
-                return -EINVAL;
-        memcpy(saved, copy + CSUM_OFFSET, CSUM_LEN);
-        memset(copy + CSUM_OFFSET, 0, CSUM_LEN);
-        memset(out, 0, CSUM_LEN);
-        if (EVP_Digest(copy, size, out, &n, alg, NULL) != 1)
-                return -EIO;
-        memcpy(copy + CSUM_OFFSET, saved, CSUM_LEN);
-        return 0;
-}
-
 /* Both copies whole, alike, of uuid: their size and JSON (a copy of the primary's). */
 static int copies_check(const uint8_t *area, uint64_t area_size, const char *uuid, uint64_t *ret_hdr_size, char **ret_json,
                         char *why, size_t size) {
         uint64_t hs, v, seq[2];
-        uint8_t sum[CSUM_LEN], *copy;
+        uint8_t sum[CSUM_LEN];
 
         if (area_size < 2 * BIN_LEN || memcmp(area, "LUKS\xba\xbe\0\2", 8) != 0)
                 return snprintf(why, size, "its primary header copy is not a LUKS2 one"), -EUCLEAN;
@@ -247,15 +227,8 @@ static int copies_check(const uint8_t *area, uint64_t area_size, const char *uui
         if (memcmp(area + hs, "SKUL\xba\xbe\0\2", 8) != 0)
                 return snprintf(why, size, "its secondary header copy is not where the primary says"), -EUCLEAN;
         for (int i = 0; i < 2; i++) {
-                copy = malloc(hs);
-                if (!copy)
-                        return -ENOMEM;
-                memcpy(copy, area + i * hs, hs);
-                if (checksum(copy, hs, sum) < 0 || memcmp(sum, copy + CSUM_OFFSET, CSUM_LEN) != 0) {
-                        free(copy);
+                if (luks2_copy_checksum(area + i * hs, hs, sum) < 0 || memcmp(sum, area + i * hs + CSUM_OFFSET, CSUM_LEN) != 0)
                         return snprintf(why, size, "its %s header copy does not match its checksum", i ? "secondary" : "primary"), -EUCLEAN;
-                }
-                free(copy);
                 memcpy(&v, area + i * hs + SEQID_OFFSET, 8);
                 seq[i] = be64toh(v);
                 if (strncmp((const char *) area + i * hs + UUID_OFFSET, uuid, 40) != 0)
@@ -286,7 +259,7 @@ static int copies_write(uint8_t *area, uint64_t hs, const char *json) {
                 memcpy(&v, copy + SEQID_OFFSET, 8);
                 v = htobe64(be64toh(v) + 1);
                 memcpy(copy + SEQID_OFFSET, &v, 8);
-                r = checksum(copy, hs, sum);
+                r = luks2_copy_checksum(copy, hs, sum);
                 if (r < 0)
                         return r;
                 memcpy(copy + CSUM_OFFSET, sum, CSUM_LEN);
@@ -375,18 +348,20 @@ int reencrypt_finish_json(const char *json, char **ret_finished, char *why, size
         return *ret_finished ? 1 : -ENOMEM;
 }
 
-int reencrypt_finish_interrupted(struct crypt_device *cd, const char *display, const SecretValue *key, NsError *error) {
+int reencrypt_finish_interrupted(struct crypt_device *cd, const char *volume, const char *device, const SecretValue *key,
+                                 NsError *error) {
         _cleanup_free_ char *json = NULL, *finished = NULL;
         _cleanup_free_ uint8_t *area = NULL, *again = NULL, *orig = NULL;
         _cleanup_close_ int memfd = -EBADF, lock = -EBADF;
         const char *path = crypt_get_metadata_device_name(cd) ?: crypt_get_device_name(cd), *uuid = crypt_get_uuid(cd);
         const char *dump = NULL;
-        char why[256] = "", memfd_path[64];
+        char why[256] = "", memfd_path[64], display[PATH_MAX + 64];
         uint64_t hs = 0, area_size;
         int r;
 
         if (crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_CLEAN || !path || !uuid)
                 return 0;
+        (void) snprintf(display, sizeof(display), "Volume %s (%s)", volume, device);
         r = crypt_dump_json(cd, &dump, 0);
         if (r < 0)
                 return ns_error_set(error, r, "%s: cannot read its LUKS2 metadata: %s", display, strerror(-r));

@@ -22,8 +22,9 @@
  * the device's copies are read again just before, and it is written under libcryptsetup's locks
  * (crypt_header_restore). 1 then (cd holds the new header), 0 when the header is not in that state,
  * < 0 with *error naming the reason when it is in a state like it that is not provably finished
- * (nothing written). display names the device in messages. */
-int reencrypt_finish_interrupted(struct crypt_device *cd, const char *display, const SecretValue *key, NsError *error);
+ * (nothing written). Messages name the volume and the device as given. */
+int reencrypt_finish_interrupted(struct crypt_device *cd, const char *volume, const char *device, const SecretValue *key,
+                                 NsError *error);
 
 /* The judgement and the edit on the LUKS2 JSON alone (json: the metadata as libcryptsetup dumps it or
  * as a header copy holds it): 1 with *ret_finished (malloc'd; may be NULL to judge only) the JSON

@@ -454,10 +454,7 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
         info = crypt_reencrypt_status(cd, NULL);
         if (info == CRYPT_REENCRYPT_CLEAN) {
                 /* Killed in libcryptsetup's last steps: finished on disk, but no key opens the header. */
-                char display[PATH_MAX + 64];
-
-                (void) snprintf(display, sizeof(display), "Volume %s (%s)", v->name, device);
-                r = reencrypt_finish_interrupted(cd, display, key, error);
+                r = reencrypt_finish_interrupted(cd, v->name, device, key, error);
                 if (r < 0)
                         return r;
                 if (r > 0)

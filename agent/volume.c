@@ -703,11 +703,8 @@ static int refresh_flags(const VolumeConfig *v, struct crypt_device *cd, const S
  * reads the header (a key rotation, the flags, the activation). */
 static int finish_interrupted(const VolumeConfig *v, struct crypt_device *cd, const char *device, const SecretValue *key,
                               bool *ret_changed, NsError *error) {
-        char display[PATH_MAX + 64];
-        int r;
+        int r = reencrypt_finish_interrupted(cd, v->name, device, key, error);
 
-        (void) snprintf(display, sizeof(display), "Volume %s (%s)", v->name, device);
-        r = reencrypt_finish_interrupted(cd, display, key, error);
         if (r > 0)
                 *ret_changed = true;
         return r;
@@ -1031,17 +1028,15 @@ static void reencrypt_progress_log(const VolumeConfig *v, const ReencryptStatus 
 /* A re-encryption killed inside a hotzone can leave the volume's device stack suspended: every
  * step below that touches the mounted filesystem would wait on it, for ever. Put in order first,
  * or refused with the reason, without touching the filesystem. */
-static int unsuspend_stack(const VolumeConfig *v, SecretSource *s, const char *device, bool *ret_changed, NsError *error) {
+static int unsuspend_stack(const VolumeConfig *v, SecretSource *s, const char *device, const char *mapper,
+                           bool *ret_changed, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         _cleanup_(secret_value_freep) SecretValue *key = NULL;
-        char name[128], path[PATH_MAX];
+        char name[128];
         int r;
 
-        r = volume_mapper_path(v, path, sizeof(path));
-        if (r < 0)
-                return r;
         /* No mapping, no stack (and no device-mapper calls, which talk on stderr where there is none). */
-        if (access(path, F_OK) < 0)
+        if (access(mapper, F_OK) < 0)
                 return 0;
         mapper_name(v, name, sizeof(name));
         if (!(reencrypt_stack_helpers(name, NULL) & REENCRYPT_STACK_SUSPENDED))
@@ -1071,7 +1066,7 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
         if (r < 0)
                 return r;
 
-        r = unsuspend_stack(v, s, device, &changed, error);
+        r = unsuspend_stack(v, s, device, mapper, &changed, error);
         if (r < 0)
                 return r;
 
