@@ -71,8 +71,7 @@ static const char *segment_flag(const cJSON *seg) {
         return cJSON_GetStringValue(cJSON_GetArrayItem(flags, 0));
 }
 
-/* The id of the digest that lists segment id, NULL for none or several. */
-static const char *digest_of_segment(const cJSON *digests, const char *id) {
+const char *luks2_digest_of_segment(const cJSON *digests, const char *id) {
         const char *found = NULL;
         const cJSON *d;
 
@@ -122,7 +121,7 @@ static int layout_judge(const cJSON *root, Layout *ret, char *why, size_t size) 
         }
         if (!l.previous || !cJSON_IsObject(digests))
                 return 0;
-        l.d_old = digest_of_segment(digests, l.previous);
+        l.d_old = luks2_digest_of_segment(digests, l.previous);
         d_old = l.d_old ? cJSON_GetObjectItemCaseSensitive(digests, l.d_old) : NULL;
         if (!d_old)
                 return 0;
@@ -151,7 +150,7 @@ static int layout_judge(const cJSON *root, Layout *ret, char *why, size_t size) 
                                       cJSON_GetObjectItemCaseSensitive(segments, l.final), fields[i]))
                         return snprintf(why, size, "the data segment differs from the final one in \"%s\": the re-encryption did not reach its end",
                                         fields[i]), -EUCLEAN;
-        l.d_new = digest_of_segment(digests, l.live);
+        l.d_new = luks2_digest_of_segment(digests, l.live);
         d_new = l.d_new ? cJSON_GetObjectItemCaseSensitive(digests, l.d_new) : NULL;
         if (!d_new || streq(l.d_new, l.d_old) || !array_has(cJSON_GetObjectItemCaseSensitive(d_new, "segments"), l.final))
                 return snprintf(why, size, "the data segment's digest is not the final segment's"), -EUCLEAN;

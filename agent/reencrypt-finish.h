@@ -2,6 +2,7 @@
 /* A re-encryption finished on disk but killed while libcryptsetup removed its metadata. */
 #pragma once
 
+#include <cjson/cJSON.h>
 #include <libcryptsetup.h>
 
 #include "error.h"
@@ -30,3 +31,6 @@ int reencrypt_finish_interrupted(struct crypt_device *cd, const char *volume, co
  * as a header copy holds it): 1 with *ret_finished (malloc'd; may be NULL to judge only) the JSON
  * the last write would leave; 0 not that state; < 0 like it but not provably finished, why says how. */
 int reencrypt_finish_json(const char *json, char **ret_finished, char *why, size_t size);
+
+/* The id of the digest in a LUKS2 "digests" object that lists segment id; NULL for none or several. */
+const char *luks2_digest_of_segment(const cJSON *digests, const char *id);

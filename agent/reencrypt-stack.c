@@ -31,6 +31,7 @@
 #include "json-util.h"
 
 #include "log.h"
+#include "reencrypt-finish.h"
 #include "reencrypt-stack.h"
 
 /* libcryptsetup's lock directory (its --with-luks2-lock-path, Debian's default). */
@@ -85,18 +86,24 @@ int reencrypt_stack_helpers(const char *name, const char *luks_uuid) {
         return found;
 }
 
+/* Runs a task that changes a device node, waiting for udev (if it runs) either way; err on failure. */
+static int dm_run_udev(struct dm_task *dmt, int err) {
+        uint32_t cookie = 0;
+        int ok;
+
+        if (!dm_task_set_cookie(dmt, &cookie, 0))
+                return -ENOMEM;
+        ok = dm_task_run(dmt);
+        (void) dm_udev_wait(cookie);
+        return ok ? 0 : err;
+}
+
 static int dm_remove(const char *name) {
         _cleanup_(dm_task_destroyp) struct dm_task *dmt = dm_task_create(DM_DEVICE_REMOVE);
-        uint32_t cookie = 0;
 
-        if (!dmt || !dm_task_set_name(dmt, name) || !dm_task_set_cookie(dmt, &cookie, 0))
+        if (!dmt || !dm_task_set_name(dmt, name))
                 return -ENOMEM;
-        if (!dm_task_run(dmt)) {
-                (void) dm_udev_wait(cookie);
-                return -EBUSY;
-        }
-        (void) dm_udev_wait(cookie);
-        return 0;
+        return dm_run_udev(dmt, -EBUSY);
 }
 
 /* Makes the table loaded into name live: suspended without a flush (I/O in flight is held, not
@@ -104,19 +111,13 @@ static int dm_remove(const char *name) {
 static int dm_swap(const char *name) {
         _cleanup_(dm_task_destroyp) struct dm_task *suspend = dm_task_create(DM_DEVICE_SUSPEND);
         _cleanup_(dm_task_destroyp) struct dm_task *resume = dm_task_create(DM_DEVICE_RESUME);
-        uint32_t cookie = 0;
 
         if (!suspend || !resume || !dm_task_set_name(suspend, name) || !dm_task_no_flush(suspend) ||
-            !dm_task_skip_lockfs(suspend) || !dm_task_set_name(resume, name) || !dm_task_set_cookie(resume, &cookie, 0))
+            !dm_task_skip_lockfs(suspend) || !dm_task_set_name(resume, name))
                 return -ENOMEM;
         if (!dm_task_run(suspend))
                 return -EIO;
-        if (!dm_task_run(resume)) {
-                (void) dm_udev_wait(cookie);
-                return -EIO;
-        }
-        (void) dm_udev_wait(cookie);
-        return 0;
+        return dm_run_udev(resume, -EIO);
 }
 
 /* One target of a table, its crypt parameters split out ("cipher key iv device offset [options]"). */
@@ -463,8 +464,6 @@ int reencrypt_stack_restore(struct crypt_device *cd, const char *name, const Sec
 
 /* Resumes name, its inactive table dropped first when keep_live (resuming would make it live). */
 static int dm_resume_live(const char *name, bool keep_live) {
-        uint32_t cookie = 0;
-
         if (keep_live) {
                 _cleanup_(dm_task_destroyp) struct dm_task *clear = dm_task_create(DM_DEVICE_CLEAR);
 
@@ -474,22 +473,17 @@ static int dm_resume_live(const char *name, bool keep_live) {
                         return -EIO;
         }
         _cleanup_(dm_task_destroyp) struct dm_task *resume = dm_task_create(DM_DEVICE_RESUME);
-        if (!resume || !dm_task_set_name(resume, name) || !dm_task_set_cookie(resume, &cookie, 0))
+        if (!resume || !dm_task_set_name(resume, name))
                 return -ENOMEM;
-        if (!dm_task_run(resume)) {
-                (void) dm_udev_wait(cookie);
-                return -EIO;
-        }
-        (void) dm_udev_wait(cookie);
-        return 0;
+        return dm_run_udev(resume, -EIO);
 }
 
 /* The digest of the header's data segment over byte `at` of the data area; -1 for none, or for a
  * segment in the middle of its re-encryption. */
 static int header_digest_at(struct crypt_device *cd, uint64_t at) {
         _cleanup_(cJSON_Deletep) cJSON *root = NULL;
-        const cJSON *segments, *digests, *s, *d;
-        const char *json = NULL;
+        const cJSON *segments, *digests, *s;
+        const char *json = NULL, *d_id;
         uint64_t base = crypt_get_data_offset(cd) * 512;
 
         if (crypt_dump_json(cd, &json, 0) < 0 || !(root = cJSON_Parse(json)))
@@ -508,15 +502,8 @@ static int header_digest_at(struct crypt_device *cd, uint64_t at) {
                 z = streq(size, "dynamic") ? UINT64_MAX : strtoull(size, NULL, 10);
                 if (o < base || at < o - base || (z != UINT64_MAX && at - (o - base) >= z))
                         continue;
-                cJSON_ArrayForEach(d, digests)
-                        if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(d, "segments")) > 0) {
-                                const cJSON *i;
-
-                                cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(d, "segments"))
-                                        if (streq(strempty(cJSON_GetStringValue(i)), s->string))
-                                                return atoi(d->string);
-                        }
-                return -1;
+                d_id = luks2_digest_of_segment(digests, s->string);
+                return d_id ? atoi(d_id) : -1;
         }
         return -1;
 }
@@ -552,8 +539,7 @@ static int overlay_hotzone_matches(struct crypt_device *cd, const char *name, co
                 if (want < 0) {
                         log_debug("%s: no data segment of the header covers byte %" PRIu64 " of the data area.", name, *ret_at);
                         r = 0;
-                }
-                else if (p)
+                } else if (p)
                         r = strneq(p + 1, prefix, strlen(prefix)) && atoi(p + 1 + strlen(prefix)) == want;
                 else {
                         char *hex = NULL;
