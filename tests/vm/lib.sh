@@ -99,6 +99,22 @@ vm_nodeseal_self() {
 		--env "NODESEAL=$(readlink -f "$NODESEAL")" --env "SCRATCH=$SCRATCH" "$@"
 }
 
+# In the guest. vm_writer MOUNT WORK SIZE PAUSE: a file of SIZE bytes (head -c) into MOUNT every
+# PAUSE seconds, synced, its sum then appended to WORK/sums (synced too: it may have to outlive a
+# power cut), numbered on from the sums already there, until WORK/stop exists.
+vm_writer() {
+	local mnt=$1 work=$2 size=$3 pause=$4 i=0
+	[[ ! -e $work/sums ]] || i=$(wc -l < "$work/sums")
+	while [[ ! -e $work/stop ]]; do
+		head -c "$size" /dev/urandom > "$mnt/w$i"
+		sync "$mnt/w$i"
+		echo "$(sha256_of "$mnt/w$i") w$i" >> "$work/sums"
+		sync "$work/sums"
+		i=$((i + 1))
+		sleep "$pause"
+	done
+}
+
 # In the guest. vm_power_loss: the scenario passed up to here and ends as a power cut ends a node:
 # its status reported (as guest-run reports it), then the power off at once: no sync, no unmount,
 # nothing waited for (a device stack left suspended on purpose would hold a sync for ever).

@@ -36,18 +36,7 @@ crypt_fault=$(dirname "$(dirname "$NODESEAL")")/tests/integration/crypt-fault.so
 
 # The writer: a file every moment, synced, its sum recorded after (on the shared scratch directory,
 # which outlives the guest), until told to stop.
-writer() {
-	local i=0
-	[[ ! -e $work/sums ]] || i=$(wc -l < "$work/sums")
-	while [[ ! -e $work/stop ]]; do
-		head -c 128K /dev/urandom > "$mnt/w$i"
-		sync "$mnt/w$i"
-		echo "$(sha256_of "$mnt/w$i") w$i" >> "$work/sums"
-		sync "$work/sums"
-		i=$((i + 1))
-		sleep 0.1
-	done
-}
+writer() { vm_writer "$mnt" "$work" 128K 0.1; }
 suspended() { dmsetup info -c --noheadings --separator ' ' -o name,attr 2> /dev/null | awk -v m="$map-" 'index($1, m) == 1 && $2 ~ /s/ { print $1 }'; }
 # killed_in POINT: a provision (what the daemon's worker runs) killed in its third hotzone at POINT.
 killed_in() {

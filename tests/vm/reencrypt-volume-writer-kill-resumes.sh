@@ -37,17 +37,7 @@ sum_before=$(sha256_of "$mnt/before")
 cryptsetup luksDump --dump-volume-key --volume-key-file "$work/old.vk" --batch-mode --key-file "$key" /dev/vda > /dev/null
 
 # The writer: a file every moment, its sum beside it, synced, until told to stop.
-writer() {
-	local i=0
-	[[ ! -e $work/sums ]] || i=$(wc -l < "$work/sums")
-	while [[ ! -e $work/stop ]]; do
-		head -c 256K /dev/urandom > "$mnt/w$i"
-		sync "$mnt/w$i"
-		echo "$(sha256_of "$mnt/w$i") w$i" >> "$work/sums"
-		i=$((i + 1))
-		sleep 0.2
-	done
-}
+writer() { vm_writer "$mnt" "$work" 256K 0.2; }
 writer &
 writer_pid=$!
 
