@@ -24,6 +24,7 @@
 #include "log.h"
 #include "reencrypt-finish.h"
 #include "reencrypt-stack.h"
+#include "seam.h"
 
 #define BIN_LEN 4096
 #define SEQID_OFFSET 16
@@ -407,6 +408,7 @@ int reencrypt_finish_interrupted(struct crypt_device *cd, const char *volume, co
         if (r < 0)
                 return ns_error_set(error, r, "%s: %s; refusing, nothing written", display, why);
 
+        seam_pause("reencrypt-finish");
         /* Again just before writing: nothing changed the header since it was read. */
         r = read_area(path, 2 * hs, &again);
         if (r < 0 || memcmp(again, orig, 2 * hs) != 0)

@@ -71,6 +71,22 @@ if cryptsetup reencrypt --resume-only --force-offline-reencrypt --batch-mode --k
 fi
 cp "$T/window.img" "$T/window-2.img"   # cryptsetup wrote nothing; one copy for the provision path below
 
+# Changed between the check and the write (a byte of the primary copy's JSON area, which the
+# candidate was built from): refused, nothing more written. Killed there: nothing written.
+ns_paused reencrypt-finish -c "$T/nodeseal.json" reencrypt data
+printf 'x' | dd of="$disk" bs=1 seek=$((4096 + 12000)) conv=notrunc,fsync status=none
+sd=$(sum_of "$disk")
+ns_resume
+[ "$rc" -ne 0 ] || fail "the repair went on over a header changed under it: $out"
+assert_contains "$out" "its header changed while it was examined; run again"
+assert_eq "$(sum_of "$disk")" "$sd" "the device after a refused repair"
+put "$T/window.img" "$disk"
+sd=$(sum_of "$disk")
+ns_paused reencrypt-finish -c "$T/nodeseal.json" reencrypt data
+kill -KILL "$ns_pid"
+wait "$ns_pid" 2>/dev/null || true
+assert_eq "$(sum_of "$disk")" "$sd" "the device after nodeseal was killed before writing"
+
 # nodeseal reencrypt again: the header libcryptsetup's last write would have written.
 ns -c "$T/nodeseal.json" reencrypt data
 [ "$rc" -eq 0 ] || fail "nodeseal reencrypt after the kill failed: $out"
