@@ -44,7 +44,7 @@ if [[ -e /etc/nodeseal-vm/command.sh ]]; then
 set -e
 key=$1 dev=$2 name=$3 mnt=$4
 cryptsetup open --test-passphrase --key-file "$key" "$dev"
-cryptsetup status "$name" | grep -q "^ *device: *$dev\$"
+cryptsetup status "$name" | grep "^ *device: *$dev\$" >/dev/null
 [ "$(findmnt -n -o SOURCE --mountpoint "$mnt")" = "/dev/mapper/$name" ]
 touch "$mnt/.reboot-check"
 rm "$mnt/.reboot-check"

@@ -33,7 +33,7 @@ seqid_of() { od -An -tu1 -j16 -N8 "$1" | awk '{ s = 0; for (i = 1; i <= 8; i++) 
 kube_config '{}'
 ns -c "$T/kube.json" provision
 assert_contains "$out" "backed up to Secret nodeseal-header-$NODE_NAME, key data.luks-header"
-cryptsetup luksDump "$disk" | grep -q 'Keyslots area:.*983040 \[bytes\]' || fail "not the small layout: $out"
+cryptsetup luksDump "$disk" | grep 'Keyslots area:.*983040 \[bytes\]' >/dev/null || fail "not the small layout: $out"
 stored >"$T/stored1" || fail "no header backup Secret: $out"
 assert_eq "$(stat -c %s "$T/stored1")" 1015808 "size of the stored header"
 cmp -s <(head -c 1015808 "$disk") "$T/stored1" || fail "the Secret does not hold the disk's header"

@@ -23,7 +23,7 @@ serve() {
         server=$!
         cleanup_hooks+=("kill $server 2>/dev/null")
         for _ in $(seq 50); do
-                ss -ltn 2>/dev/null | grep -q "127.0.0.1:$port " && return 0
+                ss -ltn 2>/dev/null | grep "127.0.0.1:$port " >/dev/null && return 0
                 sleep 0.1
         done
         fail "s_server did not start: $(cat "$T/server.log")"

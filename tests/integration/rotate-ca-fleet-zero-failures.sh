@@ -201,16 +201,16 @@ etcd_client() {
 }
 redis_client() {
         timeout 5 redis-cli --tls --cacert "$TRUST" --cert "$T/client/id.pem" --key "$T/client/id.pem" \
-                -h 127.0.0.1 -p "$redis_port" PING </dev/null | grep -qx PONG
+                -h 127.0.0.1 -p "$redis_port" PING </dev/null | grep -x PONG >/dev/null
 }
 pg_client() {
         timeout 5 psql "host=localhost port=$pg_port user=postgres dbname=postgres sslmode=verify-full sslrootcert=$TRUST sslcert=$T/client/id.pem sslkey=$T/client/id.pem" \
-                -Atc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' </dev/null | grep -qx t
+                -Atc 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()' </dev/null | grep -x t >/dev/null
 }
 my_client() {
         timeout 5 mariadb --no-defaults -h 127.0.0.1 -P "$my_port" -u app --ssl --ssl-verify-server-cert \
                 --ssl-ca="$TRUST" --ssl-cert="$T/client/id.pem" --ssl-key="$T/client/id.pem" -N -B \
-                -e "SHOW STATUS LIKE 'Ssl_cipher'" </dev/null | grep -q .
+                -e "SHOW STATUS LIKE 'Ssl_cipher'" </dev/null | grep . >/dev/null
 }
 export -f etcd_client redis_client pg_client my_client
 export T redis_port ETCD_PORTS_STR="${ETCD_PORTS[*]}"

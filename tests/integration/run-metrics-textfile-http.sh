@@ -69,7 +69,7 @@ curl -sS -D "$T/headers" -o "$T/scrape.prom" "$url" || fail "GET /metrics failed
 check "$T/scrape.prom" "GET /metrics"
 assert_contains "$(cat "$T/headers")" "Content-Type: text/plain; version=0.0.4; charset=utf-8"
 # The daemon's own watch is counted there too (the textfile is written on changes of state only).
-wait_for 10 eval 'curl -sS "$url" | grep -q "^nodeseal_kubernetes_api_requests_total{verb=\"watch\",code=\"200\"} [1-9]"' ||
+wait_for 10 eval 'curl -sS "$url" | grep "^nodeseal_kubernetes_api_requests_total{verb=\"watch\",code=\"200\"} [1-9]" >/dev/null' ||
         fail "no watch request counted: $(curl -sS "$url")"
 assert_eq "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/")" 404 "GET /"
 assert_eq "$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url")" 405 "POST /metrics"

@@ -21,7 +21,7 @@ cat >"$T/reload-redis" <<EOF
 #!/bin/sh
 [ ! -e "$T/hang" ] || exec sleep 60
 redis-cli -s "$T/redis.sock" CONFIG SET tls-cert-file "\$NODESEAL_CERT_FILE" tls-key-file "\$NODESEAL_KEY_FILE" \
-        tls-ca-cert-file "\$NODESEAL_CA_FILE" | grep -qx OK
+        tls-ca-cert-file "\$NODESEAL_CA_FILE" | grep -x OK >/dev/null
 EOF
 chmod +x "$T/reload-redis"
 # write NAMES: the agent's config (and the sidecar's: the same file, as in the ConfigMap).

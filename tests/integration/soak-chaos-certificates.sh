@@ -34,7 +34,7 @@ wait_ready 30
 seconds=${NODESEAL_SOAK_SEC:-180}
 # RSS growth allowed: 8 MiB; under ASan its quarantine of freed memory (up to 256 MiB) dominates.
 rss_limit=8192
-ldd "$NODESEAL" 2>/dev/null | grep -q libasan && rss_limit=$((256 * 1024))
+ldd "$NODESEAL" 2>/dev/null | grep libasan >/dev/null && rss_limit=$((256 * 1024))
 set +e
 env BUS_ADDRESS="$BUS_ADDRESS" NOTIFY_LOG="$NOTIFY_LOG" DAEMON_PID="$DAEMON_PID" WATCHDOG_USEC=3000000 \
         CHAOS_CA_DIRS="$T/ca0:$T/ca1:$T/ca2" CHAOS_CONFIG="$T/c.json" CHAOS_CERT="$T/certs/tls.crt" \

@@ -76,7 +76,7 @@ done
 grep -qx 'ExecStart=/usr/sbin/nodeseal run' "$T/root/lib/systemd/system/nodeseal.service" || fail "ExecStart in nodeseal.service"
 grep -qx 'ExecStartPre=/usr/sbin/nodeseal check --quiet' "$T/root/lib/systemd/system/postgresql@.service.d/nodeseal.conf" ||
         fail "ExecStartPre in the postgresql@ drop-in"
-strings "$T/root/usr/sbin/nodeseal" | grep -qx /usr/libexec/nodeseal/hooks || fail "the binary does not look for the hooks in /usr/libexec/nodeseal/hooks"
+strings "$T/root/usr/sbin/nodeseal" | grep -x /usr/libexec/nodeseal/hooks >/dev/null || fail "the binary does not look for the hooks in /usr/libexec/nodeseal/hooks"
 
 # Built out of tree: the repository has no build products of dpkg-buildpackage.
 for f in debian/nodeseal debian/.debhelper debian/files debian/debhelper-build-stamp obj-x86_64-linux-gnu; do

@@ -51,7 +51,7 @@ log "the image's root: $size_mb MB"
 [[ ! -e $root/work && ! -e $root$PKG_OUT ]] || fail "the image holds the build machine's paths"
 [[ -z $(ls "$root/usr/share/man" 2> /dev/null) ]] || fail "man pages in the image"
 in_root() { env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LC_ALL=C.UTF-8 chroot "$root" "$@"; }
-in_root dpkg-query -W -f '${Status}\n' nodeseal | grep -qx "install ok installed" || fail "nodeseal is not installed in the image"
+in_root dpkg-query -W -f '${Status}\n' nodeseal | grep -x "install ok installed" >/dev/null || fail "nodeseal is not installed in the image"
 in_root dpkg -L nodeseal > "$T/files"
 for f in /usr/sbin/nodeseal /etc/nodeseal/nodeseal.json /lib/systemd/system/nodeseal.service; do
         grep -qxF "$f" "$T/files" || fail "dpkg -L nodeseal in the image lacks $f"
@@ -88,7 +88,7 @@ out=$(in_root nodeseal --config /etc/nodeseal/certs-only.json check 2>&1) || fai
 cert=$(ls "$root"/var/lib/nodeseal/tls/*.crt | grep -v -e ca.crt -e root.crt | head -n1)
 openssl verify -CAfile "$root/var/lib/nodeseal/secrets/nodeseal-ca/tls.crt" -purpose sslserver "$cert" > /dev/null ||
         fail "the certificate issued in the image does not verify"
-openssl x509 -in "$cert" -noout -ext subjectAltName | grep -q "DNS:node-1.db.example.internal" ||
+openssl x509 -in "$cert" -noout -ext subjectAltName | grep "DNS:node-1.db.example.internal" >/dev/null ||
         fail "the certificate issued in the image lacks its SAN"
 in_root nodeseal --config /etc/nodeseal/certs-only.json ca | openssl x509 -noout > /dev/null || fail "nodeseal ca in the image"
 log "pass"

@@ -69,7 +69,7 @@ ns_config "{ \"name\": \"data\", \"device\": \"$link\", \"mountpoint\": \"$SCRAT
              \"luks\": { \"allow_discards\": true } }"
 provision_repointed
 assert_eq "$uuid" "$(cryptsetup luksUUID "$backup")" "UUID of the backup after a header change with the link re-pointed"
-cryptsetup luksDump "$backup" | grep -q allow-discards || fail "the backup lacks the new flag: $(cryptsetup luksDump "$backup")"
+cryptsetup luksDump "$backup" | grep allow-discards >/dev/null || fail "the backup lacks the new flag: $(cryptsetup luksDump "$backup")"
 (($(cryptsetup luksDump "$backup" | awk '/^Epoch:/ { print $2 }') > seq_before)) || fail "the backup was not refreshed"
 assert_eq "$other" "$(cryptsetup luksUUID /dev/vdb)" "UUID of the other disk"
 

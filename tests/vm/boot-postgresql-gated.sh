@@ -194,7 +194,7 @@ assert_ready() {
 		fail "STATUS= of nodeseal.service: $(systemctl show -P StatusText nodeseal.service)"
 	mounted_from /srv/pgdata "$map" || fail "/srv/pgdata is not mounted from $map"
 	nodeseal status | sed 's/^/  | /' >&2
-	nodeseal status | grep -q "From:         D-Bus" || fail "nodeseal status did not come from D-Bus"
+	nodeseal status | grep "From:         D-Bus" >/dev/null || fail "nodeseal status did not come from D-Bus"
 	nodeseal check --quiet || fail "nodeseal check"
 }
 
@@ -285,7 +285,7 @@ second)
 		.daemon.renew_jitter_sec = 1 | .check.expiry_margin_days = 0.0001' /etc/nodeseal/nodeseal.json > /etc/nodeseal/nodeseal.json.new
 	mv /etc/nodeseal/nodeseal.json.new /etc/nodeseal/nodeseal.json
 	systemctl reload nodeseal.service
-	reloaded() { journalctl -b -u nodeseal.service --no-pager | grep -q "Configuration reloaded"; }
+	reloaded() { journalctl -b -u nodeseal.service --no-pager | grep "Configuration reloaded" >/dev/null; }
 	wait_for 30 reloaded || fail "nodeseal did not reload its configuration"
 	busctl --system call org.nodeseal.Agent1 /org/nodeseal/Agent1 org.nodeseal.Agent1 RenewCertificates
 	new=$(openssl x509 -noout -serial -in /srv/pgdata/tls/server.crt)

@@ -36,8 +36,8 @@ first)
 	assert_eq pgdata "$(blkid -p -o value -s LABEL $map)" "filesystem label"
 	assert_eq pgdata "$(cryptsetup luksDump /dev/vda | awk '/^Label:/ { print $2 }')" "LUKS label"
 	assert_eq nodeseal "$(cryptsetup luksDump /dev/vda | awk '/^Subsystem:/ { print $2 }')" "LUKS subsystem"
-	cryptsetup luksDump /dev/vda | grep -q "sector: 4096" || fail "sector size is not 4096"
-	cryptsetup luksDump /dev/vda | grep -q "PBKDF:      pbkdf2" || fail "key slot PBKDF is not pbkdf2"
+	cryptsetup luksDump /dev/vda | grep "sector: 4096" >/dev/null || fail "sector size is not 4096"
+	cryptsetup luksDump /dev/vda | grep "PBKDF:      pbkdf2" >/dev/null || fail "key slot PBKDF is not pbkdf2"
 	assert_eq "nobody:nogroup 700" "$(stat -c '%U:%G %a' "$mnt")" "owner and mode of the filesystem root"
 	ns_ok check
 

@@ -47,7 +47,7 @@ killed_in() {
 	assert_eq 137 "$rc" "exit status of a provision killed in a hotzone ($1)"
 	[[ -n $(suspended) ]] || fail "nothing of the device stack is suspended after the kill at $1"
 	log "[${SECONDS}s] killed at $1: suspended: $(suspended | tr '\n' ' ')"
-	cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption under way after the kill at $1"
+	cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null || fail "no re-encryption under way after the kill at $1"
 }
 
 # refused_then_power_loss POINT WHY: a new request killed at POINT; the next provision refuses at
@@ -73,7 +73,7 @@ finished_after_reboot() {
 	ns_ok provision
 	echo "$out" | sed 's/^/  | /' >&2
 	assert_contains "$out" "re-encrypted under a new volume key"
-	cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' && fail "the re-encryption is still under way after the reboot"
+	cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null && fail "the re-encryption is still under way after the reboot"
 	cryptsetup open --test-passphrase --volume-key-file "$1" /dev/vda 2> /dev/null && fail "the volume key of before still opens the device"
 	cryptsetup open --test-passphrase --key-file "$key" /dev/vda || fail "the key does not open the device"
 	assert_eq "$(cat "$work/before.sum")" "$(sha256_of "$mnt/before")" "the file written before"

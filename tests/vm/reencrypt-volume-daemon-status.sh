@@ -76,7 +76,7 @@ wait_for 20 state_is running || fail "not running again: $(cat "$status")"
 kill -KILL "$daemon"
 wait "$daemon" || true
 # Its worker stops between two hotzones and takes its helper mappings down.
-no_helpers() { ! ls /dev/mapper | grep -q -- "nodeseal-data-overlay"; }
+no_helpers() { ! ls /dev/mapper | grep -- "nodeseal-data-overlay" >/dev/null; }
 wait_for 30 no_helpers || { dmsetup info -c >&2; fail "the worker of the daemon killed outright left its helper mappings"; }
 daemon_start
 wait_for 60 eval '[[ $(reencrypt_field resumed) == true ]] && state_is running' || { show_log; fail "no resumed re-encryption after a restart: $(cat "$status")"; }
@@ -88,7 +88,7 @@ kill "$daemon"
 wait "$daemon" || true
 show_log
 
-cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' && fail "the re-encryption is still marked under way"
+cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null && fail "the re-encryption is still marked under way"
 assert_eq "$sum_before" "$(sha256_of "$mnt/before")" "the file written before"
 assert_eq "$sum_during" "$(sha256_of "$mnt/during")" "the file written during"
 ns_ok close

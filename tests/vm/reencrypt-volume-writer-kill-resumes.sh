@@ -50,17 +50,17 @@ killed_at() {
 }
 killed_at reencrypt-slot 137 reencrypt data
 killed_at reencrypt-init 137 reencrypt data
-cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption under way after the kill at reencrypt-init"
+cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null || fail "no re-encryption under way after the kill at reencrypt-init"
 killed_at reencrypt-term-40 143 reencrypt data
 assert_contains "$(cat "$work/reencrypt-term-40.log")" "re-encryption stopped by a signal"
 mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is no longer mounted after the kills"
 killed_at reencrypt-55 137 provision
-ls /dev/mapper/ | grep -q -- "$map-overlay" || fail "no helper mapping left in place by the kill at 55 %"
+ls /dev/mapper/ | grep -- "$map-overlay" >/dev/null || fail "no helper mapping left in place by the kill at 55 %"
 # The next start of nodeseal, with the mapping still active and mounted: it resumes online.
 killed_at reencrypt-70 137 provision
 assert_contains "$(cat "$work/reencrypt-70.log")" "resuming its re-encryption online"
 mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is no longer mounted after the online resume"
-cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption under way after the kill at 70 %"
+cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null || fail "no re-encryption under way after the kill at 70 %"
 
 # As after a power loss: the writer stops, the volume is closed and opened again.
 touch "$work/stop"
@@ -71,7 +71,7 @@ ns_ok provision
 assert_contains "$out" "re-encrypted under a new volume key"
 writer &
 writer_pid=$!
-cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' && fail "the re-encryption is still marked under way"
+cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null && fail "the re-encryption is still marked under way"
 ns_ok provision
 [[ $out != *re-encrypt* ]] || fail "the same request was carried out again: $out"
 ns_ok reencrypt data
@@ -113,13 +113,13 @@ window_kill() {
 	sed 's/^/  | /' "$work/$1.log" >&2
 	assert_eq 137 "$rc" "exit status of a provision killed in the last header writes"
 	cryptsetup open --test-passphrase --key-file "$key" /dev/vda 2> /dev/null && fail "the key still opens the header: the kill missed the window"
-	cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' || fail "no re-encryption record after the kill"
+	cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null || fail "no re-encryption record after the kill"
 	mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is no longer mounted after the kill"
 }
 completed() {
 	assert_contains "$out" "was stopped while libcryptsetup removed its metadata"
 	assert_contains "$out" "re-encrypted under a new volume key"
-	cryptsetup luksDump /dev/vda | grep -q 'online-reencrypt' && fail "the re-encryption record is still there"
+	cryptsetup luksDump /dev/vda | grep 'online-reencrypt' >/dev/null && fail "the re-encryption record is still there"
 	cryptsetup open --test-passphrase --key-file "$key" /dev/vda || fail "the key does not open the completed header"
 	cryptsetup open --test-passphrase --volume-key-file "$work/$1.vk" /dev/vda 2> /dev/null && fail "the volume key from before $1 still opens the device"
 	mounted_from "$mnt" "/dev/mapper/$map" || fail "the volume is not mounted after $1 was completed"
