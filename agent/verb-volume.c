@@ -130,15 +130,16 @@ int verb_reencrypt(int argc, char *argv[]) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_free_ char *device = NULL;
         const VolumeConfig *v;
-        NsError error = {};
+        NsError error = {}, no_request = {};
         bool tty = isatty(STDERR_FILENO);
-        int r;
+        int r, missing = 0;
 
         if (argc == 2 && (streq(argv[1], "-h") || streq(argv[1], "--help"))) {
                 fputs("Usage: nodeseal reencrypt VOLUME\n\n"
                       "Re-encrypts VOLUME under a new volume key, online when it is open, as \"<key>.reencrypt\"\n"
                       "in the keys Secret requests (created when the Secret source may create keys). Resumes\n"
-                      "one that was interrupted. A progress bar on a terminal.\n", stdout);
+                      "one that was interrupted, and finishes one under way whose request was replaced\n"
+                      "(first; then the new one) or removed. A progress bar on a terminal.\n", stdout);
                 return 0;
         }
         if (argc != 2 || argv[1][0] == '-')
@@ -151,12 +152,18 @@ int verb_reencrypt(int argc, char *argv[]) {
                 return -ENOENT;
         verb_lock_memory();
         r = secret_source_new(c, &source, &error);
-        if (r >= 0)
-                r = ensure_request(v, source, &error);
+        if (r >= 0) {
+                /* No request: one of nodeseal's under way (its request removed) is still finished. */
+                missing = ensure_request(v, source, &no_request);
+                if (missing < 0 && missing != -ENOENT)
+                        r = ns_error_reset(&error, missing, "%s", ns_error_message(&no_request, missing));
+        }
         if (r >= 0)
                 r = probe_resolve_device(v->device, &device, &error);
         if (r >= 0)
                 r = volume_reencrypt(v, source, device, progress_bar, &tty, &error);
+        if (r == 0 && missing < 0)
+                r = ns_error_reset(&error, missing, "%s", ns_error_message(&no_request, missing));
         if (r < 0)
                 return log_error_errno(r, "Re-encrypting volume %s failed: %s", v->name, ns_error_message(&error, r));
         if (r == 0)

@@ -415,6 +415,18 @@ static int run(struct crypt_device *cd, RunState *st, NsError *error) {
         return 0;
 }
 
+/* After an earlier request's re-encryption was finished: the present request's, if there is one
+ * (a new pass; nothing carries over but the header). 1: something was re-encrypted. */
+static int again(const VolumeConfig *v, SecretSource *s, const char *device, ReencryptProgress progress,
+                 void *userdata, bool earlier, NsError *error) {
+        int r;
+
+        if (!earlier)
+                return 1;
+        r = volume_reencrypt(v, s, device, progress, userdata, error);
+        return r < 0 ? r : 1;
+}
+
 int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device, ReencryptProgress progress,
                      void *userdata, NsError *error) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
@@ -425,33 +437,52 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
         TokenRecord rec;
         crypt_reencrypt_info info;
         NsError e = {};
+        bool earlier = false;
         int r, token;
 
         if (asprintf(&request_key, "%s%s", v->key ?: v->name, REENCRYPT_REQUEST_SUFFIX) < 0)
                 return -ENOMEM;
         r = secret_source_get(s, s->config->secrets.keys_secret, request_key, &request, &e);
-        if (r == -ENOENT || r == -ENOKEY)
-                return 0;
-        if (r < 0)
+        if (r < 0 && r != -ENOENT && r != -ENOKEY)
                 return ns_error_set(error, r, "Volume %s: %s", v->name, ns_error_message(&e, r));
-        if (request->size < VOLUME_KEY_MIN_BYTES)
-                return ns_error_set(error, -EMSGSIZE, "Key \"%s\" of Secret %s is shorter than %d bytes: not a re-encryption request",
-                                    request_key, s->config->secrets.keys_secret, VOLUME_KEY_MIN_BYTES);
-        r = request_id(request, id);
-        if (r < 0)
-                return r;
-        r = secret_source_get_volume_key(s, v, false, &key, error);
-        if (r < 0)
-                return r;
+        if (request) {
+                if (request->size < VOLUME_KEY_MIN_BYTES)
+                        return ns_error_set(error, -EMSGSIZE,
+                                            "Key \"%s\" of Secret %s is shorter than %d bytes: not a re-encryption request",
+                                            request_key, s->config->secrets.keys_secret, VOLUME_KEY_MIN_BYTES);
+                r = request_id(request, id);
+                if (r < 0)
+                        return r;
+        } else
+                id[0] = '\0';   /* none: only one of nodeseal's under way is finished (below) */
 
         (void) snprintf(name, sizeof(name), "%s%s", VOLUME_MAPPER_PREFIX, v->name);
-        r = load_header(v, name, device, &cd, error);
+        r = load_header(v, name, device, &cd, request ? error : &e);
         if (r < 0)
-                return r;
+                return request ? r : 0;   /* no request: not this module's to report */
         if (r == 0)
                 name[0] = '\0';   /* offline */
 
         info = crypt_reencrypt_status(cd, NULL);
+        token = find_token(cd, &rec);
+        if (token >= 0 && !streq(rec.id, id)) {
+                if (info != CRYPT_REENCRYPT_NONE && streq(rec.state, "running") && rec.id[0]) {
+                        /* An earlier request's, under way (its request replaced or removed since). It
+                         * cannot be taken back, and half-way the data is under two volume keys: it is
+                         * finished first, under its own record; the new request follows. */
+                        earlier = true;
+                        log_info("Volume %s: finishing the re-encryption of an earlier request (%s) first%s.", v->name,
+                                 rec.id, request ? "; the new one follows" : ", although its request was removed");
+                        memcpy(id, rec.id, sizeof(id));
+                } else
+                        token = -ESTALE;   /* the record of an earlier request */
+        }
+        if (!request && !earlier)
+                return 0;
+        r = secret_source_get_volume_key(s, v, false, &key, error);
+        if (r < 0)
+                return r;
+
         if (info == CRYPT_REENCRYPT_CLEAN) {
                 /* Killed in libcryptsetup's last steps: finished on disk, but no key opens the header. */
                 r = reencrypt_finish_interrupted(cd, v->name, device, key, error);
@@ -460,9 +491,6 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                 if (r > 0)
                         info = crypt_reencrypt_status(cd, NULL);
         }
-        token = find_token(cd, &rec);
-        if (token >= 0 && !streq(rec.id, id))
-                token = -ESTALE;   /* the record of an earlier request */
         if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "done"))
                 return 0;
         if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "running") && unbound_slot(cd, key) < 0) {
@@ -472,7 +500,7 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                 if (r < 0)
                         return ns_error_set(error, r, "Volume %s: %s", v->name, strerror(-r));
                 log_info("Volume %s: re-encrypted under a new volume key (its end was recorded after an interruption).", v->name);
-                return 1;
+                return again(v, s, device, progress, userdata, earlier, error);
         }
         if (info == CRYPT_REENCRYPT_INVALID)
                 return ns_error_set(error, -EUCLEAN, "Volume %s: its header's re-encryption state is invalid; refusing", v->name);
@@ -517,7 +545,7 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
         st.status.done = st.status.total;
         emit(&st, REENCRYPT_STATE_DONE);
         log_info("Volume %s: re-encrypted under a new volume key; the old one no longer opens it.", v->name);
-        return 1;
+        return again(v, s, device, progress, userdata, earlier, error);
 }
 
 int volume_reencrypt_probe(const VolumeConfig *v, ReencryptStatus *ret) {
