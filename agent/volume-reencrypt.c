@@ -415,6 +415,37 @@ static int run(struct crypt_device *cd, RunState *st, NsError *error) {
         return 0;
 }
 
+int volume_reencrypt_finish(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const char *device,
+                            const SecretValue *key, NsError *error) {
+        _cleanup_(secret_value_freep) SecretValue *previous = NULL;
+        NsError e = {};
+        int r;
+
+        r = reencrypt_finish_interrupted(cd, v->name, device, key, &e);
+        if (r == -EKEYREJECTED && secret_source_get_volume_key(s, v, true, &previous, NULL) >= 0 &&
+            !secret_value_equal(previous, key)) {
+                /* A key rotation waiting for the re-encryption's end: the previous key opens. */
+                e = NS_ERROR_NULL;
+                r = reencrypt_finish_interrupted(cd, v->name, device, previous, &e);
+        }
+        if (r < 0 && error && !ns_error_is_set(error))
+                *error = e;
+        return r;
+}
+
+int volume_reencrypt_opening_key(struct crypt_device *cd, const VolumeConfig *v, SecretSource *s, SecretValue **io_key) {
+        _cleanup_(secret_value_freep) SecretValue *previous = NULL;
+
+        if (crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) (*io_key)->data, (*io_key)->size, 0) >= 0)
+                return 0;
+        if (secret_source_get_volume_key(s, v, true, &previous, NULL) < 0 ||
+            crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) previous->data, previous->size, 0) < 0)
+                return 0;
+        secret_value_free(*io_key);
+        *io_key = TAKE_PTR(previous);
+        return 1;
+}
+
 /* After an earlier request's re-encryption was finished: the present request's, if there is one
  * (a new pass; nothing carries over but the header). 1: something was re-encrypted. */
 static int again(const VolumeConfig *v, SecretSource *s, const char *device, ReencryptProgress progress,
@@ -485,12 +516,16 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
 
         if (info == CRYPT_REENCRYPT_CLEAN) {
                 /* Killed in libcryptsetup's last steps: finished on disk, but no key opens the header. */
-                r = reencrypt_finish_interrupted(cd, v->name, device, key, error);
+                r = volume_reencrypt_finish(v, s, cd, device, key, error);
                 if (r < 0)
                         return r;
                 if (r > 0)
                         info = crypt_reencrypt_status(cd, NULL);
         }
+        /* A key rotation that waits for this re-encryption's end: the previous key opens. */
+        if (volume_reencrypt_opening_key(cd, v, s, &key) > 0)
+                log_info("Volume %s: the key rotation waits for this re-encryption's end; it goes on with \"%s.previous\".",
+                         v->name, v->key ?: v->name);
         if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "done"))
                 return 0;
         if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "running") && unbound_slot(cd, key) < 0) {

@@ -11,6 +11,8 @@
 #include "error.h"
 #include "secret.h"
 
+struct crypt_device;
+
 /* The Secret key that requests a re-encryption: "<key>.reencrypt", a new random value (at least
  * 32 bytes) each time one is wanted. Its digest is recorded in the header when the re-encryption
  * starts, so that one request is carried out once, and resumed, never repeated. */
@@ -64,6 +66,15 @@ bool volume_reencrypt_unfinished(void);
  * while one is under way (no process can be running it while the caller does not), DONE when
  * nodeseal's record says so; the numbers it cannot know are 0. 1 when there is one, 0 none. */
 int volume_reencrypt_probe(const VolumeConfig *v, ReencryptStatus *ret);
+
+/* A re-encryption killed in libcryptsetup's last steps, finished (reencrypt_finish_interrupted)
+ * with the volume's key, or with "<key>.previous" when a key rotation waits for its end. */
+int volume_reencrypt_finish(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const char *device,
+                            const SecretValue *key, NsError *error);
+
+/* *io_key when it opens cd's header; else "<key>.previous" when that opens it (a key rotation
+ * waiting for a re-encryption's end: LUKS2 takes no new key slot during one), and 1. */
+int volume_reencrypt_opening_key(struct crypt_device *cd, const VolumeConfig *v, SecretSource *s, SecretValue **io_key);
 
 /* Carries out, or resumes, the re-encryption that "<key>.reencrypt" requests, with the volume open
  * (online; offline when it is closed): a new key slot with a new random volume key under the

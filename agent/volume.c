@@ -297,10 +297,13 @@ static int key_still_current(SecretSource *s, const VolumeConfig *v, const Secre
 
 /* Key rotation: "<key>.previous" in the Secret holds the old key while "<key>" holds the new one.
  * Enrol the new key with the old, check that it opens, and only then destroy the old key's slot.
- * Each step is safe to interrupt: the slots only ever hold keys that the Secret still has. */
-static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSource *s, const SecretValue *key,
+ * Each step is safe to interrupt: the slots only ever hold keys that the Secret still has.
+ * During a re-encryption LUKS2 takes no new key slot: the rotation waits for its end, and *io_key
+ * becomes the previous key, the one that opens meanwhile. */
+static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSource *s, SecretValue **io_key,
                        const char *device, bool *ret_changed, NsError *error) {
         _cleanup_(secret_value_freep) SecretValue *previous = NULL;
+        const SecretValue *key = *io_key;
         int r, current_slot, old_slot;
         NsError e = {};
 
@@ -335,6 +338,13 @@ static int rotate_keys(struct crypt_device *cd, const VolumeConfig *v, SecretSou
                                     "Neither key \"%1$s\" nor \"%1$s.previous\" in Secret %2$s opens the LUKS device %3$s; refusing (the device is left as it is)",
                                     v->key ?: v->name, s->config->secrets.keys_secret, device);
 
+        if (current_slot < 0 && old_slot >= 0 && crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE) {
+                log_info("Volume %s: the key rotation waits for the re-encryption under way to finish (LUKS2 takes no new "
+                         "key slot during one); \"%s.previous\" opens the volume meanwhile.", v->name, v->key ?: v->name);
+                secret_value_free(*io_key);
+                *io_key = TAKE_PTR(previous);
+                return 0;
+        }
         if (current_slot < 0) {
                 r = volume_set_pbkdf(cd, &v->luks, error);
                 if (r < 0)
@@ -701,9 +711,9 @@ static int refresh_flags(const VolumeConfig *v, struct crypt_device *cd, const S
 /* A re-encryption killed in libcryptsetup's last steps left a header that no key opens although
  * every block is under the new volume key: its last header write is made, before anything else
  * reads the header (a key rotation, the flags, the activation). */
-static int finish_interrupted(const VolumeConfig *v, struct crypt_device *cd, const char *device, const SecretValue *key,
-                              bool *ret_changed, NsError *error) {
-        int r = reencrypt_finish_interrupted(cd, v->name, device, key, error);
+static int finish_interrupted(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const char *device,
+                              const SecretValue *key, bool *ret_changed, NsError *error) {
+        int r = volume_reencrypt_finish(v, s, cd, device, key, error);
 
         if (r > 0)
                 *ret_changed = true;
@@ -725,10 +735,10 @@ static int luks_reuse(const VolumeConfig *v, SecretSource *s, const char *device
         r = get_key(s, v, false, &key, error);
         if (r < 0)
                 return r;
-        r = finish_interrupted(v, cd, device, key, ret_changed, error);
+        r = finish_interrupted(v, s, cd, device, key, ret_changed, error);
         if (r < 0)
                 return r;
-        r = rotate_keys(cd, v, s, key, device, ret_changed, error);
+        r = rotate_keys(cd, v, s, &key, device, ret_changed, error);
         if (r < 0)
                 return r;
         r = store_flags(v, cd, flags, device, ret_changed, error);
@@ -808,10 +818,10 @@ static int luks_open(const VolumeConfig *v, SecretSource *s, const char *device,
                 if (r < 0)
                         return r;
         }
-        r = finish_interrupted(v, cd, pin->path, key, &changed, error);
+        r = finish_interrupted(v, s, cd, pin->path, key, &changed, error);
         if (r < 0)
                 return r;
-        r = rotate_keys(cd, v, s, key, device, &changed, error);
+        r = rotate_keys(cd, v, s, &key, device, &changed, error);
         if (r < 0)
                 return r;
         flags = luks_flags_decide(&v->luks, fstat(pin->fd, &st) < 0 ? -ENODATA : luks_flags_rotational(&st));
@@ -1112,8 +1122,13 @@ int volume_provision(const Config *c, const VolumeConfig *v, SecretSource *s, Ns
                 r = volume_reencrypt(v, s, device, reencrypt_progress_log, NULL, &e);
                 if (r < 0)
                         log_warning("%s", ns_error_message(&e, r));
-                if (r > 0)
+                if (r > 0) {
+                        /* A key rotation that waited for the re-encryption's end goes on now. */
                         changed = true;
+                        r = luks_reuse(v, s, device, &changed, error);
+                        if (r < 0)
+                                return r;
+                }
         }
 
         r = set_root_owner(v, &changed, error);

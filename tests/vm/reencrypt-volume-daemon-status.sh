@@ -7,7 +7,8 @@
 # at 50 % (SIGKILL, its device stack left in place) leaves it "paused", never "running", and the
 # next attempt resumes it online (the volume stays mounted throughout); a daemon killed outright
 # (its worker stops with it) and started again shows it resumed, then done; "nodeseal
-# status" prints it. Data written before and during reads back.
+# status" prints it. The key rotated in the Secret while it runs: the rotation waits for its end,
+# then goes on. Data written before and during reads back.
 set -euo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 
@@ -72,7 +73,7 @@ wait_for 40 grep -q "resuming its re-encryption online" "$work/daemon.log" ||
 mounted_from "$mnt" "$map" || fail "the volume is no longer mounted"
 
 # The daemon killed outright (its worker stops with it), started again: resumed, then done.
-wait_for 20 state_is running || fail "not running again: $(cat "$status")"
+wait_for 20 state_is running || { show_log; fail "not running again: $(cat "$status")"; }
 kill -KILL "$daemon"
 wait "$daemon" || true
 # Its worker stops between two hotzones and takes its helper mappings down.
@@ -80,7 +81,20 @@ no_helpers() { ! ls /dev/mapper | grep -- "nodeseal-data-overlay" >/dev/null; }
 wait_for 30 no_helpers || { dmsetup info -c >&2; fail "the worker of the daemon killed outright left its helper mappings"; }
 daemon_start
 wait_for 60 eval '[[ $(reencrypt_field resumed) == true ]] && state_is running' || { show_log; fail "no resumed re-encryption after a restart: $(cat "$status")"; }
+
+# The key rotated in the Secret meanwhile. LUKS2 takes no new key slot during a re-encryption: the
+# rotation waits for its end (the previous key opens and resumes it), then goes on by itself.
+mv "$(ns_key_file data)" "$(ns_key_file data.previous)"
+ns_key data
+wait_for 60 grep -q "the key rotation waits for the re-encryption under way" "$work/daemon.log" ||
+	{ show_log; fail "the daemon did not say the rotation waits"; }
 wait_for 120 state_is done || { show_log; fail "the re-encryption did not finish: $(cat "$status")"; }
+wait_for 30 grep -q "removing the previous key's slot" "$work/daemon.log" ||
+	{ show_log; fail "the rotation did not go on after the re-encryption's end"; }
+cryptsetup open --test-passphrase --key-file "$(ns_key_file data)" /dev/vda || fail "the new key does not open the volume"
+cryptsetup open --test-passphrase --key-file "$(ns_key_file data.previous)" /dev/vda 2> /dev/null &&
+	fail "the previous key still opens the volume"
+grep -q "Enrolling the new key .* failed" "$work/daemon.log" && { show_log; fail "the rotation was tried during the re-encryption"; }
 assert_eq "$(reencrypt_field total_bytes)" "$(reencrypt_field done_bytes)" "done_bytes when done"
 ns_ok status
 assert_contains "$out" "re-encryption done"

@@ -1,0 +1,70 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The volume's key rotated in the Secret ("<key>" new, "<key>.previous" the old one) while a
+# re-encryption is under way (killed half-way, or paused by the daemon's attempt deadline). LUKS2
+# takes no new key slot during a re-encryption ("Operation incompatible with device marked for
+# LUKS2 reencryption"), so the rotation cannot enrol the new key, and the new key opens nothing:
+# neither could go on. The rotation now waits (said so), the previous key opens and resumes the
+# re-encryption, and the next pass rotates. The data reads back under the last volume key; neither
+# the old volume key nor the previous key opens the device afterwards.
+# Offline on loop devices: libcryptsetup re-encrypts in user space without device-mapper; a
+# provision stops where it would open the mapping (no device-mapper here), after the rotation.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-volume.sh"
+
+XTS=$SOURCE_ROOT/tests/integration/luks-xts.py
+offset_of() { cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print(s[min(s)]["offset"], s[min(s)]["sector_size"])'; }
+vk_of() { rm -f "$3"; cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$2" --volume-key-file "$3" "$1" >/dev/null; }
+under_way() { cryptsetup luksDump "$1" | grep online-reencrypt >/dev/null; }
+slots_of() { cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["keyslots"]))'; }
+
+volume_key data
+disk=$(loop_new "$T/disk.img" 48)
+volume_config "$T/nodeseal.json" "$disk"
+ns -c "$T/nodeseal.json" provision   # formats; stops where it would open the mapping
+opens_with "$disk" "$KEYS_DIR/data" || fail "not formatted: $out"
+read -r data_offset sector < <(offset_of "$disk")
+head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/plain"
+vk_of "$disk" "$KEYS_DIR/data" "$T/vk0"
+python3 "$XTS" encrypt "$T/vk0" "$disk" "$data_offset" "$sector" "$T/plain"
+export LUKS_XTS_BYTES=$((8 * 1024 * 1024))
+
+# A re-encryption killed half-way, then the key rotated in the Secret.
+head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
+set +e
+out=$(NODESEAL_TEST_KILL_AT=reencrypt-50 "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
+rc=$?
+set -e
+assert_eq "$rc" 137 "the re-encryption's exit status (killed at 50 %): $out"
+under_way "$disk" || fail "no re-encryption under way after the kill: $out"
+mv "$KEYS_DIR/data" "$KEYS_DIR/data.previous"
+head -c 64 /dev/urandom >"$KEYS_DIR/data"
+slots=$(slots_of "$disk")
+
+# A provision: the rotation waits and says why; nothing enrolled, nothing destroyed.
+ns -c "$T/nodeseal.json" provision
+assert_contains "$out" "the key rotation waits for the re-encryption under way to finish"
+assert_not_contains "$out" "Enrolling the new key" "a provision during the re-encryption"
+assert_eq "$(slots_of "$disk")" "$slots" "key slots while the rotation waits"
+opens_with "$disk" "$KEYS_DIR/data.previous" || fail "the previous key no longer opens the device"
+
+# The re-encryption resumes with the previous key and finishes.
+ns -c "$T/nodeseal.json" reencrypt data
+[ "$rc" -eq 0 ] || fail "nodeseal reencrypt with the key rotated half-way failed: $out"
+assert_contains "$out" "re-encrypted under a new volume key"
+under_way "$disk" && fail "a re-encryption is still under way: $out"
+
+# The next provision rotates: the new key enrolled, the previous key's slot destroyed.
+ns -c "$T/nodeseal.json" provision
+assert_contains "$out" "enrolling the new key"
+assert_contains "$out" "removing the previous key's slot"
+opens_with "$disk" "$KEYS_DIR/data" || fail "the new key does not open the device after the rotation: $out"
+if opens_with "$disk" "$KEYS_DIR/data.previous"; then fail "the previous key still opens the device"; fi
+if cryptsetup open --test-passphrase --volume-key-file "$T/vk0" "$disk" >/dev/null 2>&1; then
+        fail "the old volume key still opens the device"
+fi
+vk_of "$disk" "$KEYS_DIR/data" "$T/vk1"
+cmp -s "$T/vk0" "$T/vk1" && fail "the volume key did not change"
+python3 "$XTS" decrypt "$T/vk1" "$disk" "$data_offset" "$sector" "$T/check"
+cmp -s "$T/plain" "$T/check" || fail "the data does not read back under the new volume key"
+pass
