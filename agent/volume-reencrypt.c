@@ -11,6 +11,7 @@
  * whose progress is made durable in the header hotzone by hotzone, so a kill or a power loss resumes
  * (the next open recovers the hotzone, the next pass resumes); at the end libcryptsetup drops the
  * old volume key's slots and digest; (5) the token says done. */
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libcryptsetup.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -213,6 +215,7 @@ typedef struct RunState {
         bool started;
         unsigned kill_percent;
         int kill_signal;
+        char kill_marker[PATH_MAX];
         bool stopped;                               /* asked to stop: a signal is pending */
         bool budget_spent;                          /* the worker's time for it is over */
 } RunState;
@@ -285,11 +288,13 @@ static int on_progress(uint64_t size, uint64_t offset, void *usrptr) {
         st->status.total = size;
         emit(st, REENCRYPT_STATE_RUNNING);
         /* Test seam: NODESEAL_TEST_KILL_AT=reencrypt-<percent> (SIGKILL) or reencrypt-term-<percent>
-         * (SIGTERM) when this run gets past that much, between two hotzones: a run that starts past
-         * it goes on (a daemon's later workers, which inherit the variable). The first call comes
-         * after the run's first hotzone: it started at most one hotzone before. */
-        if (st->kill_percent && size && offset * 100 >= size * st->kill_percent &&
-            (st->start_offset > HOTZONE_BYTES ? st->start_offset - HOTZONE_BYTES : 0) * 100 < size * st->kill_percent) {
+         * (SIGTERM) at the first report at or past that much, between two hotzones, once per
+         * re-encryption (a daemon's later workers inherit the variable): a marker in the runtime
+         * directory, made before the signal, says it fired. (Judged from where a run started, it
+         * fired again at times in the run resumed at that very point, and again, for ever.) */
+        if (st->kill_percent && size && offset * 100 >= size * st->kill_percent) {
+                _cleanup_close_ int fd = open(st->kill_marker, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
                 st->kill_percent = 0;
                 log_warning("NODESEAL_TEST_KILL_AT: signal %d at %" PRIu64 " of %" PRIu64 " bytes.", st->kill_signal, offset, size);
                 (void) raise(st->kill_signal);
@@ -379,7 +384,7 @@ static int load_header(const VolumeConfig *v, const char *name, const char *devi
         return ci == CRYPT_ACTIVE || ci == CRYPT_BUSY;
 }
 
-static void kill_seam_parse(RunState *st) {
+static void kill_seam_parse(RunState *st, const char *runtime_dir) {
         const char *at = secure_getenv("NODESEAL_TEST_KILL_AT");
 
         if (at && strneq(at, "reencrypt-", 10) && at[10] >= '0' && at[10] <= '9') {
@@ -389,6 +394,13 @@ static void kill_seam_parse(RunState *st) {
                 st->kill_percent = (unsigned) atoi(at + 15);
                 st->kill_signal = SIGTERM;
         }
+        if (!st->kill_percent)
+                return;
+        (void) mkdir(runtime_dir, 0700);
+        (void) snprintf(st->kill_marker, sizeof(st->kill_marker), "%s/test-seam-%s-%" PRIu64, runtime_dir, at,
+                        st->status.started_at);
+        if (access(st->kill_marker, F_OK) == 0)
+                st->kill_percent = 0;   /* fired in this re-encryption already */
 }
 
 /* Step 4, with the stop signals held; -EINTR (the signal then ends the process) when one came. */
@@ -562,7 +574,7 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
         r = begin(v, cd, name[0] ? name : NULL, key, id, info != CRYPT_REENCRYPT_NONE, st.status.started_at, error);
         if (r < 0)
                 return r;
-        kill_seam_parse(&st);
+        kill_seam_parse(&st, s->config->runtime_dir);
         r = run(cd, &st, error);
         if (r < 0)
                 return r;
