@@ -74,6 +74,16 @@ static int identity_of_path(const char *path, HeaderIdentity *ret) {
         return header_identity_read(fd, ret);
 }
 
+/* 1 when the LUKS2 header at path (a device or a header file) records a re-encryption under way
+ * (or one whose last step was cut short), 0 when not or when it does not load. */
+static int header_in_reencryption(const char *path) {
+        _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
+
+        if (crypt_init(&cd, path) < 0 || crypt_load(cd, CRYPT_LUKS2, NULL) < 0)
+                return 0;
+        return crypt_reencrypt_status(cd, NULL) != CRYPT_REENCRYPT_NONE;
+}
+
 int header_backup_path(const VolumeConfig *v, char *buf, size_t size) {
         int n;
 
@@ -334,6 +344,16 @@ int header_backup_sync(const VolumeConfig *v, SecretSource *s, int device_fd, co
                                     "disk; kept the previous header backup",
                                     v->name, display, dev.uuid, expect_uuid);
         (void) snprintf(dev_path, sizeof(dev_path), "/proc/self/fd/%d", device_fd);
+        /* Half-way through a re-encryption the header says where the new volume key's data ends
+         * now; restored later, after the re-encryption went on, the blocks re-encrypted since would
+         * be read (and re-encrypted again) under the old key. The backup from before stays (its
+         * volume key no longer decrypts the data area once the first hotzone is done, so recover
+         * refuses it); the next after the end replaces it. */
+        if (header_in_reencryption(dev_path) > 0) {
+                log_info("Volume %s: %s is being re-encrypted: kept the previous header backup (a header taken half-way "
+                         "is never one to restore; the first after the re-encryption's end replaces it).", v->name, display);
+                return 0;
+        }
         if (v->header_backup)
                 r = file_sync(v, dev_path, &dev, display, error);
         if (v->header_backup_secret) {
@@ -512,7 +532,8 @@ static int data_is_volume(const VolumeConfig *v, struct crypt_device *cd, int da
         if (!found)
                 return ns_error_set(error, -EUCLEAN,
                                     "Volume %s: the data area of %s does not decrypt to an %s filesystem with the backup's volume key: "
-                                    "this is not the disk the backup was taken of (or its filesystem is damaged too); refusing (nothing written)",
+                                    "this is not the disk the backup was taken of (or its filesystem is damaged too, or its data was re-encrypted "
+                                    "under another volume key since); refusing (nothing written)",
                                     v->name, display, filesystem_type_to_string(v->filesystem));
         return 0;
 }
@@ -542,6 +563,12 @@ static int check_backup(const VolumeConfig *v, SecretSource *s, const char *path
         if (!streq(ret->label, v->name))
                 return ns_error_set(error, -EUCLEAN, "The backup %s is of volume \"%s\", not \"%s\"; refusing", path, ret->label,
                                     v->name);
+        if (header_in_reencryption(path) > 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "The backup %s was taken during a re-encryption: it says how far the re-encryption had come "
+                                    "then, and restored after it went on, the blocks re-encrypted since would be read under the "
+                                    "old volume key and lost; refusing (nothing written)",
+                                    path);
         return 0;
 }
 
