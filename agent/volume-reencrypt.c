@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "crypt-util.h"
+#include "format-record.h"
 #include "log.h"
 #include "probe.h"
 #include "reencrypt-finish.h"
@@ -479,6 +480,9 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
         RunState st = { .v = v, .progress = progress, .userdata = userdata };
         TokenRecord rec;
         crypt_reencrypt_info info;
+        _cleanup_close_ int dev_fd = -EBADF;
+        char handle[32];
+        FormatRecord frec;
         NsError e = {};
         bool earlier = false;
         int r, token;
@@ -499,8 +503,14 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
         } else
                 id[0] = '\0';   /* none: only one of nodeseal's under way is finished (below) */
 
+        /* The device by its handle from here on: a path re-pointed meanwhile (a swapped by-* link)
+         * does not move libcryptsetup's reads and writes to another disk. */
+        dev_fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (dev_fd < 0)
+                return request ? ns_error_set(error, -errno, "Volume %s: cannot open %s: %s", v->name, device, strerror(errno)) : 0;
+        (void) snprintf(handle, sizeof(handle), "/proc/self/fd/%d", dev_fd);
         (void) snprintf(name, sizeof(name), "%s%s", VOLUME_MAPPER_PREFIX, v->name);
-        r = load_header(v, name, device, &cd, request ? error : &e);
+        r = load_header(v, name, handle, &cd, request ? error : &e);
         if (r < 0)
                 return request ? r : 0;   /* no request: not this module's to report */
         if (r == 0)
@@ -522,6 +532,16 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
         }
         if (!request && !earlier)
                 return 0;
+        /* The volume's disk, by the UUID its format record names: never another LUKS2 disk that
+         * the path names now and the key happens to open. */
+        r = format_record_read(s, v, &frec, error);
+        if (r < 0)
+                return r;
+        if (frec.uuid[0] && strcasecmp(frec.uuid, strempty(crypt_get_uuid(cd))) != 0)
+                return ns_error_set(error, -EUCLEAN,
+                                    "Volume %s: %s holds the LUKS2 header of UUID %s, but the format record of volume %s names %s: "
+                                    "not the volume's disk; not re-encrypting it (nothing written)",
+                                    v->name, device, strna(crypt_get_uuid(cd)), v->name, frec.uuid);
         r = secret_source_get_volume_key(s, v, false, &key, error);
         if (r < 0)
                 return r;
