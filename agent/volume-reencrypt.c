@@ -115,6 +115,15 @@ static int unbound_slot(struct crypt_device *cd, const SecretValue *key) {
         return -ENOENT;
 }
 
+static bool any_unbound_slot(struct crypt_device *cd) {
+        int max = crypt_keyslot_max(CRYPT_LUKS2);
+
+        for (int i = 0; i < max; i++)
+                if (crypt_keyslot_status(cd, i) == CRYPT_SLOT_UNBOUND)
+                        return true;
+        return false;
+}
+
 /* ---- the status: JSON, a bar, and the worker's progress lines ---- */
 
 int reencrypt_status_to_json(const ReencryptStatus *st, cJSON **ret) {
@@ -358,6 +367,7 @@ static int begin(const VolumeConfig *v, struct crypt_device *cd, const char *nam
         if (r < 0)
                 return ns_error_set(error, r, "Volume %s: recording the re-encryption in the header failed: %s", v->name,
                                     strerror(-r));
+        seam_kill("reencrypt-token");
         log_info("Volume %s: re-encrypting under a new volume key (request %s, key slot %d -> %d).", v->name, id, old_slot,
                  new_slot);
         r = crypt_reencrypt_init_by_passphrase(cd, name, (const char *) key->data, key->size, old_slot, new_slot,
@@ -554,15 +564,12 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                 if (r > 0)
                         info = crypt_reencrypt_status(cd, NULL);
         }
-        /* A key rotation that waits for this re-encryption's end: the previous key opens. */
-        if (volume_reencrypt_opening_key(cd, v, s, &key) > 0)
-                log_info("Volume %s: the key rotation waits for this re-encryption's end; it goes on with \"%s.previous\".",
-                         v->name, v->key ?: v->name);
         if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "done"))
                 return 0;
-        if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "running") && unbound_slot(cd, key) < 0) {
+        if (info == CRYPT_REENCRYPT_NONE && token >= 0 && streq(rec.state, "running") && !any_unbound_slot(cd)) {
                 /* Finished (the new slot is bound), killed before the token said so. Killed
-                 * before it started, the unbound slot is still there: it begins below. */
+                 * before it started, the unbound slot is still there: it begins below. (Any
+                 * unbound slot, not one the key opens: the key may have been rotated since.) */
                 r = set_token(cd, token, id, "done", rec.started);
                 if (r < 0)
                         return ns_error_set(error, r, "Volume %s: %s", v->name, strerror(-r));
@@ -575,6 +582,11 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                 return ns_error_set(error, -EUCLEAN,
                                     "Volume %s: a re-encryption is under way that is not the one \"%s\" requests (finish it with cryptsetup reencrypt --resume-only); refusing",
                                     v->name, request_key);
+
+        /* A key rotation that waits for this re-encryption's end: the previous key opens. */
+        if (volume_reencrypt_opening_key(cd, v, s, &key) > 0)
+                log_info("Volume %s: the key rotation waits for this re-encryption's end; it goes on with \"%s.previous\".",
+                         v->name, v->key ?: v->name);
 
         st.limit = (uint64_t) v->luks.reencrypt_mib_per_sec << 20;
         st.status = (ReencryptStatus) {

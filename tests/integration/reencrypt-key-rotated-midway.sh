@@ -67,4 +67,30 @@ vk_of "$disk" "$KEYS_DIR/data" "$T/vk1"
 cmp -s "$T/vk0" "$T/vk1" && fail "the volume key did not change"
 python3 "$XTS" decrypt "$T/vk1" "$disk" "$data_offset" "$sector" "$T/check"
 cmp -s "$T/plain" "$T/check" || fail "the data does not read back under the new volume key"
+
+# Killed after the new key slot and the record were written, before the re-encryption began, then
+# the key rotated (the provision enrols the new key; the unbound slot stays under the previous
+# one). The record says running and nothing is under way: not "finished" (the old code recorded
+# it done, nothing re-encrypted), but begun again.
+head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
+set +e
+out=$(NODESEAL_TEST_KILL_AT=reencrypt-token "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
+rc=$?
+set -e
+assert_eq "$rc" 137 "killed after the record was written: $out"
+under_way "$disk" && fail "a re-encryption is under way after a kill before it began"
+mv "$KEYS_DIR/data" "$KEYS_DIR/data.previous"
+head -c 64 /dev/urandom >"$KEYS_DIR/data"
+ns -c "$T/nodeseal.json" provision
+assert_contains "$out" "enrolling the new key"
+ns -c "$T/nodeseal.json" reencrypt data
+[ "$rc" -eq 0 ] || fail "nodeseal reencrypt after the kill and the rotation failed: $out"
+assert_not_contains "$out" "its end was recorded after an interruption" "a re-encryption that never began"
+assert_contains "$out" "re-encrypted under a new volume key; the old one no longer opens it"
+if cryptsetup open --test-passphrase --volume-key-file "$T/vk1" "$disk" >/dev/null 2>&1; then
+        fail "the volume key before this re-encryption still opens the device"
+fi
+vk_of "$disk" "$KEYS_DIR/data" "$T/vk2"
+python3 "$XTS" decrypt "$T/vk2" "$disk" "$data_offset" "$sector" "$T/check"
+cmp -s "$T/plain" "$T/check" || fail "the data does not read back after the second re-encryption"
 pass
