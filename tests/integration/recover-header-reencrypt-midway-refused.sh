@@ -10,19 +10,12 @@
 # Offline on loop devices: libcryptsetup re-encrypts in user space without device-mapper.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
+. "$(dirname "$0")/lib-reencrypt.sh"
 
-XTS=$SOURCE_ROOT/tests/integration/luks-xts.py
-offset_of() { cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print(s[min(s)]["offset"], s[min(s)]["sector_size"])'; }
-vk_of() { rm -f "$2"; cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$KEYS_DIR/data" --volume-key-file "$2" "$1" >/dev/null; }
-under_way() { cryptsetup luksDump "$1" | grep online-reencrypt >/dev/null; }
 seqid_of() { od -An -tu1 -j16 -N8 "$1" | awk '{ s = 0; for (i = 1; i <= 8; i++) s = s * 256 + $i; print s }'; }
 kill_at() {
-        set +e
-        out=$(NODESEAL_TEST_KILL_AT=reencrypt-$1 "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
-        rc=$?
-        set -e
-        assert_eq "$rc" 137 "the re-encryption's exit status (killed at $1 %): $out"
-        under_way "$disk" || fail "no re-encryption under way after the kill at $1 %: $out"
+        reencrypt_killed "reencrypt-$1"
+        reencrypting "$disk" || fail "no re-encryption under way after the kill at $1 %: $out"
 }
 
 volume_key data
@@ -31,16 +24,14 @@ volume_config "$T/nodeseal.json" "$disk"
 ns -c "$T/nodeseal.json" provision   # formats and backs up; stops where it would open the mapping
 backup=$T/headers/data.luks-header
 [ -f "$backup" ] || fail "no header backup after provision: $out"
-read -r data_offset sector < <(offset_of "$disk")
+read -r data_offset sector < <(data_area_of "$disk")
 size=$(( $(blockdev --getsize64 "$disk") - data_offset ))
 
 # The whole data area under the first volume key, as dm-crypt would write it, with an ext4
 # superblock's magic where recover looks for it (no mkfs here: that needs the mapping).
 head -c "$size" /dev/urandom >"$T/plain"
 printf '\x53\xef' | dd of="$T/plain" bs=1 seek=$((1024 + 0x38)) conv=notrunc status=none
-vk_of "$disk" "$T/vk0"
-python3 "$XTS" encrypt "$T/vk0" "$disk" "$data_offset" "$sector" "$T/plain"
-export LUKS_XTS_BYTES=$size
+write_under_key "$disk" "$T/vk0"
 
 # Killed at 50 %; a provision then keeps the backup from before (no backup of a header in re-encryption).
 head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
@@ -49,7 +40,7 @@ cryptsetup luksHeaderBackup "$disk" --header-backup-file "$T/mid.hdr"
 seq_before=$(seqid_of "$backup")
 ns -c "$T/nodeseal.json" provision
 assert_contains "$out" "is being re-encrypted: kept the previous header backup"
-under_way "$backup" && fail "a header in re-encryption was backed up: $out"
+reencrypting "$backup" && fail "a header in re-encryption was backed up: $out"
 assert_eq "$(seqid_of "$backup")" "$seq_before" "the backup's seqid after a provision during the re-encryption"
 
 # Further on (killed at 75 %), then the header destroyed: the backup from before the re-encryption
@@ -77,10 +68,9 @@ assert_eq "$(sum_of "$disk")" "$sd" "the disk after a refused recover of a half-
 dd if="$T/at75.img" of="$disk" bs=1M conv=notrunc,fsync status=none
 ns -c "$T/nodeseal.json" reencrypt data
 [ "$rc" -eq 0 ] || fail "the re-encryption did not finish: $out"
-vk_of "$disk" "$T/vk1"
-python3 "$XTS" decrypt "$T/vk1" "$disk" "$data_offset" "$sector" "$T/check"
-cmp -s "$T/plain" "$T/check" || fail "the data does not read back under the new volume key"
+dump_volume_key "$disk" "$T/vk1"
+reads_back_under "$disk" "$T/vk1" || fail "the data does not read back under the new volume key"
 ns -c "$T/nodeseal.json" provision
 assert_eq "$(seqid_of "$backup")" "$(seqid_of "$disk")" "the backup's seqid after the re-encryption finished"
-under_way "$backup" && fail "the backup after the end is in re-encryption"
+reencrypting "$backup" && fail "the backup after the end is in re-encryption"
 pass

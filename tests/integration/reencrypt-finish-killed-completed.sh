@@ -12,13 +12,11 @@
 # Offline on loop devices: libcryptsetup re-encrypts in user space without device-mapper.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
+. "$(dirname "$0")/lib-reencrypt.sh"
 : "${CRYPT_FAULT:?CRYPT_FAULT must point at the crypt-fault preload}"
 
-XTS=$SOURCE_ROOT/tests/integration/luks-xts.py
 take() { dd if="$1" of="$2" bs=1M status=none; }
 put() { dd if="$1" of="$2" bs=1M conv=notrunc,fsync status=none; }
-offset_of() { cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print(s[min(s)]["offset"], s[min(s)]["sector_size"])'; }
-vk_of() { rm -f "$2"; cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$KEYS_DIR/data" --volume-key-file "$2" "$1" >/dev/null; }
 # The header's layout: ids of key slots, segments, digests and tokens with what each holds, minus
 # the values that differ from one header to another (salts, digests, offsets of key slot areas).
 layout_of() {
@@ -38,15 +36,11 @@ disk=$(loop_new "$T/disk.img" 48)
 volume_config "$T/nodeseal.json" "$disk"
 ns -c "$T/nodeseal.json" provision   # formats; stops where it would open the mapping
 opens_with "$disk" "$KEYS_DIR/data" || fail "not formatted: $out"
-read -r data_offset sector < <(offset_of "$disk")
 
 # Data under the old volume key, written as dm-crypt would (4 MiB of the 32).
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$T/plain"
-vk_of "$disk" "$T/old.vk"
-python3 "$XTS" encrypt "$T/old.vk" "$disk" "$data_offset" "$sector" "$T/plain"
-export LUKS_XTS_BYTES=$((4 * 1024 * 1024))
-python3 "$XTS" decrypt "$T/old.vk" "$disk" "$data_offset" "$sector" "$T/check"
-cmp -s "$T/plain" "$T/check" || fail "the data written under the old key does not read back before anything ran"
+write_under_key "$disk" "$T/old.vk"
+reads_back_under "$disk" "$T/old.vk" || fail "the data written under the old key does not read back before anything ran"
 take "$disk" "$T/before.img"
 
 # The request, and a re-encryption killed right after libcryptsetup destroyed the old key's slot.
@@ -98,10 +92,9 @@ assert_not_contains "$(cat "$T/dump")" "online-reencrypt" "the header after the 
 if cryptsetup open --test-passphrase --volume-key-file "$T/old.vk" "$disk" >/dev/null 2>&1; then
         fail "the old volume key still opens the device"
 fi
-vk_of "$disk" "$T/new.vk"
+dump_volume_key "$disk" "$T/new.vk"
 cmp -s "$T/old.vk" "$T/new.vk" && fail "the volume key did not change"
-python3 "$XTS" decrypt "$T/new.vk" "$disk" "$data_offset" "$sector" "$T/check"
-cmp -s "$T/plain" "$T/check" || fail "the data written under the old key does not read back under the new one"
+reads_back_under "$disk" "$T/new.vk" || fail "the data written under the old key does not read back under the new one"
 ns -c "$T/nodeseal.json" reencrypt data
 [ "$rc" -eq 0 ] || fail "nodeseal reencrypt once done failed: $out"
 assert_not_contains "$out" "re-encrypting" "a second run"

@@ -11,11 +11,8 @@
 # provision stops where it would open the mapping (no device-mapper here), after the rotation.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
+. "$(dirname "$0")/lib-reencrypt.sh"
 
-XTS=$SOURCE_ROOT/tests/integration/luks-xts.py
-offset_of() { cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print(s[min(s)]["offset"], s[min(s)]["sector_size"])'; }
-vk_of() { rm -f "$3"; cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$2" --volume-key-file "$3" "$1" >/dev/null; }
-under_way() { cryptsetup luksDump "$1" | grep online-reencrypt >/dev/null; }
 slots_of() { cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["keyslots"]))'; }
 
 volume_key data
@@ -23,20 +20,13 @@ disk=$(loop_new "$T/disk.img" 48)
 volume_config "$T/nodeseal.json" "$disk"
 ns -c "$T/nodeseal.json" provision   # formats; stops where it would open the mapping
 opens_with "$disk" "$KEYS_DIR/data" || fail "not formatted: $out"
-read -r data_offset sector < <(offset_of "$disk")
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/plain"
-vk_of "$disk" "$KEYS_DIR/data" "$T/vk0"
-python3 "$XTS" encrypt "$T/vk0" "$disk" "$data_offset" "$sector" "$T/plain"
-export LUKS_XTS_BYTES=$((8 * 1024 * 1024))
+write_under_key "$disk" "$T/vk0"
 
 # A re-encryption killed half-way, then the key rotated in the Secret.
 head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
-set +e
-out=$(NODESEAL_TEST_KILL_AT=reencrypt-50 "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
-rc=$?
-set -e
-assert_eq "$rc" 137 "the re-encryption's exit status (killed at 50 %): $out"
-under_way "$disk" || fail "no re-encryption under way after the kill: $out"
+reencrypt_killed reencrypt-50
+reencrypting "$disk" || fail "no re-encryption under way after the kill: $out"
 mv "$KEYS_DIR/data" "$KEYS_DIR/data.previous"
 head -c 64 /dev/urandom >"$KEYS_DIR/data"
 slots=$(slots_of "$disk")
@@ -52,7 +42,7 @@ opens_with "$disk" "$KEYS_DIR/data.previous" || fail "the previous key no longer
 ns -c "$T/nodeseal.json" reencrypt data
 [ "$rc" -eq 0 ] || fail "nodeseal reencrypt with the key rotated half-way failed: $out"
 assert_contains "$out" "re-encrypted under a new volume key"
-under_way "$disk" && fail "a re-encryption is still under way: $out"
+reencrypting "$disk" && fail "a re-encryption is still under way: $out"
 
 # The next provision rotates: the new key enrolled, the previous key's slot destroyed.
 ns -c "$T/nodeseal.json" provision
@@ -63,22 +53,17 @@ if opens_with "$disk" "$KEYS_DIR/data.previous"; then fail "the previous key sti
 if cryptsetup open --test-passphrase --volume-key-file "$T/vk0" "$disk" >/dev/null 2>&1; then
         fail "the old volume key still opens the device"
 fi
-vk_of "$disk" "$KEYS_DIR/data" "$T/vk1"
+dump_volume_key "$disk" "$T/vk1"
 cmp -s "$T/vk0" "$T/vk1" && fail "the volume key did not change"
-python3 "$XTS" decrypt "$T/vk1" "$disk" "$data_offset" "$sector" "$T/check"
-cmp -s "$T/plain" "$T/check" || fail "the data does not read back under the new volume key"
+reads_back_under "$disk" "$T/vk1" || fail "the data does not read back under the new volume key"
 
 # Killed after the new key slot and the record were written, before the re-encryption began, then
 # the key rotated (the provision enrols the new key; the unbound slot stays under the previous
 # one). The record says running and nothing is under way: not "finished" (the old code recorded
 # it done, nothing re-encrypted), but begun again.
 head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
-set +e
-out=$(NODESEAL_TEST_KILL_AT=reencrypt-token "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
-rc=$?
-set -e
-assert_eq "$rc" 137 "killed after the record was written: $out"
-under_way "$disk" && fail "a re-encryption is under way after a kill before it began"
+reencrypt_killed reencrypt-token
+reencrypting "$disk" && fail "a re-encryption is under way after a kill before it began"
 mv "$KEYS_DIR/data" "$KEYS_DIR/data.previous"
 head -c 64 /dev/urandom >"$KEYS_DIR/data"
 ns -c "$T/nodeseal.json" provision
@@ -90,7 +75,6 @@ assert_contains "$out" "re-encrypted under a new volume key; the old one no long
 if cryptsetup open --test-passphrase --volume-key-file "$T/vk1" "$disk" >/dev/null 2>&1; then
         fail "the volume key before this re-encryption still opens the device"
 fi
-vk_of "$disk" "$KEYS_DIR/data" "$T/vk2"
-python3 "$XTS" decrypt "$T/vk2" "$disk" "$data_offset" "$sector" "$T/check"
-cmp -s "$T/plain" "$T/check" || fail "the data does not read back after the second re-encryption"
+dump_volume_key "$disk" "$T/vk2"
+reads_back_under "$disk" "$T/vk2" || fail "the data does not read back after the second re-encryption"
 pass

@@ -9,10 +9,8 @@
 # Offline on loop devices: libcryptsetup re-encrypts in user space without device-mapper.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
+. "$(dirname "$0")/lib-reencrypt.sh"
 
-XTS=$SOURCE_ROOT/tests/integration/luks-xts.py
-offset_of() { cryptsetup luksDump --dump-json-metadata "$1" | python3 -c 'import json,sys; s=json.load(sys.stdin)["segments"]; print(s[min(s)]["offset"], s[min(s)]["sector_size"])'; }
-vk_of() { rm -f "$2"; cryptsetup luksDump --dump-volume-key --batch-mode --key-file "$KEYS_DIR/data" --volume-key-file "$2" "$1" >/dev/null; }
 # The request id nodeseal's token records (the first 16 bytes of the request's SHA-256) and its state.
 token_of() {
         cryptsetup luksDump --dump-json-metadata "$1" | python3 -c '
@@ -22,7 +20,6 @@ for t in json.load(sys.stdin)["tokens"].values():
         print(t["id"], t["state"])'
 }
 id_of() { sha256sum <"$1" | cut -c1-32; }
-under_way() { cryptsetup luksDump "$1" | grep online-reencrypt >/dev/null; }
 no_old_key_opens() {
         local vk
         for vk in "$@"; do
@@ -33,12 +30,8 @@ no_old_key_opens() {
 }
 # kill_half_way: nodeseal reencrypt killed (SIGKILL) at half of the device.
 kill_half_way() {
-        set +e
-        out=$(NODESEAL_TEST_KILL_AT=reencrypt-50 "$NODESEAL" -c "$T/nodeseal.json" reencrypt data 2>&1)
-        rc=$?
-        set -e
-        assert_eq "$rc" 137 "the re-encryption's exit status (killed at 50 %): $out"
-        under_way "$disk" || fail "no re-encryption under way after the kill: $out"
+        reencrypt_killed reencrypt-50
+        reencrypting "$disk" || fail "no re-encryption under way after the kill: $out"
 }
 
 volume_key data
@@ -46,13 +39,10 @@ disk=$(loop_new "$T/disk.img" 48)
 volume_config "$T/nodeseal.json" "$disk"
 ns -c "$T/nodeseal.json" provision   # formats; stops where it would open the mapping
 opens_with "$disk" "$KEYS_DIR/data" || fail "not formatted: $out"
-read -r data_offset sector < <(offset_of "$disk")
 
 # Data under the first volume key, written as dm-crypt would (8 MiB of the 32).
 head -c $((8 * 1024 * 1024)) /dev/urandom >"$T/plain"
-vk_of "$disk" "$T/vk0"
-python3 "$XTS" encrypt "$T/vk0" "$disk" "$data_offset" "$sector" "$T/plain"
-export LUKS_XTS_BYTES=$((8 * 1024 * 1024))
+write_under_key "$disk" "$T/vk0"
 
 # Request A, killed half-way; then replaced by request B.
 head -c 64 /dev/urandom >"$KEYS_DIR/data.reencrypt"
@@ -65,13 +55,12 @@ ns -c "$T/nodeseal.json" reencrypt data
 [ "$rc" -eq 0 ] || fail "nodeseal reencrypt with a replaced request failed: $out"
 assert_contains "$out" "finishing the re-encryption of an earlier request ($(id_of "$T/request-a")) first"
 assert_contains "$out" "request $(id_of "$T/request-b")"
-under_way "$disk" && fail "a re-encryption is still under way: $out"
+reencrypting "$disk" && fail "a re-encryption is still under way: $out"
 assert_eq "$(token_of "$disk")" "$(id_of "$T/request-b") done" "the record after both requests"
-vk_of "$disk" "$T/vk2"
+dump_volume_key "$disk" "$T/vk2"
 cmp -s "$T/vk0" "$T/vk2" && fail "the volume key did not change"
 no_old_key_opens "$T/vk0"
-python3 "$XTS" decrypt "$T/vk2" "$disk" "$data_offset" "$sector" "$T/check"
-cmp -s "$T/plain" "$T/check" || fail "the data written under the first key does not read back under the last"
+reads_back_under "$disk" "$T/vk2" || fail "the data written under the first key does not read back under the last"
 # Two re-encryptions, not one: the header holds one key slot (the passphrase's, for the last key).
 slots=$(cryptsetup luksDump --dump-json-metadata "$disk" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["keyslots"]))')
 assert_eq "$slots" 1 "key slots after both re-encryptions"
@@ -84,17 +73,16 @@ rm "$KEYS_DIR/data.reencrypt"
 ns -c "$T/nodeseal.json" reencrypt data
 [ "$rc" -eq 0 ] || fail "nodeseal reencrypt with the request removed failed: $out"
 assert_contains "$out" "finishing the re-encryption of an earlier request ($(id_of "$T/request-c")) first"
-under_way "$disk" && fail "a re-encryption is still under way after the request was removed: $out"
+reencrypting "$disk" && fail "a re-encryption is still under way after the request was removed: $out"
 assert_eq "$(token_of "$disk")" "$(id_of "$T/request-c") done" "the record of request C"
-vk_of "$disk" "$T/vk3"
+dump_volume_key "$disk" "$T/vk3"
 no_old_key_opens "$T/vk0" "$T/vk2"
-python3 "$XTS" decrypt "$T/vk3" "$disk" "$data_offset" "$sector" "$T/check"
-cmp -s "$T/plain" "$T/check" || fail "the data does not read back after the third re-encryption"
+reads_back_under "$disk" "$T/vk3" || fail "the data does not read back after the third re-encryption"
 # Nothing under way and no request: the old message, nothing done.
 ns -c "$T/nodeseal.json" reencrypt data
 [ "$rc" -ne 0 ] || fail "nodeseal reencrypt with no request and nothing under way succeeded: $out"
 assert_contains "$out" "No re-encryption request for volume data"
-vk_of "$disk" "$T/vk4"
+dump_volume_key "$disk" "$T/vk4"
 cmp -s "$T/vk3" "$T/vk4" || fail "the volume key changed with no request"
 
 # A re-encryption under way that nodeseal did not begin (no record of its own) is still refused.
