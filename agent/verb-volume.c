@@ -155,15 +155,19 @@ int verb_reencrypt(int argc, char *argv[]) {
         if (r >= 0) {
                 /* No request: one of nodeseal's under way (its request removed) is still finished. */
                 missing = ensure_request(v, source, &no_request);
-                if (missing < 0 && missing != -ENOENT)
-                        r = ns_error_reset(&error, missing, "%s", ns_error_message(&no_request, missing));
+                if (missing < 0 && missing != -ENOENT) {
+                        error = no_request;
+                        r = missing;
+                }
         }
         if (r >= 0)
                 r = probe_resolve_device(v->device, &device, &error);
         if (r >= 0)
                 r = volume_reencrypt(v, source, device, progress_bar, &tty, &error);
-        if (r == 0 && missing < 0)
-                r = ns_error_reset(&error, missing, "%s", ns_error_message(&no_request, missing));
+        if (r == 0 && missing < 0) {
+                error = no_request;
+                r = missing;
+        }
         if (r < 0)
                 return log_error_errno(r, "Re-encrypting volume %s failed: %s", v->name, ns_error_message(&error, r));
         if (r == 0)

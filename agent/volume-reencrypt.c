@@ -456,7 +456,9 @@ int volume_reencrypt_finish(const VolumeConfig *v, SecretSource *s, struct crypt
         return r;
 }
 
-int volume_reencrypt_opening_key(struct crypt_device *cd, const VolumeConfig *v, SecretSource *s, SecretValue **io_key) {
+/* *io_key when it opens cd's header; else "<key>.previous" when that opens it (a key rotation
+ * waiting for a re-encryption's end: LUKS2 takes no new key slot during one), and 1. */
+static int opening_key(struct crypt_device *cd, const VolumeConfig *v, SecretSource *s, SecretValue **io_key) {
         _cleanup_(secret_value_freep) SecretValue *previous = NULL;
 
         if (crypt_activate_by_passphrase(cd, NULL, CRYPT_ANY_SLOT, (const char *) (*io_key)->data, (*io_key)->size, 0) >= 0)
@@ -584,7 +586,7 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
                                     v->name, request_key);
 
         /* A key rotation that waits for this re-encryption's end: the previous key opens. */
-        if (volume_reencrypt_opening_key(cd, v, s, &key) > 0)
+        if (opening_key(cd, v, s, &key) > 0)
                 log_info("Volume %s: the key rotation waits for this re-encryption's end; it goes on with \"%s.previous\".",
                          v->name, v->key ?: v->name);
 

@@ -72,10 +72,6 @@ int volume_reencrypt_probe(const VolumeConfig *v, ReencryptStatus *ret);
 int volume_reencrypt_finish(const VolumeConfig *v, SecretSource *s, struct crypt_device *cd, const char *device,
                             const SecretValue *key, NsError *error);
 
-/* *io_key when it opens cd's header; else "<key>.previous" when that opens it (a key rotation
- * waiting for a re-encryption's end: LUKS2 takes no new key slot during one), and 1. */
-int volume_reencrypt_opening_key(struct crypt_device *cd, const VolumeConfig *v, SecretSource *s, SecretValue **io_key);
-
 /* Carries out, or resumes, the re-encryption that "<key>.reencrypt" requests, with the volume open
  * (online; offline when it is closed): a new key slot with a new random volume key under the
  * volume's key (the passphrase in the Secret, unchanged), the request recorded in the header, then
