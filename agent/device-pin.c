@@ -63,7 +63,7 @@ static int dir_entry_is_roots(int dfd, const char *name) {
  * directory a datastore user can write (an image file in its home, a link it planted) could be
  * swapped for another device between any check and the format. The last component may be a
  * symlink (the /dev/disk/by-* links udev makes): only root can have put it there. */
-static int open_in_safe_dir(const char *path, int *ret_fd, NsError *error) {
+int device_open_safe(const char *path, int *ret_fd, NsError *error) {
         _cleanup_free_ char *copy = NULL;
         _cleanup_close_ int dfd = -EBADF;
         const char *base;
@@ -106,7 +106,7 @@ int device_pin_new(const char *path, DevicePin **ret, NsError *error) {
         if (!p->path)
                 return -ENOMEM;
 
-        r = open_in_safe_dir(path, &p->fd, error);
+        r = device_open_safe(path, &p->fd, error);
         if (r < 0)
                 return r;
         if (p->fd < 0)

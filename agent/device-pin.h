@@ -23,6 +23,11 @@ typedef struct DevicePin {
         char fd_path[32];       /* "/proc/self/fd/N": the pinned device by handle, for libcryptsetup */
 } DevicePin;
 
+/* Opens path read-only from its directory, which only root may change (a device path in a
+ * directory a datastore user can write could be swapped for another device between any check and
+ * the write); -EPERM naming the directory when a user other than root can change it. */
+int device_open_safe(const char *path, int *ret_fd, NsError *error);
+
 /* Opens path (from a directory only root may change), claims and locks it. -EBUSY (naming the path) when a block device is in use: mounted,
  * mapped, held by md/LVM or claimed by another process. */
 int device_pin_new(const char *path, DevicePin **ret, NsError *error);

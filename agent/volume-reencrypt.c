@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "crypt-util.h"
+#include "device-pin.h"
 #include "format-record.h"
 #include "log.h"
 #include "probe.h"
@@ -517,9 +518,9 @@ int volume_reencrypt(const VolumeConfig *v, SecretSource *s, const char *device,
 
         /* The device by its handle from here on: a path re-pointed meanwhile (a swapped by-* link)
          * does not move libcryptsetup's reads and writes to another disk. */
-        dev_fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (dev_fd < 0)
-                return request ? ns_error_set(error, -errno, "Volume %s: cannot open %s: %s", v->name, device, strerror(errno)) : 0;
+        r = device_open_safe(device, &dev_fd, request ? error : &e);
+        if (r < 0)
+                return request ? ns_error_prefix(error, r, "Volume %s", v->name) : 0;
         (void) snprintf(handle, sizeof(handle), "/proc/self/fd/%d", dev_fd);
         (void) snprintf(name, sizeof(name), "%s%s", VOLUME_MAPPER_PREFIX, v->name);
         r = load_header(v, name, handle, &cd, request ? error : &e);

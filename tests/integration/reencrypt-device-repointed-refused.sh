@@ -3,8 +3,8 @@
 # The volume's device path re-pointed at another LUKS2 disk (a swapped /dev/disk/by-* link, a
 # symlink changed) whose header the same key happens to open (one key for several volumes, a copy
 # of the disk): nodeseal reencrypt must not rewrite that disk under a new volume key. It checks the
-# header's UUID against the volume's format record first and refuses, nothing written; on the
-# volume's own disk it goes on.
+# header's UUID against the volume's format record first and refuses, nothing written; a path
+# through a directory a user other than root owns is refused; on the volume's own disk it goes on.
 # Offline on loop devices: libcryptsetup re-encrypts in user space without device-mapper.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-volume.sh"
@@ -28,6 +28,18 @@ ns -c "$T/nodeseal.json" reencrypt data
 assert_contains "$out" "$(cryptsetup luksUUID "$other")"
 assert_contains "$out" "the format record of volume data names $(cryptsetup luksUUID "$disk")"
 assert_eq "$(sum_of "$other")" "$so" "the other disk after the refusal"
+
+# The path through a directory a user other than root owns (who could swap the link at any
+# moment): refused before anything is read, as a provision refuses it.
+mkdir "$T/userdir"
+chown nobody "$T/userdir"
+ln -s "$disk" "$T/userdir/dev-data"
+volume_config "$T/user.json" "$T/userdir/dev-data"
+sd=$(sum_of "$disk")
+ns -c "$T/user.json" reencrypt data
+[ "$rc" -ne 0 ] || fail "nodeseal reencrypt through a directory a user owns went on: $out"
+assert_contains "$out" "a user other than root can change that directory"
+assert_eq "$(sum_of "$disk")" "$sd" "the volume's disk after the refusal"
 
 ln -sfn "$disk" "$T/dev-data"
 ns -c "$T/nodeseal.json" reencrypt data
